@@ -1,0 +1,33 @@
+// identify.h: what an initiator needs from the 512-byte IDENTIFY DEVICE block
+// (doc §3.6).  Pure: bytes in, an Identity out.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+
+namespace aoe {
+
+struct Identity {
+  std::uint64_t sectors = 0;        // capacity in 512-byte sectors
+  bool lba48 = false;               // use EXT opcodes and the E flag
+  std::string model;                // byte-swapped and trimmed (words 27-46)
+  std::string serial;               // words 10-19
+  std::string firmware;             // words 23-26
+  bool write_cache_supported = false;  // word 82 bit 5
+  bool write_cache_enabled = false;    // word 85 bit 5
+  bool flush_supported = false;        // word 83 bit 12 (FLUSH CACHE)
+  bool flush_ext_supported = false;    // word 83 bit 13 (FLUSH CACHE EXT)
+
+  std::uint64_t size_bytes() const noexcept { return sectors * 512; }
+};
+
+inline constexpr std::size_t identify_size = 512;
+
+// Fails with errc::bad_identify if the block is not an ATA device's (word 0
+// bit 15 set) or is shorter than 512 bytes.  Word 83/86 are used only when
+// their bits 15..14 read 01, as ATA requires.
+std::error_code parse_identify(std::span<const std::byte> block, Identity& out);
+
+}  // namespace aoe

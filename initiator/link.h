@@ -1,0 +1,45 @@
+// link.h: one local Ethernet port that sends and receives AoE frames.
+//
+// The engine and discovery see only this interface: PacketLink is the real
+// AF_PACKET socket, tests/support/fake_link.h an in-memory wire with fault
+// knobs.  Sending never blocks and never allocates: a frame the NIC queue
+// cannot take is dropped and counted, exactly like loss on the wire, and
+// the sender's retransmission covers it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+#include "initiator/wire.h"
+
+namespace aoe {
+
+struct LinkInfo {
+  std::string name;     // interface name, e.g. "eth1"
+  int ifindex = 0;
+  wire::Mac mac{};
+  unsigned mtu = 1500;  // Ethernet payload bytes (AoE header included)
+};
+
+class Link {
+ public:
+  // Called for every AoE frame received, on the io_context thread; the span
+  // is valid only during the call.
+  using Receiver = std::function<void(std::span<const std::byte> frame)>;
+
+  virtual ~Link() = default;
+
+  virtual const LinkInfo& info() const noexcept = 0;
+
+  // Sends head followed by body as one frame (scatter-gather: write data
+  // stays in the caller's buffer).  head must already be padded to the
+  // Ethernet minimum when body is empty.  Returns false if the frame was
+  // dropped locally.
+  virtual bool send(std::span<const std::byte> head, std::span<const std::byte> body = {}) noexcept = 0;
+
+  virtual void set_receiver(Receiver receiver) = 0;
+};
+
+}  // namespace aoe

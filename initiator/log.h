@@ -1,0 +1,59 @@
+// log.h: one line per event on stderr (the journal under systemd), with a
+// level prefix that journald understands (<3> err ... <7> debug).  Messages
+// name target, path and tag so a line alone diagnoses (the aoe driver's rule).
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <string_view>
+#include <utility>
+
+#include <fmt/core.h>
+
+namespace aoe::log {
+
+enum class Level { error = 3, warning = 4, notice = 5, info = 6, debug = 7 };
+
+// Messages above this level are dropped; tools set it from -v/-q.
+inline Level threshold = Level::notice;
+
+void write(Level level, std::string_view message) noexcept;
+
+template <typename... Args>
+void at(Level level, fmt::format_string<Args...> format, Args&&... args) {
+  if (level > threshold) return;
+  write(level, fmt::format(format, std::forward<Args>(args)...));
+}
+
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... a) { at(Level::error, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void warning(fmt::format_string<Args...> f, Args&&... a) { at(Level::warning, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void notice(fmt::format_string<Args...> f, Args&&... a) { at(Level::notice, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... a) { at(Level::info, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void debug(fmt::format_string<Args...> f, Args&&... a) { at(Level::debug, f, std::forward<Args>(a)...); }
+
+// Lets at most `burst` events through per `interval`, then counts the rest
+// and reports how many were suppressed with the next event let through.
+// For per-frame events such as retransmits, so a storm cannot flood the log.
+class RateLimit {
+ public:
+  explicit RateLimit(int burst = 10, std::chrono::seconds interval = std::chrono::seconds(5))
+      : burst_(burst), interval_(interval) {}
+
+  // True if this event may be logged; `suppressed` is set to the number of
+  // events dropped since the last one let through.
+  bool allow(unsigned long& suppressed) noexcept;
+
+ private:
+  int burst_;
+  std::chrono::seconds interval_;
+  std::chrono::steady_clock::time_point window_start_{};
+  int used_ = 0;
+  unsigned long dropped_ = 0;
+};
+
+}  // namespace aoe::log

@@ -1,0 +1,82 @@
+# scripts/lab.sh: a throwaway AoE lab of network namespaces, sourced by the
+# demo, the integration tests and the benchmarks.
+#
+#   lab_init NAME            start a lab; everything it makes is removed on exit
+#   lab_ns HOST              make namespace "$LAB-HOST" (if new)
+#   lab_nsname HOST          echo that namespace's name
+#   lab_wire HA IFA HB IFB [MTU]
+#                            veth pair: IFA in host HA, IFB in host HB, both up
+#   lab_vblade HOST IF SHELF SLOT IMAGE [vblade options...]
+#                            serve IMAGE as eSHELF.SLOT from HOST on IF
+#   lab_image NAME SIZE      sparse file in the lab directory, echo its path
+#   lab_in HOST CMD...       run CMD inside HOST's namespace
+#   lab_bg HOST CMD...       same, in the background; killed at cleanup
+#
+# Nothing ever touches the machine's real NICs: every interface is created
+# directly inside a namespace of this lab.
+# shellcheck shell=bash
+
+lab_init() {
+  LAB="aoe${1:+-$1}-$$"
+  LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$LAB.XXXXXX")
+  LAB_PIDS=()
+  trap lab_cleanup EXIT
+  trap 'exit 130' INT TERM HUP
+}
+
+lab_cleanup() {
+  local pid ns
+  trap - EXIT
+  for pid in "${LAB_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${LAB_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  for ns in $(ip netns list 2>/dev/null | awk -v p="$LAB-" 'index($1, p) == 1 {print $1}'); do
+    # anything still running in the namespace goes with it
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  [ -n "${LAB_DIR:-}" ] && rm -rf "$LAB_DIR"
+  LAB_PIDS=()
+}
+
+lab_nsname() { echo "$LAB-$1"; }
+
+lab_ns() {
+  local ns="$LAB-$1"
+  [ -e "/run/netns/$ns" ] && return 0
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+}
+
+lab_wire() {
+  local a="$LAB-$1" b="$LAB-$3" mtu=${5:-1500}
+  lab_ns "$1"; lab_ns "$3"
+  ip link add name "$2" netns "$a" type veth peer name "$4" netns "$b"
+  ip -n "$a" link set "$2" mtu "$mtu" up
+  ip -n "$b" link set "$4" mtu "$mtu" up
+}
+
+lab_image() {
+  local f="$LAB_DIR/$1"
+  truncate -s "$2" "$f"
+  echo "$f"
+}
+
+lab_in() { lab_ns "$1"; local ns="$LAB-$1"; shift; ip netns exec "$ns" "$@"; }
+
+lab_bg() {
+  lab_ns "$1"; local ns="$LAB-$1"; shift
+  ip netns exec "$ns" "$@" &
+  LAB_PIDS+=($!)
+  LAB_LAST_PID=$!
+}
+
+lab_vblade() {
+  local host=$1 ifname=$2 shelf=$3 slot=$4 image=$5; shift 5
+  lab_bg "$host" vblade "$@" "$shelf" "$slot" "$ifname" "$image" \
+    >>"$LAB_DIR/vblade-$host-$ifname-e$shelf.$slot.log" 2>&1
+  # vblade announces itself with a broadcast once its socket is open
+  sleep 0.3
+}
