@@ -1,0 +1,421 @@
+#include "initiator/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+
+#include "initiator/errors.h"
+
+namespace aoe {
+namespace {
+
+std::error_code ata_error(std::uint8_t error_register) {
+  if (error_register & wire::ata::error_idnf) return errc::ata_out_of_range;
+  if (error_register & wire::ata::error_abrt) return errc::ata_aborted;
+  return errc::ata_media_error;
+}
+
+double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+}  // namespace
+
+Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions options)
+    : io_(io),
+      target_(std::move(target)),
+      options_(options),
+      payload_sectors_(target_.payload_sectors()),
+      slots_(tag::slot_count),
+      timer_(io) {
+  for (const PathInfo& info : target_.paths) {
+    auto port = std::find_if(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == info.target_mac; });
+    if (port == ports_.end()) {
+      ports_.push_back(Port{info.target_mac, std::max<unsigned>(1, info.buffer_count), 0});
+      port = ports_.end() - 1;
+    }
+    unsigned cap = std::min(port->buffer_count, options_.max_window);
+    Path path{info.link, info.target_mac, static_cast<unsigned>(port - ports_.begin()),
+              RttEstimator(options_.rtt), Window(cap), 0, 0, PathStatus{}};
+    path.stats.interface = info.link->info().name;
+    path.stats.target_mac = info.target_mac;
+    paths_.push_back(std::move(path));
+  }
+  free_slots_.reserve(slots_.size());
+  for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
+}
+
+Engine::~Engine() { timer_.cancel(); }
+
+std::uint64_t Engine::size_bytes() const noexcept { return target_.identity.size_bytes(); }
+
+bool Engine::can_flush() const noexcept {
+  return target_.identity.flush_supported || target_.identity.flush_ext_supported;
+}
+
+void Engine::async_read(std::uint64_t offset, std::span<std::byte> data, Completion done) {
+  submit(Kind::read, offset, data.data(), data.size(), std::move(done));
+}
+
+void Engine::async_write(std::uint64_t offset, std::span<const std::byte> data, Completion done) {
+  // The engine only reads write data; the request keeps one pointer type.
+  submit(Kind::write, offset, const_cast<std::byte*>(data.data()), data.size(), std::move(done));
+}
+
+void Engine::async_flush(Completion done) {
+  if (!can_flush()) {
+    // Nothing to send: a write completes only once the target acknowledged it,
+    // and a target without a cache flush command offers nothing stronger.
+    return fail_soon(std::move(done), {});
+  }
+  submit(Kind::flush, 0, nullptr, 0, std::move(done));
+}
+
+void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done) {
+  if (stopped_) return fail_soon(std::move(done), errc::shutting_down);
+  if (down_) return fail_soon(std::move(done), errc::target_down);
+  if (paths_.empty()) return fail_soon(std::move(done), errc::no_path);
+  if (kind != Kind::flush) {
+    if (offset % wire::sector_size || length % wire::sector_size) return fail_soon(std::move(done), errc::not_aligned);
+    if (length > options_.max_request_bytes) return fail_soon(std::move(done), errc::request_too_large);
+    if (offset > size_bytes() || length > size_bytes() - offset) return fail_soon(std::move(done), errc::out_of_range);
+    if (length == 0) return fail_soon(std::move(done), {});
+  }
+  Request* r = new_request();
+  r->kind = kind;
+  r->lba = offset / wire::sector_size;
+  r->sectors = static_cast<std::uint32_t>(length / wire::sector_size);
+  r->next_sector = 0;
+  r->fully_framed = false;
+  r->frames_outstanding = 0;
+  r->data = data;
+  r->error.clear();
+  r->done = std::move(done);
+  ++live_requests_;
+  queue_.push_back(r);
+  pump();
+  run_completions();
+}
+
+void Engine::fail_soon(Completion done, std::error_code ec) {
+  // Never complete inside the caller's call: it may hold state it updates after.
+  boost::asio::post(io_, [done = std::move(done), ec] { done(ec); });
+}
+
+Engine::Request* Engine::new_request() {
+  if (free_requests_.empty()) {
+    request_pool_.push_back(std::make_unique<Request>());
+    return request_pool_.back().get();
+  }
+  Request* r = free_requests_.back();
+  free_requests_.pop_back();
+  return r;
+}
+
+// Fills every path's window: retransmissions first, then new frames from the
+// oldest request.  Frames go round-robin over the paths that have room, so a
+// path with a larger window carries proportionally more.
+void Engine::pump() {
+  if (in_pump_) return;
+  in_pump_ = true;
+  while (!retransmit_queue_.empty() || (!queue_.empty() && !free_slots_.empty())) {
+    int p = pick_path();
+    if (p < 0) break;
+    if (!retransmit_queue_.empty()) {
+      std::uint32_t i = retransmit_queue_.front();
+      retransmit_queue_.pop_front();
+      slots_[i].queued_for_retransmit = false;
+      transmit(i, static_cast<unsigned>(p));
+    } else {
+      send_new_frame(static_cast<unsigned>(p));
+    }
+  }
+  in_pump_ = false;
+  arm_timer();
+}
+
+int Engine::pick_path() {
+  for (std::size_t n = 0; n < paths_.size(); ++n) {
+    unsigned i = static_cast<unsigned>((next_path_ + n) % paths_.size());
+    const Path& p = paths_[i];
+    if (p.outstanding < p.window.size() && ports_[p.port].outstanding < ports_[p.port].buffer_count) {
+      next_path_ = (i + 1) % static_cast<unsigned>(paths_.size());
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void Engine::send_new_frame(unsigned path_index) {
+  Request* r = queue_.front();
+  std::uint32_t i = free_slots_.back();
+  free_slots_.pop_back();
+  Slot& s = slots_[i];
+  s.request = r;
+  s.first_sector = r->next_sector;
+  s.sectors = static_cast<std::uint8_t>(std::min(payload_sectors_, r->sectors - r->next_sector));
+  s.transmissions = 0;
+  r->next_sector += s.sectors;
+  ++r->frames_outstanding;
+  ++frames_in_flight_;
+  if (r->kind == Kind::flush || r->next_sector == r->sectors) {
+    r->fully_framed = true;
+    queue_.pop_front();
+  }
+  transmit(i, path_index);
+}
+
+void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
+  Slot& s = slots_[slot_index];
+  Path& path = paths_[path_index];
+  const Request& r = *s.request;
+
+  s.generation = (s.generation + 1) & tag::generation_mask;
+  ++s.transmissions;
+  wire::Header header{.dst = path.mac,
+                      .src = path.link->info().mac,
+                      .shelf = target_.shelf,
+                      .slot = target_.slot,
+                      .command = wire::Command::ata,
+                      .tag = tag::engine(slot_index, s.generation)};
+  bool lba48 = target_.identity.lba48;
+  std::uint64_t lba = r.lba + s.first_sector;
+  wire::AtaArg arg = r.kind == Kind::read    ? wire::ata_read(lba, s.sectors, lba48)
+                     : r.kind == Kind::write ? wire::ata_write(lba, s.sectors, lba48)
+                                             : wire::ata_flush(target_.identity.flush_ext_supported);
+  std::size_t head = wire::encode_ata_header(header, arg, s.header);
+  std::span<const std::byte> body;
+  if (r.kind == Kind::write) {
+    body = {r.data + std::size_t{s.first_sector} * wire::sector_size, std::size_t{s.sectors} * wire::sector_size};
+  } else {
+    head = wire::min_frame_size;  // bytes 36..59 of the header buffer stay zero: the padding
+  }
+
+  auto now = Clock::now();
+  if (s.transmissions == 1) s.first_sent_at = now;
+  s.sent_at = now;
+  s.path = path_index;
+  s.sequence = path.sequence++;
+  ++path.outstanding;
+  ++ports_[path.port].outstanding;
+  ++path.stats.frames_sent;
+  if (s.transmissions > 1) ++path.stats.retransmits;
+  if (!path.link->send(std::span<const std::byte>(s.header.data(), head), body)) ++path.stats.send_drops;
+}
+
+bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
+  wire::Header header;
+  if (wire::decode_header(raw, header) || !header.response || !tag::is_engine(header.tag)) return false;
+  wire::Frame frame;
+  if (auto ec = wire::decode(raw, frame)) {
+    count_rejected(header.tag);
+    log::debug("{}: rejected reply tag {:08x} on {}: {}", target_.name(), header.tag, link.info().name, ec.message());
+    return true;
+  }
+  on_reply(link, frame);
+  pump();
+  run_completions();
+  return true;
+}
+
+void Engine::count_rejected(std::uint32_t t) {
+  const Slot& s = slots_[tag::slot_of(t)];
+  if (s.request)
+    ++paths_[s.path].stats.rejected_replies;
+  else
+    ++stray_replies_;
+}
+
+void Engine::on_reply(Link& link, const wire::Frame& frame) {
+  const wire::Header& h = frame.header;
+  std::uint32_t i = tag::slot_of(h.tag);
+  Slot& s = slots_[i];
+  if (!s.request) {  // the frame already completed: a duplicate or very late answer
+    ++stray_replies_;
+    return;
+  }
+  Path& path = paths_[s.path];
+  std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
+  if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
+    ++path.stats.late_replies;
+    return;
+  }
+  bool known_port = std::any_of(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == h.src; });
+  if (!known_port || h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata) {
+    ++path.stats.rejected_replies;
+    log::debug("{}: rejected reply tag {:08x} from {} on {}", target_.name(), h.tag, wire::format_mac(h.src),
+               link.info().name);
+    return;
+  }
+  if (h.error) {
+    auto ec = make_error_code(from_aoe_error(h.error_code));
+    if (ec == errc::aoe_device_unavailable) return;  // transient (doc §8.7): let the timeout retry it
+    log::warning("{}: tag {:08x}: {}", target_.name(), h.tag, ec.message());
+    return complete_frame(i, ec);
+  }
+  const auto& ata = std::get<wire::AtaArg>(frame.arg);
+  if (ata.cmd_status & wire::ata::failure_mask) {
+    auto ec = ata_error(ata.err_feature);
+    log::warning("{}: tag {:08x} lba {}: ATA status {:02x} error {:02x}: {}", target_.name(), h.tag,
+                 s.request->lba + s.first_sector, ata.cmd_status, ata.err_feature, ec.message());
+    return complete_frame(i, ec);
+  }
+  if (s.request->kind == Kind::read) {
+    std::size_t expected = std::size_t{s.sectors} * wire::sector_size;
+    if (ata.data.size() != expected) {  // doc §3.4: never use short or long read data
+      ++path.stats.rejected_replies;
+      return;
+    }
+    std::memcpy(s.request->data + std::size_t{s.first_sector} * wire::sector_size, ata.data.data(), expected);
+  }
+  if (age == 0 && s.transmissions == 1) path.rtt.sample(Clock::now() - s.sent_at);  // Karn
+  path.window.on_ack();
+  complete_frame(i, {});
+}
+
+void Engine::complete_frame(std::uint32_t slot_index, std::error_code ec) {
+  Slot& s = slots_[slot_index];
+  Request* r = s.request;
+  release_slot(slot_index);
+  --r->frames_outstanding;
+  if (ec) stop_framing(r, ec);
+  finish_if_done(r);
+}
+
+// A failed request sends nothing more; it completes when its frames in flight return.
+void Engine::stop_framing(Request* r, std::error_code ec) {
+  if (!r->error) r->error = ec;
+  if (r->fully_framed) return;
+  r->fully_framed = true;
+  queue_.erase(std::find(queue_.begin(), queue_.end(), r));
+}
+
+void Engine::release_slot(std::uint32_t slot_index) {
+  Slot& s = slots_[slot_index];
+  if (s.queued_for_retransmit) {  // timed out, not resent yet: not counted as outstanding
+    s.queued_for_retransmit = false;
+    retransmit_queue_.erase(std::find(retransmit_queue_.begin(), retransmit_queue_.end(), slot_index));
+  } else {
+    Path& path = paths_[s.path];
+    --path.outstanding;
+    --ports_[path.port].outstanding;
+  }
+  s.request = nullptr;
+  s.transmissions = 0;
+  --frames_in_flight_;
+  free_slots_.push_back(slot_index);
+}
+
+void Engine::finish_if_done(Request* r) {
+  if (r->frames_outstanding != 0 || !r->fully_framed) return;
+  completions_.emplace_back(std::move(r->done), r->error);
+  r->done = nullptr;
+  --live_requests_;
+  free_requests_.push_back(r);
+}
+
+void Engine::fail_all(std::error_code ec) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].request) complete_frame(i, ec);
+  while (!queue_.empty()) {
+    Request* r = queue_.front();
+    stop_framing(r, ec);
+    finish_if_done(r);
+  }
+}
+
+void Engine::on_tick() {
+  auto now = Clock::now();
+  bool expired = false;
+  for (std::uint32_t i = 0; i < slots_.size() && !expired; ++i) {
+    Slot& s = slots_[i];
+    if (!s.request) continue;
+    if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) {
+      expired = true;
+      break;
+    }
+    if (s.queued_for_retransmit) continue;
+    Path& path = paths_[s.path];
+    if (now - s.sent_at < path.rtt.rto()) continue;
+    ++path.stats.timeouts;
+    unsigned long suppressed = 0;
+    if (retransmit_log_.allow(suppressed))
+      log::info("{}: tag {:08x} lba {} unanswered on {} to {} after {:.1f} ms, retransmitting{}", target_.name(),
+                tag::engine(i, s.generation), s.request->lba + s.first_sector, path.stats.interface,
+                wire::format_mac(path.mac), to_ms(now - s.sent_at),
+                suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
+    path.rtt.on_timeout();
+    path.window.on_loss(s.sequence, path.sequence);
+    --path.outstanding;
+    --ports_[path.port].outstanding;
+    s.queued_for_retransmit = true;
+    retransmit_queue_.push_back(i);
+  }
+  if (expired) mark_down();
+  pump();
+  run_completions();
+}
+
+void Engine::arm_timer() {
+  if (timer_armed_ || frames_in_flight_ == 0) return;
+  // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
+  // batch, early enough that a timeout fires within a quarter RTO of its time.
+  Duration tick = std::chrono::milliseconds(50);
+  for (const Path& p : paths_) tick = std::min(tick, p.rtt.rto() / 4);
+  tick = std::max<Duration>(tick, std::chrono::milliseconds(1));
+  timer_armed_ = true;
+  timer_.expires_after(tick);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec == boost::asio::error::operation_aborted) return;  // the engine may be gone
+    timer_armed_ = false;
+    on_tick();
+  });
+}
+
+void Engine::mark_down() {
+  down_ = true;
+  log::error("{}: no answer within the {} s deadline on any path: target marked down, failing its I/O until it "
+             "answers discovery again",
+             target_.name(), to_ms(options_.deadline) / 1000);
+  fail_all(errc::target_down);
+}
+
+void Engine::target_answered() {
+  if (!down_) return;
+  down_ = false;
+  for (Path& p : paths_) p.rtt = RttEstimator(options_.rtt);  // old timings describe a target that is gone
+  log::notice("{}: target answers again: accepting I/O", target_.name());
+}
+
+void Engine::shutdown() {
+  stopped_ = true;
+  fail_all(errc::shutting_down);
+  timer_.cancel();
+  timer_armed_ = false;
+  run_completions();
+}
+
+void Engine::run_completions() {
+  // Completions may submit new requests (and so re-enter): take the batch first.
+  while (!completions_.empty()) {
+    std::vector<std::pair<Completion, std::error_code>> batch;
+    batch.swap(completions_);
+    for (auto& [done, ec] : batch) done(ec);
+  }
+}
+
+std::vector<PathStatus> Engine::path_status() const {
+  std::vector<PathStatus> out;
+  for (const Path& p : paths_) {
+    PathStatus st = p.stats;
+    st.window = p.window.size();
+    st.window_cap = p.window.cap();
+    st.outstanding = p.outstanding;
+    st.srtt = p.rtt.srtt();
+    st.rttvar = p.rtt.rttvar();
+    st.rto = p.rtt.rto();
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+}  // namespace aoe

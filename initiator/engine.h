@@ -1,0 +1,186 @@
+// engine.h: the request engine for one AoE target (the aoecmd.c of this project).
+//
+// It turns sector-aligned reads, writes and flushes of up to 32 MiB into
+// ATA frames of the target's payload size, keeps a congestion window per
+// path (a local NIC and a target port), round-robins frames over the paths
+// with room, retransmits on timeout under a fresh tag, and completes a
+// request when every one of its frames was answered.  A frame unanswered
+// for the deadline fails its request with EIO and marks the target down;
+// requests then fail fast until target_answered() says it is back.
+//
+// Everything runs on one io_context thread; after start-up nothing on the
+// per-frame path allocates (the frame table and the headers are fixed).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "initiator/block_device.h"
+#include "initiator/log.h"
+#include "initiator/path.h"
+#include "initiator/tag.h"
+#include "initiator/target.h"
+
+namespace aoe {
+
+struct EngineOptions {
+  // A frame unanswered this long fails its request and marks the target
+  // down (the kernel's aoe_deadsecs is 180 s; Plan 9 gives up after 45 s).
+  // Zero retries forever.
+  std::chrono::milliseconds deadline = std::chrono::seconds(60);
+  RttLimits rtt;
+  // Upper bound on any path's window whatever the Buffer Count says (the
+  // kernel's aoe_maxout is 64; vblade's default Buffer Count is 16).
+  unsigned max_window = 128;
+  // Largest request accepted, the kernel nbd driver's max_hw_sectors.
+  std::size_t max_request_bytes = 32u << 20;
+};
+
+// Live numbers of one path, for aoe-stat.
+struct PathStatus {
+  std::string interface;
+  wire::Mac target_mac{};
+  unsigned window = 0;
+  unsigned window_cap = 0;
+  unsigned outstanding = 0;
+  Duration srtt{0};
+  Duration rttvar{0};
+  Duration rto{0};
+  std::uint64_t frames_sent = 0;
+  std::uint64_t retransmits = 0;
+  std::uint64_t timeouts = 0;
+  std::uint64_t late_replies = 0;      // answers to a tag no longer outstanding
+  std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/target/command, bad length
+  std::uint64_t send_drops = 0;        // the NIC queue refused the frame
+};
+
+class Engine final : public BlockDevice {
+ public:
+  Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions options = {});
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // BlockDevice
+  std::uint64_t size_bytes() const noexcept override;
+  bool can_flush() const noexcept override;
+  std::size_t max_request_bytes() const noexcept override { return options_.max_request_bytes; }
+  void async_read(std::uint64_t offset, std::span<std::byte> data, Completion done) override;
+  void async_write(std::uint64_t offset, std::span<const std::byte> data, Completion done) override;
+  void async_flush(Completion done) override;
+
+  // Offers a received frame; returns false if it is not an engine frame
+  // (so the caller can hand it to discovery).  Call from every Link receiver.
+  bool on_frame(Link& link, std::span<const std::byte> frame);
+
+  // The target answered Query Config again: requests are accepted again.
+  void target_answered();
+  bool is_down() const noexcept { return down_; }
+
+  // Fails every queued and in-flight request with errc::shutting_down.
+  void shutdown();
+
+  const TargetInfo& target() const noexcept { return target_; }
+  unsigned payload_sectors() const noexcept { return payload_sectors_; }
+  std::size_t in_flight_requests() const noexcept { return live_requests_; }
+  std::uint64_t stray_replies() const noexcept { return stray_replies_; }
+  std::vector<PathStatus> path_status() const;
+
+ private:
+  enum class Kind : std::uint8_t { read, write, flush };
+
+  struct Request {
+    Kind kind = Kind::read;
+    std::uint64_t lba = 0;
+    std::uint32_t sectors = 0;       // total
+    std::uint32_t next_sector = 0;   // first not yet given to a frame
+    std::uint32_t frames_outstanding = 0;
+    bool fully_framed = false;       // every sector (or the flush) has a frame
+    std::byte* data = nullptr;       // read destination or write source
+    std::error_code error;
+    Completion done;
+  };
+
+  struct Path {
+    Link* link = nullptr;
+    wire::Mac mac{};
+    unsigned port = 0;               // index into ports_ (the target MAC)
+    RttEstimator rtt;
+    Window window;
+    unsigned outstanding = 0;
+    std::uint64_t sequence = 0;      // transmissions so far (for Window::on_loss)
+    PathStatus stats;
+  };
+
+  struct Port {                      // one target MAC: its Buffer Count bounds all paths to it
+    wire::Mac mac{};
+    unsigned buffer_count = 1;
+    unsigned outstanding = 0;
+  };
+
+  struct Slot {                      // one frame in flight; indexed by the tag's slot field
+    Request* request = nullptr;      // null: free
+    std::uint32_t generation = 0;    // of the latest transmission
+    std::uint32_t transmissions = 0; // generations [generation - transmissions + 1, generation] are this frame's
+    std::uint32_t first_sector = 0;  // offset within the request
+    std::uint8_t sectors = 0;
+    unsigned path = 0;
+    std::uint64_t sequence = 0;      // path sequence of the latest transmission
+    Clock::time_point sent_at{};     // latest transmission
+    Clock::time_point first_sent_at{};
+    bool queued_for_retransmit = false;
+    std::array<std::byte, wire::min_frame_size> header{};
+  };
+
+  void submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done);
+  void fail_soon(Completion done, std::error_code ec);
+  void pump();
+  void send_new_frame(unsigned path_index);
+  void transmit(std::uint32_t slot_index, unsigned path_index);
+  int pick_path();
+  void on_reply(Link& link, const wire::Frame& frame);
+  void complete_frame(std::uint32_t slot_index, std::error_code ec);
+  void release_slot(std::uint32_t slot_index);
+  void count_rejected(std::uint32_t tag);
+  void fail_all(std::error_code ec);
+  void stop_framing(Request* request, std::error_code ec);
+  void finish_if_done(Request* request);
+  void on_tick();
+  void arm_timer();
+  void mark_down();
+  Request* new_request();
+  void run_completions();
+
+  boost::asio::io_context& io_;
+  TargetInfo target_;
+  EngineOptions options_;
+  unsigned payload_sectors_;
+  std::vector<Path> paths_;
+  std::vector<Port> ports_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::deque<std::uint32_t> retransmit_queue_;
+  std::deque<Request*> queue_;                   // requests with sectors not yet framed
+  std::vector<std::unique_ptr<Request>> request_pool_;
+  std::vector<Request*> free_requests_;
+  std::vector<std::pair<Completion, std::error_code>> completions_;  // run after state settles
+  std::size_t live_requests_ = 0;
+  std::size_t frames_in_flight_ = 0;             // slots in use
+  std::uint64_t stray_replies_ = 0;              // answers to frames already completed
+  unsigned next_path_ = 0;                       // round-robin cursor
+  bool down_ = false;
+  bool stopped_ = false;
+  bool in_pump_ = false;
+  boost::asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  log::RateLimit retransmit_log_;
+};
+
+}  // namespace aoe

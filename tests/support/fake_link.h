@@ -1,0 +1,112 @@
+// fake_link.h: an in-memory Ethernet wire between two Links, with precise
+// fault knobs (Beast's test::stream and fail_count, for frames): drop, hold
+// back (reorder), duplicate or delay the Nth frame in one direction, random
+// loss under a seed, and a maximum frame size (a non-jumbo switch).
+// Delivery is asynchronous (posted to the io_context), like a real NIC.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "initiator/link.h"
+
+namespace aoe::test {
+
+using FrameBytes = std::vector<std::byte>;
+
+// What happens to frames travelling one way.  Frame numbers count from 0
+// in the order they were sent in that direction.
+struct Faults {
+  std::set<std::size_t> drop;        // lost
+  std::set<std::size_t> duplicate;   // delivered twice
+  std::set<std::size_t> hold;        // delivered after the next frame (reorder)
+  std::map<std::size_t, std::chrono::milliseconds> delay;  // delivered late
+  double loss = 0;                   // random loss probability
+  std::size_t max_frame = SIZE_MAX;  // larger frames vanish (MTU mismatch)
+  std::function<bool(const FrameBytes&)> drop_if;  // content-based drop
+};
+
+class FakeWire;
+
+class FakeLink final : public Link {
+ public:
+  FakeLink(FakeWire& wire, int side, LinkInfo info) : wire_(wire), side_(side), info_(std::move(info)) {}
+  const LinkInfo& info() const noexcept override { return info_; }
+  bool send(std::span<const std::byte> head, std::span<const std::byte> body) noexcept override;
+  void set_receiver(Receiver receiver) override { receiver_ = std::move(receiver); }
+  void deliver(const FrameBytes& frame) {
+    if (up && receiver_) receiver_(frame);
+  }
+  bool up = true;  // a link that is down neither sends nor receives
+
+ private:
+  FakeWire& wire_;
+  int side_;
+  LinkInfo info_;
+  Receiver receiver_;
+};
+
+class FakeWire {
+ public:
+  // side 0 is usually the initiator, side 1 the target.
+  FakeWire(boost::asio::io_context& io, LinkInfo a, LinkInfo b, std::uint64_t seed = 1)
+      : io_(io), rng_(seed), ends_{std::make_unique<FakeLink>(*this, 0, std::move(a)),
+                                   std::make_unique<FakeLink>(*this, 1, std::move(b))} {}
+
+  FakeLink& end(int side) { return *ends_[side]; }
+  Faults& faults_from(int side) { return faults_[side]; }
+  const std::vector<FrameBytes>& sent_from(int side) const { return sent_[side]; }  // every frame offered
+
+  void transmit(int from, FrameBytes frame) {
+    std::size_t n = sent_[from].size();
+    sent_[from].push_back(frame);
+    Faults& f = faults_[from];
+    if (!ends_[from]->up || !ends_[1 - from]->up) return;
+    if (f.drop.count(n) || frame.size() > f.max_frame) return;
+    if (f.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < f.loss) return;
+    if (f.drop_if && f.drop_if(frame)) return;
+    FakeLink& to = *ends_[1 - from];
+    if (f.hold.count(n)) {
+      held_[from].push_back(std::move(frame));
+      return;
+    }
+    if (auto d = f.delay.find(n); d != f.delay.end()) {
+      auto timer = std::make_shared<boost::asio::steady_timer>(io_, d->second);
+      timer->async_wait([timer, &to, frame](const boost::system::error_code&) { to.deliver(frame); });
+      return;
+    }
+    int copies = f.duplicate.count(n) ? 2 : 1;
+    for (int i = 0; i < copies; ++i) boost::asio::post(io_, [&to, frame] { to.deliver(frame); });
+    for (auto& h : held_[from]) boost::asio::post(io_, [&to, h] { to.deliver(h); });
+    held_[from].clear();
+  }
+
+ private:
+  boost::asio::io_context& io_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<FakeLink> ends_[2];
+  Faults faults_[2];
+  std::vector<FrameBytes> sent_[2];
+  std::vector<FrameBytes> held_[2];
+};
+
+inline bool FakeLink::send(std::span<const std::byte> head, std::span<const std::byte> body) noexcept {
+  if (!up) return false;
+  FrameBytes frame(head.begin(), head.end());
+  frame.insert(frame.end(), body.begin(), body.end());
+  wire_.transmit(side_, std::move(frame));
+  return true;
+}
+
+}  // namespace aoe::test
