@@ -26,8 +26,9 @@ struct Identity {
 inline constexpr std::size_t identify_size = 512;
 
 // Fails with errc::bad_identify if the block is not an ATA device's (word 0
-// bit 15 set) or is shorter than 512 bytes.  Word 83/86 are used only when
-// their bits 15..14 read 01, as ATA requires.
+// bit 15 set) or is shorter than 512 bytes.  Words 82-86 are used only when
+// word 83's bits 15..14 read 01, as ATA requires (word 86 bit 15 is reused
+// by newer standards, so its own top bits are not checked).
 std::error_code parse_identify(std::span<const std::byte> block, Identity& out);
 
 }  // namespace aoe
