@@ -1,0 +1,58 @@
+#include "nbd-bridge/range_lock.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace aoe::nbd {
+
+namespace asio = boost::asio;
+
+asio::awaitable<RangeLock::Guard> RangeLock::acquire(std::uint64_t begin, std::uint64_t end,
+                                                     bool write) {
+  auto it = entries_.insert(entries_.end(), Entry{begin, end, write});
+  if (!blocked(it)) {
+    it->running = true;
+    co_return Guard(this, it);
+  }
+  // Declared before the timer so that, if this coroutine is destroyed while
+  // suspended (io_context teardown), the entry is removed after the timer died.
+  struct Pending {
+    RangeLock* lock;
+    Iterator it;
+    bool handed_over = false;
+    ~Pending() {
+      if (handed_over) return;
+      it->waiter = nullptr;
+      lock->release(it);
+    }
+  } pending{this, it};
+  asio::steady_timer timer(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  it->waiter = &timer;
+  while (!it->running) {
+    boost::system::error_code ec;  // cancel() is the wake-up
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  it->waiter = nullptr;
+  pending.handed_over = true;
+  co_return Guard(this, it);
+}
+
+bool RangeLock::blocked(Iterator it) const noexcept {
+  for (auto e = entries_.begin(); e != Iterator(it); ++e) {
+    const bool overlap = e->begin < it->end && it->begin < e->end;
+    if (overlap && (e->write || it->write)) return true;
+  }
+  return false;
+}
+
+void RangeLock::release(Iterator it) noexcept {
+  entries_.erase(it);
+  for (auto e = entries_.begin(); e != entries_.end(); ++e) {
+    if (e->running || blocked(e)) continue;
+    e->running = true;
+    if (e->waiter) e->waiter->cancel();
+  }
+}
+
+}  // namespace aoe::nbd

@@ -1,0 +1,187 @@
+#include "nbd-bridge/server.h"
+
+#include <map>
+#include <optional>
+#include <utility>
+
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "initiator/log.h"
+#include "nbd-bridge/block_adapter.h"
+#include "nbd-bridge/session.h"
+
+namespace aoe::nbd {
+
+namespace asio = boost::asio;
+using Protocol = asio::local::stream_protocol;
+
+namespace {
+
+std::error_code to_std(const boost::system::error_code& ec) {
+  return ec ? std::error_code(ec.value(), std::system_category()) : std::error_code{};
+}
+
+std::uint16_t flags_for(const BlockDevice& device, const ExportOptions& options) {
+  // WRITE_ZEROES is emulated by writing zeroes, so FAST_ZERO is advertised only
+  // to be refused quickly with ENOTSUP (what qemu-img and nbdcopy probe for).
+  std::uint16_t flags = tflag_has_flags | tflag_send_write_zeroes | tflag_send_fast_zero |
+                        tflag_can_multi_conn;  // one backend, no per-connection cache
+  if (device.can_flush()) flags |= tflag_send_flush | tflag_send_fua;
+  if (options.read_only) flags |= tflag_read_only;
+  return flags;
+}
+
+}  // namespace
+
+// Shared with the accept loop and the sessions' close callbacks, which may
+// outlive the Server object by a few handlers.
+struct ServerState : std::enable_shared_from_this<ServerState> {
+  ServerState(asio::io_context& context, BlockDevice& device, ExportOptions export_options)
+      : io(context),
+        adapter(std::make_shared<BlockAdapter>(device)),
+        options(std::move(export_options)),
+        config(std::make_shared<const ExportConfig>(
+            ExportConfig{options.name, options.description, device.size_bytes(), flags_for(device, options)})) {}
+
+  void add_session(Protocol::socket socket, bool handshake) {
+    auto session = std::make_shared<Session>(std::move(socket), adapter, config, handshake);
+    Session* key = session.get();
+    sessions.emplace(key, session);
+    std::weak_ptr<ServerState> weak = shared_from_this();
+    session->start([weak, key] {
+      if (auto self = weak.lock()) self->session_closed(key);
+    });
+  }
+
+  void session_closed(Session* key) {
+    sessions.erase(key);
+    if (shutting_down && sessions.empty() && shutdown_done) asio::post(io, std::move(shutdown_done));
+  }
+
+  asio::awaitable<void> accept_loop(std::shared_ptr<ServerState> /*keep_alive*/) {
+    asio::steady_timer backoff(io);
+    while (acceptor && acceptor->is_open()) {
+      boost::system::error_code ec;
+      auto socket = co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (!acceptor || !acceptor->is_open() || ec == asio::error::operation_aborted) break;
+      if (ec) {  // e.g. out of file descriptors: retry later rather than spin
+        log::warning("nbd: accept on {} failed: {}", path, ec.message());
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      if (sessions.size() >= options.max_connections) {
+        log::notice("nbd: {} connections already, refusing another on {}", sessions.size(), path);
+        socket.close(ec);
+        continue;
+      }
+      add_session(std::move(socket), true);
+    }
+  }
+
+  void stop_listening() {
+    if (!acceptor) return;
+    boost::system::error_code ignored;
+    acceptor->close(ignored);
+    acceptor.reset();
+    ::unlink(path.c_str());
+  }
+
+  asio::io_context& io;
+  std::shared_ptr<BlockAdapter> adapter;
+  ExportOptions options;
+  std::shared_ptr<const ExportConfig> config;
+  std::optional<Protocol::acceptor> acceptor;
+  std::string path;                                      // of the listening socket
+  std::map<Session*, std::shared_ptr<Session>> sessions;  // open connections
+  bool shutting_down = false;
+  std::function<void()> shutdown_done;
+};
+
+struct Server::Impl {
+  std::shared_ptr<ServerState> state;
+};
+
+Server::Server(asio::io_context& io, BlockDevice& device, ExportOptions options)
+    : impl_(std::make_unique<Impl>(Impl{std::make_shared<ServerState>(io, device, std::move(options))})) {}
+
+Server::~Server() {
+  auto& s = *impl_->state;
+  s.stop_listening();
+  for (auto& [key, session] : s.sessions) session->shutdown();
+}
+
+std::error_code Server::listen_unix(const std::string& path) {
+  auto& s = *impl_->state;
+  if (s.acceptor || s.shutting_down) return std::make_error_code(std::errc::operation_not_permitted);
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path))
+    return std::make_error_code(std::errc::filename_too_long);
+  const Protocol::endpoint endpoint(path);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return std::make_error_code(std::errc::file_exists);
+    // A socket file nobody answers on is left over from a dead server.
+    Protocol::socket probe(s.io);
+    boost::system::error_code ec;
+    probe.connect(endpoint, ec);
+    if (!ec) return std::make_error_code(std::errc::address_in_use);
+    ::unlink(path.c_str());
+  }
+  // Permissions follow the umask: whoever can connect can read and write the
+  // export, so put the socket in a directory only its users can enter.
+  Protocol::acceptor acceptor(s.io);
+  boost::system::error_code ec;
+  acceptor.open(Protocol(), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return to_std(ec);
+  s.acceptor.emplace(std::move(acceptor));
+  s.path = path;
+  asio::co_spawn(s.io, s.accept_loop(impl_->state), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  return {};
+}
+
+void Server::serve_transmission(int fd) {
+  auto& s = *impl_->state;
+  Protocol::socket socket(s.io);
+  boost::system::error_code ec;
+  socket.assign(Protocol(), fd, ec);
+  if (ec) {
+    log::error("nbd: cannot serve fd {}: {}", fd, ec.message());
+    ::close(fd);
+    return;
+  }
+  if (s.shutting_down) return;  // the socket closes the fd
+  s.add_session(std::move(socket), false);
+}
+
+std::uint16_t Server::transmission_flags() const noexcept { return impl_->state->config->transmission_flags; }
+
+void Server::shutdown(std::function<void()> done) {
+  auto& s = *impl_->state;
+  s.shutting_down = true;
+  s.shutdown_done = std::move(done);
+  s.stop_listening();
+  if (s.sessions.empty()) {
+    if (s.shutdown_done) asio::post(s.io, std::move(s.shutdown_done));
+    return;
+  }
+  // Copy: a session may close (and leave the map) synchronously.
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (auto& [key, session] : s.sessions) sessions.push_back(session);
+  for (auto& session : sessions) session->shutdown();
+}
+
+std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
+
+}  // namespace aoe::nbd

@@ -1,0 +1,56 @@
+// server.h: serves one BlockDevice over NBD to any number of connections.
+//
+// Unix-socket clients (qemu, libnbd, fio) get the fixed-newstyle handshake;
+// the kernel's end of a socketpair starts directly in transmission (the
+// kernel never sees a handshake, doc nbd-protocol §5.1).  Everything runs on
+// the io_context thread that owns the BlockDevice.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <boost/asio/io_context.hpp>
+
+#include "initiator/block_device.h"
+
+namespace aoe::nbd {
+
+struct ExportOptions {
+  std::string name = "";          // export name; "" is also accepted as the default
+  std::string description;        // NBD_INFO_DESCRIPTION
+  bool read_only = false;
+  unsigned max_connections = 16;  // further connections are refused
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, BlockDevice& device, ExportOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Listens on a unix stream socket at `path` (replaced if stale).
+  std::error_code listen_unix(const std::string& path);
+
+  // Serves a connected stream socket in transmission phase; takes the fd.
+  void serve_transmission(int fd);
+
+  // The transmission flags this export advertises (the kernel needs them).
+  std::uint16_t transmission_flags() const noexcept;
+
+  // Stops accepting, lets in-flight requests complete and their replies go
+  // out, closes every connection, then calls `done` (on the io thread).
+  void shutdown(std::function<void()> done);
+
+  // Number of open connections (for status and tests).
+  std::size_t connection_count() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace aoe::nbd

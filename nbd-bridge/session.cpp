@@ -1,0 +1,251 @@
+#include "nbd-bridge/session.h"
+
+#include <algorithm>
+#include <array>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "initiator/errors.h"
+#include "initiator/log.h"
+
+namespace aoe::nbd {
+
+namespace asio = boost::asio;
+using asio::use_awaitable;
+
+namespace {
+
+// Coroutines must not fail silently: an exception stops io_context::run.
+void rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
+
+template <std::size_t N>
+std::vector<std::byte> to_vector(const std::array<std::byte, N>& a) {
+  return {a.begin(), a.end()};
+}
+
+std::size_t charge_of(const Request& r, std::uint32_t error) {
+  return error == 0 && (r.type == cmd_read || r.type == cmd_write) ? r.length : 0;
+}
+
+}  // namespace
+
+Session::Session(Socket socket, std::shared_ptr<BlockAdapter> adapter,
+                 std::shared_ptr<const ExportConfig> config, bool handshake)
+    : socket_(std::move(socket)),
+      adapter_(std::move(adapter)),
+      config_(std::move(config)),
+      handshake_(handshake),
+      wake_(socket_.get_executor()) {}
+
+void Session::start(std::function<void()> closed) {
+  closed_ = std::move(closed);
+  asio::co_spawn(socket_.get_executor(), run(shared_from_this()), rethrow);
+}
+
+void Session::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  // Ends a pending read with EOF while replies still go out.
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_receive, ignored);
+  notify();
+}
+
+asio::awaitable<void> Session::run(std::shared_ptr<Session> /*keep_alive*/) {
+  if (!handshake_ || co_await handshake()) co_await transmission();
+  while (in_flight_ > 0) co_await wait();
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  if (auto closed = std::move(closed_)) closed();
+}
+
+asio::awaitable<bool> Session::handshake() {
+  boost::system::error_code ec;
+  const auto greeting = encode_greeting();
+  co_await asio::async_write(socket_, asio::buffer(greeting), asio::redirect_error(use_awaitable, ec));
+  std::array<std::byte, 4> flags_bytes;
+  if (!ec) co_await asio::async_read(socket_, asio::buffer(flags_bytes), asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  std::uint32_t client_flags = 0;
+  for (std::byte b : flags_bytes) client_flags = (client_flags << 8) | std::to_integer<std::uint32_t>(b);
+  if (!client_flags_ok(client_flags)) {
+    log::info("nbd: client flags {:#x} not offered, closing", client_flags);
+    co_return false;
+  }
+
+  HandshakeState state{client_flags};
+  const ExportInfo info{config_->name, config_->description, config_->size, config_->transmission_flags};
+  while (!stopping_) {
+    std::array<std::byte, option_header_size> header_bytes;
+    co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(use_awaitable, ec));
+    OptionHeader header;
+    if (ec || parse_option_header(header_bytes, header) != Parse::ok) co_return false;
+    std::vector<std::byte> data;
+    if (option_wants_data(header)) {
+      data.resize(header.length);
+      co_await asio::async_read(socket_, asio::buffer(data), asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+    } else if (!co_await discard(header.length)) {
+      co_return false;
+    }
+    const auto outcome = answer_option(header, data, info, state);
+    if (!outcome.reply.empty())
+      co_await asio::async_write(socket_, asio::buffer(outcome.reply), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+    if (outcome.next == Next::transmission) {
+      structured_ = state.structured_replies;
+      co_return true;
+    }
+    if (outcome.next == Next::close) co_return false;
+  }
+  co_return false;
+}
+
+asio::awaitable<void> Session::transmission() {
+  const ExportLimits limits{config_->size, config_->transmission_flags};
+  std::array<std::byte, request_header_size> header;
+  while (!stopping_) {
+    if (in_flight_ >= max_in_flight) {
+      co_await wait();
+      continue;
+    }
+    boost::system::error_code ec;
+    co_await asio::async_read(socket_, asio::buffer(header), asio::redirect_error(use_awaitable, ec));
+    if (ec) break;  // EOF, hard disconnect or shutdown()
+    Request request;
+    if (parse_request(header, request) != Parse::ok) {
+      log::info("nbd: bad request magic, closing the connection");
+      broken_ = true;  // cannot resync: drop every pending reply
+      socket_.close(ec);
+      co_return;
+    }
+    if (request.type == cmd_disc) break;  // run() finishes what is in flight
+
+    const std::uint32_t error = validate_request(request, limits);
+    const std::size_t charge = charge_of(request, error);
+    while (in_flight_ > 0 && buffered_ + charge > max_buffered_bytes) co_await wait();
+    ++in_flight_;
+    buffered_ += charge;
+
+    std::vector<std::byte> payload;
+    if (has_payload(request)) {
+      if (error) {
+        if (!co_await discard(request.length)) ec = asio::error::eof;
+      } else {
+        payload.resize(request.length);
+        co_await asio::async_read(socket_, asio::buffer(payload), asio::redirect_error(use_awaitable, ec));
+      }
+      if (ec) {
+        release(Reply{{}, {}, charge});
+        break;
+      }
+    }
+    if (error)
+      reply_error(request, error);
+    else
+      asio::co_spawn(socket_.get_executor(), execute(shared_from_this(), request, std::move(payload)), rethrow);
+  }
+}
+
+asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, Request r,
+                                       std::vector<std::byte> payload) {
+  const bool fua = r.flags & cmd_flag_fua;
+  const std::size_t charge = charge_of(r, 0);
+  std::error_code ec;
+  switch (r.type) {
+    case cmd_read: {
+      std::vector<std::byte> data(r.length);
+      ec = co_await adapter_->read(r.offset, data);
+      if (ec) break;
+      Reply reply{{}, std::move(data), charge};
+      if (!structured_)
+        reply.head = to_vector(encode_simple_reply(r.cookie, 0));
+      else if (r.length == 0)
+        reply.head = to_vector(encode_none_chunk(r.cookie));
+      else
+        reply.head = to_vector(encode_offset_data_header(r.cookie, r.offset, r.length));
+      send(std::move(reply));
+      co_return;
+    }
+    case cmd_write: ec = co_await adapter_->write(r.offset, payload, fua); break;
+    case cmd_write_zeroes: ec = co_await adapter_->write_zeroes(r.offset, r.length, fua); break;
+    case cmd_flush: ec = co_await adapter_->flush(); break;
+    default: ec = std::make_error_code(std::errc::invalid_argument); break;  // validated away
+  }
+  const std::uint32_t error = errno_to_nbd(to_errno(ec));
+  if (error) {
+    log::debug("nbd: request type {} offset {} length {} failed: {}", r.type, r.offset, r.length, ec.message());
+    reply_error(r, error, charge);  // a failed READ's data is never sent
+  } else {
+    send(Reply{to_vector(encode_simple_reply(r.cookie, 0)), {}, charge});
+  }
+}
+
+void Session::reply_error(const Request& r, std::uint32_t error, std::size_t charge) {
+  if (structured_ && r.type == cmd_read)
+    send(Reply{to_vector(encode_error_chunk(r.cookie, error)), {}, charge});
+  else
+    send(Reply{to_vector(encode_simple_reply(r.cookie, error)), {}, charge});
+}
+
+void Session::send(Reply reply) {
+  if (broken_) {
+    release(reply);
+    return;
+  }
+  replies_.push_back(std::move(reply));
+  if (writing_) return;
+  writing_ = true;
+  asio::co_spawn(socket_.get_executor(), write_replies(shared_from_this()), rethrow);
+}
+
+void Session::release(const Reply& reply) {
+  --in_flight_;
+  buffered_ -= reply.charged;
+  notify();
+}
+
+asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_alive*/) {
+  while (!replies_.empty()) {
+    Reply reply = std::move(replies_.front());
+    replies_.pop_front();
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(reply.head), asio::buffer(reply.data)};
+    boost::system::error_code ec;
+    co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
+    release(reply);
+    if (ec) {
+      broken_ = true;
+      socket_.close(ec);  // the reader sees it too
+      for (const auto& dropped : replies_) release(dropped);
+      replies_.clear();
+    }
+  }
+  writing_ = false;
+}
+
+asio::awaitable<bool> Session::discard(std::uint64_t length) {
+  std::vector<std::byte> scratch(std::min<std::uint64_t>(length, 64 * 1024));
+  while (length > 0) {
+    boost::system::error_code ec;
+    const auto n = std::min<std::uint64_t>(length, scratch.size());
+    co_await asio::async_read(socket_, asio::buffer(scratch.data(), n), asio::redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+    length -= n;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Session::wait() {
+  boost::system::error_code ec;  // notify() cancels: that is the wake-up
+  wake_.expires_at(asio::steady_timer::time_point::max());
+  co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+}  // namespace aoe::nbd

@@ -1,0 +1,50 @@
+# test-nbd-common.sh: sourced by the test-nbd-clients-*.sh scripts.
+#
+# NBD_SERVER_CMD is the server under test, one command line: the scripts
+# append `--socket PATH` (and `--read-only` where they need a read-only
+# export) and wait for the socket.  Default in ctest: nbd-memory-server; the
+# AoE engine against vblade takes its place by changing this one variable.
+# The export must be at least 64 MiB; the scripts ask its size with nbdinfo.
+# A server that exits non-zero after SIGTERM (sanitizer report, leak) fails.
+set -euo pipefail
+
+: "${NBD_SERVER_CMD:?set NBD_SERVER_CMD to the NBD server command}"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Exit 77 (ctest SKIP) unless every named tool is installed.
+requires() {
+  local tool
+  for tool; do command -v "$tool" >/dev/null || { echo "SKIP: $tool not installed"; exit 77; }; done
+}
+
+workdir=$(mktemp -d)
+server_pids=()
+
+cleanup() {
+  local status=$? pid
+  for pid in "${server_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait "$pid"; then echo "FAIL: server $pid exited with an error" >&2; status=1; fi
+  done
+  rm -rf "$workdir"
+  exit "$status"
+}
+trap cleanup EXIT
+
+# start_server NAME [ARGS...]: serves on $workdir/NAME.sock; sets $uri and $sock.
+start_server() {
+  local name=$1; shift
+  sock=$workdir/$name.sock
+  # shellcheck disable=SC2086  # NBD_SERVER_CMD is a command line
+  $NBD_SERVER_CMD --socket "$sock" "$@" &
+  server_pids+=($!)
+  local i
+  for i in $(seq 200); do
+    [ -S "$sock" ] && break
+    kill -0 "${server_pids[-1]}" 2>/dev/null || fail "server did not start: $NBD_SERVER_CMD"
+    sleep 0.05
+  done
+  [ -S "$sock" ] || fail "server socket $sock never appeared"
+  uri="nbd+unix:///?socket=$sock"
+}
