@@ -1,0 +1,174 @@
+#include "discovery/discover.h"
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "initiator/log.h"
+
+namespace aoe::discovery {
+namespace {
+
+namespace asio = boost::asio;
+
+// One IDENTIFY through one target port.
+struct Probe {
+  std::size_t target;  // index into the targets
+  Link* link;
+  wire::Mac mac;
+  Result<Identity> result;
+};
+
+Task<void> run_probe(Control& control, Probe& probe, const TargetInfo& target) {
+  probe.result = co_await control.identify(*probe.link, probe.mac, target.shelf, target.slot);
+}
+
+// Probes every distinct port of every target at once: a silent port costs
+// its timeout once, not once per target.
+Task<std::vector<Probe>> identify_all(Control& control, const std::vector<TargetInfo>& targets) {
+  std::vector<Probe> probes;
+  for (std::size_t t = 0; t < targets.size(); ++t)
+    for (const PathInfo& path : targets[t].paths)
+      if (std::none_of(probes.begin(), probes.end(), [&](const Probe& p) {
+            return p.target == t && p.mac == path.target_mac;
+          }))
+        probes.push_back({t, path.link, path.target_mac, {}});
+
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
+  std::size_t running = probes.size();
+  for (Probe& probe : probes)
+    asio::co_spawn(executor, run_probe(control, probe, targets[probe.target]),
+                   [&](std::exception_ptr) {
+                     if (--running == 0) all_done.cancel();
+                   });
+  if (running > 0) {
+    boost::system::error_code ignored;  // cancelled by the last probe
+    co_await all_done.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  co_return probes;
+}
+
+bool same_disk(const Identity& a, const Identity& b) {
+  return a.sectors == b.sectors && a.serial == b.serial && a.model == b.model;
+}
+
+}  // namespace
+
+std::vector<TargetInfo> merge_answers(const std::vector<ConfigInfo>& answers,
+                                      const std::vector<TargetId>& only) {
+  std::map<std::pair<std::uint16_t, std::uint8_t>, TargetInfo> by_id;
+  for (const ConfigInfo& a : answers) {
+    // Linux ignores answers carrying a broadcast value (doc §2.3).
+    if (a.shelf == wire::broadcast_shelf || a.slot == wire::broadcast_slot) continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), TargetId{a.shelf, a.slot}) == only.end())
+      continue;
+    TargetInfo& target = by_id[{a.shelf, a.slot}];
+    target.shelf = a.shelf;
+    target.slot = a.slot;
+    if (std::any_of(target.paths.begin(), target.paths.end(), [&](const PathInfo& p) {
+          return p.link == a.link && p.target_mac == a.mac;
+        }))
+      continue;
+    target.paths.push_back(PathInfo{a.link, a.mac, a.buffer_count, a.max_sectors, a.firmware_version,
+                                    a.aoe_version, a.config_string});
+  }
+  std::vector<TargetInfo> targets;
+  for (auto& [id, target] : by_id) {
+    // Answers arrive in any order; list paths the same way every time.
+    std::sort(target.paths.begin(), target.paths.end(), [](const PathInfo& a, const PathInfo& b) {
+      return std::pair(a.link->info().ifindex, a.target_mac) < std::pair(b.link->info().ifindex, b.target_mac);
+    });
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports) {
+  std::vector<Conflict> conflicts;
+  std::vector<wire::Mac> unusable;
+  const PortIdentity* first = nullptr;
+  for (const PortIdentity& port : ports) {
+    if (port.identity.error) {
+      log::warning("{}: port {} does not answer IDENTIFY ({}); not used", target.name(),
+                   wire::format_mac(port.mac), port.identity.error.message());
+      unusable.push_back(port.mac);
+    } else if (!first) {
+      first = &port;
+      target.identity = port.identity.value;
+    } else if (!same_disk(first->identity.value, port.identity.value)) {
+      auto path = std::find_if(target.paths.begin(), target.paths.end(),
+                               [&](const PathInfo& p) { return p.target_mac == port.mac; });
+      conflicts.push_back(Conflict{{target.shelf, target.slot},
+                                   path == target.paths.end() ? nullptr : path->link,
+                                   port.mac,
+                                   first->identity.value,
+                                   port.identity.value});
+      unusable.push_back(port.mac);
+    }
+  }
+  std::erase_if(target.paths, [&](const PathInfo& p) {
+    return std::find(unusable.begin(), unusable.end(), p.target_mac) != unusable.end();
+  });
+  return conflicts;
+}
+
+std::string describe(const Conflict& c) {
+  auto disk = [](const Identity& i) {
+    return fmt::format("{} sectors, model \"{}\", serial \"{}\"", i.sectors, i.model, i.serial);
+  };
+  return fmt::format("{}: port {} on {} answers as another disk ({}; the target is {}); ignored",
+                     wire::format_target(c.target.shelf, c.target.slot), wire::format_mac(c.mac),
+                     c.link ? c.link->info().name : "?", disk(c.found), disk(c.expected));
+}
+
+Task<DiscoverResult> async_discover(Control& control, std::vector<Link*> links, DiscoverOptions options) {
+  // One wanted target: ask only it (doc §4.3); otherwise everyone.
+  TargetId ask{wire::broadcast_shelf, wire::broadcast_slot};
+  if (options.only.size() == 1) ask = options.only.front();
+  std::vector<ConfigInfo> answers =
+      co_await control.query_config_broadcast(std::move(links), options.window, ask.shelf, ask.slot);
+
+  DiscoverResult result;
+  result.targets = merge_answers(answers, options.only);
+  std::vector<Probe> probes = co_await identify_all(control, result.targets);
+  for (std::size_t t = 0; t < result.targets.size(); ++t) {
+    std::vector<PortIdentity> ports;
+    for (const Probe& p : probes)
+      if (p.target == t) ports.push_back({p.mac, p.result});
+    for (Conflict& c : apply_identities(result.targets[t], ports)) result.conflicts.push_back(std::move(c));
+  }
+  std::erase_if(result.targets, [](const TargetInfo& t) { return t.paths.empty(); });
+  co_return result;
+}
+
+DiscoverResult discover(boost::asio::io_context& io, const std::vector<Link*>& links,
+                        const DiscoverOptions& options) {
+  Control control;
+  for (Link* link : links) control.attach(*link);
+  std::optional<DiscoverResult> result;
+  std::exception_ptr failure;
+  asio::co_spawn(io, async_discover(control, links, options),
+                 [&](std::exception_ptr e, DiscoverResult r) {
+                   failure = e;
+                   result = std::move(r);
+                 });
+  io.restart();
+  // The links keep waiting for frames, so run() would never return.
+  while (!result && io.run_one() > 0) {
+  }
+  for (Link* link : links) link->set_receiver([](std::span<const std::byte>) {});  // control dies here
+  if (failure) std::rethrow_exception(failure);
+  return result ? std::move(*result) : DiscoverResult{};
+}
+
+}  // namespace aoe::discovery

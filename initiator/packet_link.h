@@ -1,0 +1,59 @@
+// packet_link.h: the real Link, an AF_PACKET socket for EtherType 0x88A2
+// bound to one interface (vblade's linux.c, behind Asio).
+//
+// Receiving waits for readability and then drains every queued frame with
+// non-blocking reads, so a burst costs one wake-up.  Our own transmissions,
+// which AF_PACKET loops back as PACKET_OUTGOING, are never delivered.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <boost/asio/generic/raw_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "initiator/link.h"
+
+namespace aoe {
+
+class PacketLink final : public Link {
+ public:
+  // Largest frame we accept: a 9216-byte jumbo MTU plus the Ethernet header.
+  static constexpr std::size_t max_frame_size = 9216 + wire::eth_header_size;
+
+  // Opens and binds the socket; fails with errc::interface_not_found or
+  // errc::permission_denied (no CAP_NET_RAW), or the system error.
+  static std::unique_ptr<PacketLink> open(boost::asio::io_context& io, const std::string& ifname,
+                                          std::error_code& ec);
+
+  PacketLink(const PacketLink&) = delete;
+  PacketLink& operator=(const PacketLink&) = delete;
+  ~PacketLink() override;
+
+  const LinkInfo& info() const noexcept override { return info_; }
+  bool send(std::span<const std::byte> head, std::span<const std::byte> body = {}) noexcept override;
+  // Starts receiving on the first call; an empty receiver discards frames.
+  void set_receiver(Receiver receiver) override;
+
+  // Frames dropped locally because the socket's send queue was full.
+  std::uint64_t send_drops() const noexcept { return send_drops_; }
+
+ private:
+  PacketLink(boost::asio::io_context& io, LinkInfo info);
+  void wait_readable();
+  void drain();
+
+  boost::asio::generic::raw_protocol::socket socket_;  // bound to info_.ifindex
+  LinkInfo info_;
+  Receiver receiver_;
+  bool receiving_ = false;                                      // wait_readable() armed
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late handlers
+  std::uint64_t send_drops_ = 0;
+  std::array<std::byte, max_frame_size> buffer_{};              // one received frame
+};
+
+}  // namespace aoe

@@ -1,0 +1,67 @@
+#include "tools/common.h"
+
+#include <fmt/core.h>
+
+#include "aoe_version.h"
+#include "discovery/interfaces.h"
+#include "initiator/errors.h"
+#include "initiator/log.h"
+
+namespace aoe::tools {
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_option("-i,--interface", options.interfaces,
+                 "Use only this network interface (repeatable, or a comma-separated list); "
+                 "default: every Ethernet interface that is up")
+      ->type_name("IFACE")
+      ->allow_extra_args(false);  // one name per -i, so "-i eth1 e1.2" keeps the target
+  app.add_flag("-v,--verbose", options.verbose, "Log more (repeat for debug output)");
+  app.add_flag("-q,--quiet", options.quiet, "Log errors only");
+  app.set_version_flag("--version", fmt::format("{} {}", app.get_name(), AOE_NBD_VERSION));
+}
+
+std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_ok : exit_usage;
+  }
+  if (options.quiet)
+    log::threshold = log::Level::error;
+  else if (options.verbose > 0)
+    log::threshold = options.verbose > 1 ? log::Level::debug : log::Level::info;
+  return std::nullopt;
+}
+
+int fail(const CLI::App& app, int code, const std::string& message) {
+  fmt::print(stderr, "{}: {}\n", app.get_name(), message);
+  return code;
+}
+
+std::optional<int> open_links(boost::asio::io_context& io, const CLI::App& app,
+                              const CommonOptions& options, Links& out) {
+  std::error_code ec;
+  auto all = discovery::list_interfaces(ec);
+  if (ec) return fail(app, exit_failed, "cannot list network interfaces: " + ec.message());
+  auto names = discovery::split_interface_names(options.interfaces);
+  discovery::Selection selection = discovery::select_interfaces(all, names);
+  if (selection.error) return fail(app, exit_no_interface, selection.message);
+  if (selection.interfaces.empty())
+    return fail(app, exit_no_interface, "no Ethernet interface is up; name one with -i");
+
+  for (const discovery::Interface& i : selection.interfaces) {
+    if (!i.up) log::warning("{} is down", i.name);
+    auto link = PacketLink::open(io, i.name, ec);
+    if (!link) {
+      int code = ec == errc::permission_denied     ? exit_permission
+                 : ec == errc::interface_not_found ? exit_no_interface
+                                                   : exit_failed;
+      return fail(app, code, fmt::format("cannot open {}: {}", i.name, ec.message()));
+    }
+    out.links.push_back(link.get());
+    out.owned.push_back(std::move(link));
+  }
+  return std::nullopt;
+}
+
+}  // namespace aoe::tools

@@ -1,0 +1,55 @@
+// common.h: what every tool repeats: the shared options (-i, -v, -q,
+// --version), exit codes, and opening a PacketLink per chosen interface.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <CLI/CLI.hpp>
+
+#include "initiator/packet_link.h"
+
+namespace aoe::tools {
+
+// Exit codes shared by the tools (see their man pages).
+enum Exit : int {
+  exit_ok = 0,
+  exit_failed = 1,        // the operation failed
+  exit_usage = 2,         // bad command line
+  exit_no_interface = 3,  // a named interface does not exist, or none is usable
+  exit_permission = 4,    // no CAP_NET_RAW
+  exit_not_found = 5,     // the named target did not answer discovery
+  exit_no_nbd = 6,        // the kernel has no nbd driver (aoe-attach without --socket)
+};
+
+struct CommonOptions {
+  std::vector<std::string> interfaces;  // as given: repeatable, comma lists
+  int verbose = 0;
+  bool quiet = false;
+};
+
+// Adds -i/--interface, -v/--verbose, -q/--quiet and --version.
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Parses the command line and applies -v/-q to aoe::log::threshold.  Returns
+// an exit code when the tool should stop (--help, --version, a usage error,
+// all already printed).
+std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, char** argv);
+
+// Prints "TOOL: message" on stderr and returns code.
+int fail(const CLI::App& app, int code, const std::string& message);
+
+struct Links {
+  std::vector<std::unique_ptr<PacketLink>> owned;
+  std::vector<Link*> links;  // the same, as the libraries take them
+};
+
+// Opens a PacketLink on every interface chosen by -i (default: every up
+// Ethernet interface).  On failure prints why and returns the exit code.
+std::optional<int> open_links(boost::asio::io_context& io, const CLI::App& app,
+                              const CommonOptions& options, Links& out);
+
+}  // namespace aoe::tools
