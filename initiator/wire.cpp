@@ -132,6 +132,12 @@ std::error_code decode_mask(Bytes f, MaskArg& a) noexcept {
   a.mcmd = static_cast<MaskCommand>(get8(f, 25));
   a.merror = static_cast<MaskError>(get8(f, 26));
   a.dir_count = get8(f, 27);
+  // A failed edit carries no list: vblade sets Dir Count to the index of
+  // the failing directive (doc §5), so the count need not fit the frame.
+  if (a.merror != MaskError::ok) {
+    a.directives = {};
+    return {};
+  }
   const std::size_t length = std::size_t{a.dir_count} * 8;
   if (length > f.size() - mask_header_size) return errc::bad_directive_count;
   a.directives = f.subspan(mask_header_size, length);

@@ -126,7 +126,7 @@ struct MaskArg {
   MaskCommand mcmd = MaskCommand::read;
   MaskError merror = MaskError::ok;
   std::uint8_t dir_count = 0;
-  Bytes directives;  // dir_count entries of 8 bytes, checked to fit
+  Bytes directives;  // dir_count entries of 8 bytes, checked to fit; empty when merror != ok
 
   MaskEntry entry(std::size_t i) const noexcept;  // i < dir_count
 };

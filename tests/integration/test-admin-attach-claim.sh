@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# test-admin-attach-claim.sh TOOLS_DIR: aoe-attach --claim between two hosts
+# sharing one vblade on a bridge, each with its own identity
+# (AOE_NBD_IDENTITY): the first attaches and claims; the second is refused
+# with exit 7 naming the holder; a clean detach releases the claim unless
+# --keep-claim; the same identity may attach again over its own claim (a
+# restart after a crash); --force-claim takes it over.
+# Skips (77) until aoe-attach has --claim.
+set -euo pipefail
+tools=$1
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lab.sh"
+. "$here/../admin/bridge-lab.sh"
+"$tools/aoe-attach" --help 2>/dev/null | grep -q -- "--claim" || { echo "SKIP: aoe-attach has no --claim yet"; exit 77; }
+lab_init aatc
+
+bridge_lab
+img=$(lab_image disk.img 8M)
+lab_vblade blade br0 1 2 "$img"
+ida=aoe-nbd:hosta:aaaa idb=aoe-nbd:hostb:bbbb
+current() { expect_status 0 lab_in hosta "$tools/aoe-cfg" -t 0.3 e1.2; echo "$out"; }
+
+# attach HOST ID ARGS...: aoe-attach --socket in the background; sets $pid
+attach() {
+  local host=$1 id=$2; shift 2
+  rm -f "$LAB_DIR/$host.sock"
+  lab_bg "$host" env AOE_NBD_IDENTITY="$id" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 \
+    --socket "$LAB_DIR/$host.sock" "$@" e1.2 >/dev/null 2>>"$LAB_DIR/attach-$host.log"
+  pid=$LAB_LAST_PID
+  for _ in $(seq 100); do [ -S "$LAB_DIR/$host.sock" ] && return 0; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fail "aoe-attach on $host did not start: $(cat "$LAB_DIR/attach-$host.log")"
+}
+# detach [SIGNAL]: stop $pid and wait for it; a clean stop exits 0
+detach() {
+  local status=0
+  kill "-${1:-TERM}" "$pid"
+  { wait "$pid"; } 2>/dev/null || status=$?  # no "Killed" notice for the crash
+  [ "${1:-TERM}" != TERM ] || [ "$status" = 0 ] || fail "aoe-attach exited $status on SIGTERM"
+}
+
+attach hosta "$ida" --claim
+[ "$(current)" = "$ida" ] || fail "claim not written: '$(current)'"
+
+expect_status 7 lab_in hostb env AOE_NBD_IDENTITY="$idb" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 \
+  --socket "$LAB_DIR/hostb.sock" --claim e1.2
+[[ $err == *"$ida"* ]] || fail "refusal does not name the holder: $err"
+[[ $err == *"--force-claim"* ]] || fail "refusal does not say how to override: $err"
+[ ! -S "$LAB_DIR/hostb.sock" ] || fail "refused aoe-attach serves anyway"
+[ "$(current)" = "$ida" ] || fail "refused claim changed the string"
+
+detach
+[ "$(current)" = "" ] || fail "clean detach did not release: '$(current)'"
+
+attach hosta "$ida" --claim --keep-claim
+detach
+[ "$(current)" = "$ida" ] || fail "--keep-claim released: '$(current)'"
+
+# Same identity again over its own claim, then a crash (SIGKILL): the claim stays.
+attach hosta "$ida" --claim
+detach KILL
+[ "$(current)" = "$ida" ] || fail "claim gone after a crash: '$(current)'"
+
+attach hostb "$idb" --force-claim  # implies --claim
+[ "$(current)" = "$idb" ] || fail "--force-claim did not take over: '$(current)'"
+detach
+[ "$(current)" = "" ] || fail "hostb's detach did not release: '$(current)'"
+
+# Without --claim nothing is written.
+attach hosta "$ida"
+[ "$(current)" = "" ] || fail "attach without --claim wrote '$(current)'"
+detach
+echo PASS
