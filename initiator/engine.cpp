@@ -27,21 +27,65 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
       payload_sectors_(target_.payload_sectors()),
       slots_(tag::slot_count),
       timer_(io) {
-  for (const PathInfo& info : target_.paths) {
-    auto port = std::find_if(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == info.target_mac; });
-    if (port == ports_.end()) {
-      ports_.push_back(Port{info.target_mac, std::max<unsigned>(1, info.buffer_count), 0});
-      port = ports_.end() - 1;
-    }
-    unsigned cap = std::min(port->buffer_count, options_.max_window);
-    Path path{info.link, info.target_mac, static_cast<unsigned>(port - ports_.begin()),
-              RttEstimator(options_.rtt), Window(cap), 0, 0, PathStatus{}};
-    path.stats.interface = info.link->info().name;
-    path.stats.target_mac = info.target_mac;
-    paths_.push_back(std::move(path));
-  }
+  for (const PathInfo& info : target_.paths) add_path(info);
+  update_payload();
   free_slots_.reserve(slots_.size());
   for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
+  probe_buffer_.resize(255 * wire::sector_size);
+}
+
+void Engine::add_path(const PathInfo& info) {
+  auto port = std::find_if(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == info.target_mac; });
+  if (port == ports_.end()) {
+    ports_.push_back(Port{info.target_mac, std::max<unsigned>(1, info.buffer_count), 0});
+    port = ports_.end() - 1;
+  }
+  unsigned cap = std::min(port->buffer_count, options_.max_window);
+  Path path{.link = info.link,
+            .mac = info.target_mac,
+            .port = static_cast<unsigned>(port - ports_.begin()),
+            .rtt = RttEstimator(options_.rtt),
+            .window = Window(cap),
+            .payload_sectors = info.payload_sectors(),
+            .stats = {}};
+  path.stats.interface = info.link->info().name;
+  path.stats.target_mac = info.target_mac;
+  paths_.push_back(std::move(path));
+  log::info("{}: path {} -> {} ({} bytes per frame, window {} of {})", target_.name(), info.link->info().name,
+            wire::format_mac(info.target_mac), paths_.back().payload_sectors * wire::sector_size,
+            paths_.back().window.size(), cap);
+}
+
+void Engine::update_paths(const std::vector<PathInfo>& infos) {
+  for (const PathInfo& info : infos) {
+    auto known = std::find_if(paths_.begin(), paths_.end(),
+                              [&](const Path& p) { return p.link == info.link && p.mac == info.target_mac; });
+    if (known == paths_.end()) {
+      add_path(info);
+      continue;
+    }
+    Port& port = ports_[known->port];
+    port.buffer_count = std::max<unsigned>(1, info.buffer_count);
+    known->window.set_cap(std::min(port.buffer_count, options_.max_window));
+  }
+  update_payload();
+  pump();
+  run_completions();
+}
+
+// New frames are cut for the smallest payload among the paths that work
+// (or, if none does, among those whose NIC is up).
+void Engine::update_payload() {
+  unsigned healthy = 255, up = 255;
+  for (const Path& p : paths_) {
+    if (!p.link_up) continue;
+    up = std::min(up, p.payload_sectors);
+    if (!p.failed) healthy = std::min(healthy, p.payload_sectors);
+  }
+  unsigned next = healthy != 255 ? healthy : up != 255 ? up : payload_sectors_;
+  if (next != payload_sectors_)
+    log::notice("{}: frames now carry {} bytes", target_.name(), next * wire::sector_size);
+  payload_sectors_ = next;
 }
 
 Engine::~Engine() { timer_.cancel(); }
@@ -88,6 +132,8 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   r->fully_framed = false;
   r->frames_outstanding = 0;
   r->data = data;
+  r->submitted_at = Clock::now();
+  r->pinned_path = -1;
   r->error.clear();
   r->done = std::move(done);
   ++live_requests_;
@@ -122,6 +168,7 @@ void Engine::pump() {
     if (p < 0) break;
     if (!retransmit_queue_.empty()) {
       std::uint32_t i = retransmit_queue_.front();
+      if (!fit_frame(i, paths_[static_cast<unsigned>(p)].payload_sectors)) break;  // no slot for the cut-off rest yet
       retransmit_queue_.pop_front();
       slots_[i].queued_for_retransmit = false;
       transmit(i, static_cast<unsigned>(p));
@@ -134,16 +181,24 @@ void Engine::pump() {
 }
 
 int Engine::pick_path() {
-  for (std::size_t n = 0; n < paths_.size(); ++n) {
-    unsigned i = static_cast<unsigned>((next_path_ + n) % paths_.size());
-    const Path& p = paths_[i];
-    if (p.outstanding < p.window.size() && ports_[p.port].outstanding < ports_[p.port].buffer_count) {
-      next_path_ = (i + 1) % static_cast<unsigned>(paths_.size());
-      return static_cast<int>(i);
+  // Healthy paths first; failed ones (still probed) only when no path works,
+  // so I/O never stops while the deadline has not passed.
+  for (bool allow_failed : {false, true}) {
+    for (std::size_t n = 0; n < paths_.size(); ++n) {
+      unsigned i = static_cast<unsigned>((next_path_ + n) % paths_.size());
+      const Path& p = paths_[i];
+      if (usable(p, allow_failed) && p.outstanding < p.window.size() &&
+          ports_[p.port].outstanding < ports_[p.port].buffer_count) {
+        next_path_ = (i + 1) % static_cast<unsigned>(paths_.size());
+        return static_cast<int>(i);
+      }
     }
+    if (std::any_of(paths_.begin(), paths_.end(), [&](const Path& p) { return usable(p, false); })) break;
   }
   return -1;
 }
+
+bool Engine::usable(const Path& p, bool allow_failed) const { return p.link_up && (allow_failed || !p.failed); }
 
 void Engine::send_new_frame(unsigned path_index) {
   Request* r = queue_.front();
@@ -164,6 +219,32 @@ void Engine::send_new_frame(unsigned path_index) {
   transmit(i, path_index);
 }
 
+// Cuts a frame that is bigger than the path carries (its payload was lowered
+// after the frame was first sent): the rest of its sectors go into new
+// frames of the same request, queued for sending.  A late answer to the
+// bigger transmission still completes the smaller frame if it is a write ack
+// (the write covered it); a read answer of the old size is rejected by length.
+bool Engine::fit_frame(std::uint32_t i, unsigned max_sectors) {
+  while (slots_[i].sectors > max_sectors) {
+    if (free_slots_.empty()) return false;
+    std::uint32_t j = free_slots_.back();
+    free_slots_.pop_back();
+    Slot& s = slots_[i];
+    Slot& rest = slots_[j];
+    rest.request = s.request;
+    rest.first_sector = s.first_sector + max_sectors;
+    rest.sectors = static_cast<std::uint8_t>(s.sectors - max_sectors);
+    rest.transmissions = 0;
+    rest.first_sent_at = s.first_sent_at;  // the deadline runs from the first send
+    rest.queued_for_retransmit = true;
+    s.sectors = static_cast<std::uint8_t>(max_sectors);
+    ++s.request->frames_outstanding;
+    ++frames_in_flight_;
+    retransmit_queue_.push_back(j);
+  }
+  return true;
+}
+
 void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   Slot& s = slots_[slot_index];
   Path& path = paths_[path_index];
@@ -179,9 +260,9 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
                       .tag = tag::engine(slot_index, s.generation)};
   bool lba48 = target_.identity.lba48;
   std::uint64_t lba = r.lba + s.first_sector;
-  wire::AtaArg arg = r.kind == Kind::read    ? wire::ata_read(lba, s.sectors, lba48)
-                     : r.kind == Kind::write ? wire::ata_write(lba, s.sectors, lba48)
-                                             : wire::ata_flush(target_.identity.flush_ext_supported);
+  wire::AtaArg arg = r.kind == Kind::write   ? wire::ata_write(lba, s.sectors, lba48)
+                     : r.kind == Kind::flush ? wire::ata_flush(target_.identity.flush_ext_supported)
+                                             : wire::ata_read(lba, s.sectors, lba48);  // read or probe
   std::size_t head = wire::encode_ata_header(header, arg, s.header);
   std::span<const std::byte> body;
   if (r.kind == Kind::write) {
@@ -191,7 +272,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   }
 
   auto now = Clock::now();
-  if (s.transmissions == 1) s.first_sent_at = now;
+  if (s.first_sent_at == Clock::time_point{}) s.first_sent_at = now;
   s.sent_at = now;
   s.path = path_index;
   s.sequence = path.sequence++;
@@ -246,6 +327,8 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
                link.info().name);
     return;
   }
+  path.consecutive_timeouts = 0;
+  if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
     if (ec == errc::aoe_device_unavailable) return;  // transient (doc §8.7): let the timeout retry it
@@ -301,6 +384,7 @@ void Engine::release_slot(std::uint32_t slot_index) {
   }
   s.request = nullptr;
   s.transmissions = 0;
+  s.first_sent_at = {};
   --frames_in_flight_;
   free_slots_.push_back(slot_index);
 }
@@ -326,37 +410,168 @@ void Engine::fail_all(std::error_code ec) {
 void Engine::on_tick() {
   auto now = Clock::now();
   bool expired = false;
-  for (std::uint32_t i = 0; i < slots_.size() && !expired; ++i) {
-    Slot& s = slots_[i];
-    if (!s.request) continue;
-    if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) {
+  if (options_.deadline.count() > 0) {
+    for (const Slot& s : slots_)
+      if (s.request && s.request->kind != Kind::probe && now - s.first_sent_at >= options_.deadline) expired = true;
+    // A request that could not even start (no usable path) counts too.
+    if (!queue_.empty() && queue_.front()->next_sector == 0 && queue_.front()->frames_outstanding == 0 &&
+        now - queue_.front()->submitted_at >= options_.deadline)
       expired = true;
-      break;
+  }
+  if (expired) {
+    mark_down();
+  } else {
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+      const Slot& s = slots_[i];
+      if (!s.request || s.queued_for_retransmit) continue;
+      Duration limit = s.request->kind == Kind::probe ? Duration(options_.probe_interval) : paths_[s.path].rtt.rto();
+      if (now - s.sent_at >= limit) on_timeout(i, now);
     }
-    if (s.queued_for_retransmit) continue;
-    Path& path = paths_[s.path];
-    if (now - s.sent_at < path.rtt.rto()) continue;
-    ++path.stats.timeouts;
-    unsigned long suppressed = 0;
-    if (retransmit_log_.allow(suppressed))
-      log::info("{}: tag {:08x} lba {} unanswered on {} to {} after {:.1f} ms, retransmitting{}", target_.name(),
-                tag::engine(i, s.generation), s.request->lba + s.first_sector, path.stats.interface,
-                wire::format_mac(path.mac), to_ms(now - s.sent_at),
-                suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
-    path.rtt.on_timeout();
-    path.window.on_loss(s.sequence, path.sequence);
-    --path.outstanding;
-    --ports_[path.port].outstanding;
+    for (unsigned p = 0; p < paths_.size(); ++p)
+      if (paths_[p].failed && paths_[p].link_up && paths_[p].probes_in_flight == 0 && now >= paths_[p].next_probe) probe(p);
+  }
+  pump();
+  run_completions();
+}
+
+void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
+  Slot& s = slots_[i];
+  unsigned p = s.path;
+  Path& path = paths_[p];
+  if (s.request->kind == Kind::probe) return complete_frame(i, errc::timed_out);
+  ++path.stats.timeouts;
+  unsigned long suppressed = 0;
+  if (retransmit_log_.allow(suppressed))
+    log::info("{}: tag {:08x} lba {} unanswered on {} to {} after {:.1f} ms, retransmitting{}", target_.name(),
+              tag::engine(i, s.generation), s.request->lba + s.first_sector, path.stats.interface,
+              wire::format_mac(path.mac), to_ms(now - s.sent_at),
+              suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
+  path.rtt.on_timeout();
+  path.window.on_loss(s.sequence, path.sequence);
+  --path.outstanding;
+  --ports_[path.port].outstanding;
+  s.queued_for_retransmit = true;
+  retransmit_queue_.push_back(i);
+  // A whole window lost in a row is no longer congestion: the path is broken
+  // (the aoe driver drops a NIC after 2 x window consecutive losses).
+  if (!path.failed && ++path.consecutive_timeouts >= std::max(3u, path.window.size()))
+    fail_path(p, "keeps timing out");
+}
+
+void Engine::fail_path(unsigned p, const char* why) {
+  Path& path = paths_[p];
+  if (path.failed) return;
+  path.failed = true;
+  path.next_probe = Clock::now() + options_.probe_interval;
+  requeue_frames_of(p);
+  update_payload();
+  log::warning("{}: path {} -> {} {}: moving its frames to the other paths and probing it", target_.name(),
+               path.stats.interface, wire::format_mac(path.mac), why);
+}
+
+void Engine::restore_path(unsigned p) {
+  Path& path = paths_[p];
+  if (!path.failed) return;
+  path.failed = false;
+  path.consecutive_timeouts = 0;
+  path.rtt = RttEstimator(options_.rtt);
+  path.window = Window(path.window.cap());
+  update_payload();
+  log::notice("{}: path {} -> {} answers again ({} bytes per frame)", target_.name(), path.stats.interface,
+              wire::format_mac(path.mac), path.payload_sectors * wire::sector_size);
+}
+
+void Engine::requeue_frames_of(unsigned p) {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    Slot& s = slots_[i];
+    if (!s.request || s.queued_for_retransmit || s.path != p) continue;
+    if (s.request->kind == Kind::probe) continue;
+    --paths_[p].outstanding;
+    --ports_[paths_[p].port].outstanding;
     s.queued_for_retransmit = true;
     retransmit_queue_.push_back(i);
   }
-  if (expired) mark_down();
+}
+
+// A probe pair: one full-size read (what I/O needs) and one single-sector
+// read (what any hop passes).  Only the small one answering means the path
+// works but not at this frame size.
+void Engine::probe(unsigned p) {
+  Path& path = paths_[p];
+  path.small_probe_answered = false;
+  path.probes_in_flight = path.payload_sectors > 1 ? 2 : 1;
+  send_probe(p, path.payload_sectors);
+  if (path.payload_sectors > 1) send_probe(p, 1);
+}
+
+void Engine::send_probe(unsigned p, unsigned sectors) {
+  if (free_slots_.empty()) {
+    on_probe_done(p, sectors, errc::no_path);
+    return;
+  }
+  Request* r = new_request();
+  r->kind = Kind::probe;
+  r->lba = 0;
+  r->sectors = sectors;
+  r->next_sector = sectors;
+  r->fully_framed = true;
+  r->frames_outstanding = 1;
+  r->data = probe_buffer_.data();
+  r->submitted_at = Clock::now();
+  r->pinned_path = static_cast<int>(p);
+  r->error.clear();
+  r->done = [this, p, sectors](std::error_code ec) { on_probe_done(p, sectors, ec); };
+  ++live_requests_;
+  std::uint32_t i = free_slots_.back();
+  free_slots_.pop_back();
+  Slot& s = slots_[i];
+  s.request = r;
+  s.first_sector = 0;
+  s.sectors = static_cast<std::uint8_t>(sectors);
+  s.transmissions = 0;
+  ++frames_in_flight_;
+  transmit(i, p);
+}
+
+void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
+  Path& path = paths_[p];
+  if (!ec && sectors == path.payload_sectors) restore_path(p);
+  if (!ec && sectors == 1) path.small_probe_answered = true;
+  if (--path.probes_in_flight > 0) return;
+  path.next_probe = Clock::now() + options_.probe_interval;
+  if (path.failed && path.small_probe_answered && path.payload_sectors > 1) {
+    unsigned lower = path.payload_sectors / 2;
+    log::warning("{}: path {} -> {}: {}-byte frames are lost while small ones get through (a hop with a "
+                 "smaller MTU?): lowering its payload to {} bytes",
+                 target_.name(), path.stats.interface, wire::format_mac(path.mac),
+                 path.payload_sectors * wire::sector_size, lower * wire::sector_size);
+    path.payload_sectors = lower;
+    path.next_probe = Clock::now();  // try the new size at once
+    update_payload();
+  }
+}
+
+void Engine::set_link_state(const Link& link, bool up) {
+  for (unsigned p = 0; p < paths_.size(); ++p) {
+    Path& path = paths_[p];
+    if (path.link != &link || path.link_up == up) continue;
+    path.link_up = up;
+    if (!up) {
+      fail_path(p, "lost its link");
+    } else {
+      path.next_probe = Clock::now();
+      log::notice("{}: {} is up again: probing path to {}", target_.name(), path.stats.interface,
+                  wire::format_mac(path.mac));
+    }
+  }
+  update_payload();
   pump();
   run_completions();
 }
 
 void Engine::arm_timer() {
-  if (timer_armed_ || frames_in_flight_ == 0) return;
+  bool needs_probe = std::any_of(paths_.begin(), paths_.end(), [](const Path& p) { return p.failed && p.link_up; });
+  if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !needs_probe)) return;
   // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
   // batch, early enough that a timeout fires within a quarter RTO of its time.
   Duration tick = std::chrono::milliseconds(50);
@@ -382,7 +597,10 @@ void Engine::mark_down() {
 void Engine::target_answered() {
   if (!down_) return;
   down_ = false;
-  for (Path& p : paths_) p.rtt = RttEstimator(options_.rtt);  // old timings describe a target that is gone
+  for (unsigned p = 0; p < paths_.size(); ++p) {
+    paths_[p].rtt = RttEstimator(options_.rtt);  // old timings describe a target that is gone
+    if (paths_[p].link_up) restore_path(p);
+  }
   log::notice("{}: target answers again: accepting I/O", target_.name());
 }
 
@@ -407,6 +625,9 @@ std::vector<PathStatus> Engine::path_status() const {
   std::vector<PathStatus> out;
   for (const Path& p : paths_) {
     PathStatus st = p.stats;
+    st.failed = p.failed;
+    st.link_up = p.link_up;
+    st.payload_bytes = p.payload_sectors * static_cast<unsigned>(wire::sector_size);
     st.window = p.window.size();
     st.window_cap = p.window.cap();
     st.outstanding = p.outstanding;

@@ -8,6 +8,12 @@
 // for the deadline fails its request with EIO and marks the target down;
 // requests then fail fast until target_answered() says it is back.
 //
+// A path that keeps timing out while another works is marked failed: its
+// frames move to the healthy paths at once and it is probed in the
+// background until it answers (doc §8.6).  Probes come in two sizes; when
+// only the small one gets through, the path's payload is halved (a hop with
+// a smaller MTU, doc §7) and frames too big for it are cut on resend.
+//
 // Everything runs on one io_context thread; after start-up nothing on the
 // per-frame path allocates (the frame table and the headers are fixed).
 #pragma once
@@ -41,12 +47,17 @@ struct EngineOptions {
   unsigned max_window = 128;
   // Largest request accepted, the kernel nbd driver's max_hw_sectors.
   std::size_t max_request_bytes = 32u << 20;
+  // How often a failed path is probed.
+  std::chrono::milliseconds probe_interval{500};
 };
 
 // Live numbers of one path, for aoe-stat.
 struct PathStatus {
   std::string interface;
   wire::Mac target_mac{};
+  bool failed = false;                 // timing out while another path works, or NIC down
+  bool link_up = true;
+  unsigned payload_bytes = 0;
   unsigned window = 0;
   unsigned window_cap = 0;
   unsigned outstanding = 0;
@@ -82,6 +93,14 @@ class Engine final : public BlockDevice {
 
   // The target answered Query Config again: requests are accepted again.
   void target_answered();
+
+  // Rediscovery results: new (link, port) pairs join as paths; known ones
+  // take the new Buffer Count.  Paths not in the list stay until they fail.
+  void update_paths(const std::vector<PathInfo>& paths);
+
+  // A local NIC went down (its paths stop at once, their frames move to the
+  // others) or came back (its paths are probed and rejoin when they answer).
+  void set_link_state(const Link& link, bool up);
   bool is_down() const noexcept { return down_; }
 
   // Fails every queued and in-flight request with errc::shutting_down.
@@ -94,7 +113,7 @@ class Engine final : public BlockDevice {
   std::vector<PathStatus> path_status() const;
 
  private:
-  enum class Kind : std::uint8_t { read, write, flush };
+  enum class Kind : std::uint8_t { read, write, flush, probe };
 
   struct Request {
     Kind kind = Kind::read;
@@ -104,6 +123,8 @@ class Engine final : public BlockDevice {
     std::uint32_t frames_outstanding = 0;
     bool fully_framed = false;       // every sector (or the flush) has a frame
     std::byte* data = nullptr;       // read destination or write source
+    Clock::time_point submitted_at{};
+    int pinned_path = -1;            // probes: the path they test
     std::error_code error;
     Completion done;
   };
@@ -116,6 +137,13 @@ class Engine final : public BlockDevice {
     Window window;
     unsigned outstanding = 0;
     std::uint64_t sequence = 0;      // transmissions so far (for Window::on_loss)
+    unsigned payload_sectors = 1;    // largest frame this path carries
+    bool failed = false;
+    bool link_up = true;
+    unsigned consecutive_timeouts = 0;
+    Clock::time_point next_probe{};
+    unsigned probes_in_flight = 0;
+    bool small_probe_answered = false;
     PathStatus stats;
   };
 
@@ -143,8 +171,19 @@ class Engine final : public BlockDevice {
   void fail_soon(Completion done, std::error_code ec);
   void pump();
   void send_new_frame(unsigned path_index);
+  bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
   int pick_path();
+  bool usable(const Path& path, bool allow_failed) const;
+  void add_path(const PathInfo& info);
+  void update_payload();
+  void on_timeout(std::uint32_t slot_index, Clock::time_point now);
+  void fail_path(unsigned path_index, const char* why);
+  void restore_path(unsigned path_index);
+  void requeue_frames_of(unsigned path_index);
+  void probe(unsigned path_index);
+  void send_probe(unsigned path_index, unsigned sectors);
+  void on_probe_done(unsigned path_index, unsigned sectors, std::error_code ec);
   void on_reply(Link& link, const wire::Frame& frame);
   void complete_frame(std::uint32_t slot_index, std::error_code ec);
   void release_slot(std::uint32_t slot_index);
@@ -174,6 +213,7 @@ class Engine final : public BlockDevice {
   std::size_t live_requests_ = 0;
   std::size_t frames_in_flight_ = 0;             // slots in use
   std::uint64_t stray_replies_ = 0;              // answers to frames already completed
+  std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
   unsigned next_path_ = 0;                       // round-robin cursor
   bool down_ = false;
   bool stopped_ = false;

@@ -23,6 +23,7 @@ enum Exit : int {
   exit_permission = 4,    // no CAP_NET_RAW
   exit_not_found = 5,     // the named target did not answer discovery
   exit_no_nbd = 6,        // the kernel has no nbd driver (aoe-attach without --socket)
+  exit_claimed = 7,       // aoe-attach --claim: another host holds the target
 };
 
 struct CommonOptions {

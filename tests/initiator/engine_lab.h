@@ -52,7 +52,7 @@ struct EngineLab {
   std::unique_ptr<Engine> engine;
 
   // `paths` wires, each from our NIC i (MAC ...:0i) to its own target port
-  // (MAC ...:1i); every port serves its own copy of the disk unless `shared`.
+  // (MAC ...:1i); every port serves the first port's disk.
   explicit EngineLab(FakeTargetOptions t = {}, EngineOptions e = calm_options(), unsigned mtu = 1500,
                      unsigned paths = 1) {
     t.max_sectors = static_cast<std::uint8_t>(std::min(255u, (mtu - 36) / 512));
@@ -66,7 +66,7 @@ struct EngineLab {
       p.wire = std::make_unique<FakeWire>(io, LinkInfo{"eth" + std::to_string(i), int(i + 1), mac(std::uint8_t(i)), mtu},
                                           LinkInfo{"tgt" + std::to_string(i), int(i + 10), mac(std::uint8_t(0x10 + i)), mtu},
                                           /*seed=*/i + 1);
-      p.target = std::make_unique<FakeTarget>(io, p.wire->end(1), t);
+      p.target = std::make_unique<FakeTarget>(io, p.wire->end(1), t, ports.empty() ? nullptr : ports[0].target.get());
       PathInfo path;
       path.link = &p.wire->end(0);
       path.target_mac = mac(std::uint8_t(0x10 + i));

@@ -70,9 +70,12 @@ struct FakeTargetOptions {
 
 class FakeTarget {
  public:
-  FakeTarget(boost::asio::io_context& io, FakeLink& link, FakeTargetOptions options = {})
-      : io_(io), link_(link), options_(options) {
-    disk.resize(options.sectors * wire::sector_size);
+  // With `share_with`, this port serves that target's disk (two vblade
+  // processes on one file, one per target port).
+  FakeTarget(boost::asio::io_context& io, FakeLink& link, FakeTargetOptions options = {},
+             FakeTarget* share_with = nullptr)
+      : io_(io), link_(link), options_(options), store_(share_with ? &share_with->disk : &disk) {
+    if (!share_with) disk.resize(options.sectors * wire::sector_size);
     link_.set_receiver([this](std::span<const std::byte> f) { on_frame(f); });
   }
 
@@ -155,7 +158,7 @@ class FakeTarget {
       case wire::ata::read_sectors_ext:
         if (!in_range) ata_err = wire::ata::error_idnf;
         if (!ata_err) {
-          auto from = disk.begin() + std::ptrdiff_t(lba * wire::sector_size);
+          auto from = store_->begin() + std::ptrdiff_t(lba * wire::sector_size);
           data.assign(from, from + std::ptrdiff_t(bytes));
           rsp.data = data;
         }
@@ -163,7 +166,7 @@ class FakeTarget {
       case wire::ata::write_sectors:
       case wire::ata::write_sectors_ext:
         if (!in_range) ata_err = wire::ata::error_idnf;
-        if (!ata_err) std::memcpy(disk.data() + lba * wire::sector_size, req.data.data(), bytes);
+        if (!ata_err) std::memcpy(store_->data() + lba * wire::sector_size, req.data.data(), bytes);
         break;
       case wire::ata::identify_device: {
         auto id = make_identify(options_.sectors, options_.lba48, options_.flush, options_.flush_ext);
@@ -197,6 +200,7 @@ class FakeTarget {
   boost::asio::io_context& io_;
   FakeLink& link_;
   FakeTargetOptions options_;
+  std::vector<std::byte>* store_;  // disk, or the disk of the target shared with
   unsigned in_service_ = 0;
 };
 

@@ -1,0 +1,116 @@
+// Multipath: failed paths, link events, path refresh, jumbo fallback.
+#include "initiator/engine.h"
+
+#include <catch2/catch.hpp>
+
+#include "initiator/errors.h"
+#include "tests/initiator/engine_lab.h"
+
+using namespace aoe;
+using namespace aoe::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+EngineOptions quick_probes() {
+  auto o = fast_options();
+  o.probe_interval = 30ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("test-engine-dead-path-fails-and-frames-move", "[engine][multipath]") {
+  EngineLab lab({}, quick_probes(), 1500, 2);
+  // Path 1 silently eats everything: its frames must move to path 0.
+  lab.wire(1).faults_from(0).drop_if = [](const FrameBytes&) { return true; };
+  auto data = pattern(512 * 1024, 21);
+  REQUIRE_FALSE(lab.write(0, data));
+  CHECK(std::equal(data.begin(), data.end(), lab.target(0).disk.begin()));
+  auto st = lab.engine->path_status();
+  CHECK(st[1].failed);
+  CHECK_FALSE(st[0].failed);
+  // The path heals: probes find it and it carries frames again.
+  lab.wire(1).faults_from(0).drop_if = nullptr;
+  REQUIRE(lab.run_until([&] { return !lab.engine->path_status()[1].failed; }, 5s));
+  auto before = lab.wire(1).sent_from(0).size();
+  REQUIRE_FALSE(lab.write(0, pattern(256 * 1024, 22)));
+  CHECK(lab.wire(1).sent_from(0).size() > before + 16);
+}
+
+TEST_CASE("test-engine-link-down-moves-frames-at-once", "[engine][multipath]") {
+  EngineLab lab({}, calm_options(), 1500, 2);
+  auto data = pattern(1 << 20, 23);
+  std::optional<std::error_code> done;
+  lab.engine->async_write(0, data, [&](std::error_code ec) { done = ec; });
+  REQUIRE(lab.run_until([&] { return lab.wire(0).sent_from(0).size() > 20; }));
+  // NIC 0 goes down mid-transfer: its in-flight frames are resent on NIC 1
+  // right away, well before the 400 ms RTO would have noticed.
+  lab.wire(0).end(0).up = false;
+  auto t0 = std::chrono::steady_clock::now();
+  lab.engine->set_link_state(lab.wire(0).end(0), false);
+  REQUIRE_FALSE(lab.wait(done));
+  CHECK(std::chrono::steady_clock::now() - t0 < 250ms);
+  CHECK(lab.engine->path_status()[0].failed);
+  CHECK(lab.engine->path_status()[0].timeouts == 0);
+  // Back up: probed and restored.
+  lab.wire(0).end(0).up = true;
+  lab.engine->set_link_state(lab.wire(0).end(0), true);
+  REQUIRE(lab.run_until([&] { return !lab.engine->path_status()[0].failed; }, 5s));
+}
+
+TEST_CASE("test-engine-all-links-down-fails-at-deadline", "[engine][multipath]") {
+  auto o = fast_options();
+  o.deadline = 300ms;
+  EngineLab lab({}, o);
+  lab.wire().end(0).up = false;
+  lab.engine->set_link_state(lab.wire().end(0), false);
+  std::vector<std::byte> buf(4096);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(lab.read(0, buf) == errc::target_down);  // never hangs, even with nothing to send on
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+}
+
+TEST_CASE("test-engine-update-paths-adds-new-path", "[engine][multipath]") {
+  EngineLab lab({}, calm_options(), 1500, 2);
+  // Start the engine over port 0 only, then let rediscovery report port 1.
+  TargetInfo info = lab.engine->target();
+  PathInfo second = info.paths[1];
+  info.paths.pop_back();
+  lab.engine = std::make_unique<Engine>(lab.io, info, calm_options());
+  REQUIRE(lab.engine->path_status().size() == 1);
+  lab.engine->update_paths({info.paths[0], second});
+  REQUIRE(lab.engine->path_status().size() == 2);
+  REQUIRE_FALSE(lab.write(0, pattern(128 * 1024, 24)));
+  CHECK(ata_frames(lab.wire(1).sent_from(0)).size() >= 32);
+}
+
+TEST_CASE("test-engine-jumbo-path-falls-back-to-small-frames", "[engine][multipath]") {
+  EngineLab lab({}, quick_probes(), 9000);
+  REQUIRE(lab.engine->payload_sectors() == 17);
+  // A hop in between passes only standard frames (1514 bytes with header).
+  lab.wire().faults_from(0).max_frame = 1514;
+  lab.wire().faults_from(1).max_frame = 1514;
+  auto data = pattern(256 * 1024, 25);
+  REQUIRE_FALSE(lab.write(0, data));
+  CHECK(std::equal(data.begin(), data.end(), lab.target().disk.begin()));
+  std::vector<std::byte> back(data.size());
+  REQUIRE_FALSE(lab.read(0, back));
+  CHECK(back == data);
+  auto st = lab.engine->path_status()[0];
+  CHECK(st.payload_bytes <= 1024 + 512);
+  CHECK(lab.engine->payload_sectors() * 512 <= 1478);
+  CHECK_FALSE(st.failed);
+}
+
+TEST_CASE("test-engine-shared-disk-two-ports-data-exact", "[engine][multipath]") {
+  EngineLab lab({}, fast_options(), 1500, 2);
+  lab.wire(0).faults_from(0).loss = 0.03;
+  lab.wire(1).faults_from(1).loss = 0.03;
+  auto data = pattern(1 << 20, 26);
+  REQUIRE_FALSE(lab.write(0, data));
+  std::vector<std::byte> back(data.size());
+  REQUIRE_FALSE(lab.read(0, back));
+  CHECK(back == data);
+  CHECK(std::equal(data.begin(), data.end(), lab.target(0).disk.begin()));
+}

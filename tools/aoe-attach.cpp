@@ -1,0 +1,273 @@
+// aoe-attach: serve one AoE target as /dev/nbdN (through the kernel's nbd
+// driver) or as an NBD unix socket, until detached or signalled.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/core.h>
+
+#include "initiator/log.h"
+#include "nbd-bridge/kernel_attach.h"
+#include "tools/attached_target.h"
+#include "tools/claim.h"
+#include "tools/common.h"
+#include "tools/daemon.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57  // Linux 5.6
+#endif
+
+namespace {
+
+using namespace aoe;
+using namespace aoe::tools;
+
+struct Options {
+  CommonOptions common;
+  std::string target;
+  std::string socket_path;
+  std::string device;
+  bool foreground = false;
+  bool read_only = false;
+  bool claim = false;
+  bool force_claim = false;
+  bool keep_claim = false;
+  double deadline = 60;
+  double timeout = 1;
+  unsigned rediscover = 60;
+  unsigned connections = 1;
+};
+
+// A server in the kernel's block I/O path must not wait for memory the
+// kernel can only free by writing through that same path: mark the process
+// as an I/O flusher (so its allocations never recurse into reclaim of our
+// device) and keep every page resident.  Before any thread starts.
+void harden_for_kernel_io() {
+  if (::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0)
+    log::warning("prctl(PR_SET_IO_FLUSHER): {} (continuing; memory pressure may deadlock the device)",
+                 std::strerror(errno));
+  if (::mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+    log::warning("mlockall: {} (continuing; pages may be swapped out under pressure)", std::strerror(errno));
+}
+
+int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness) {
+  if (auto ec = target.server().listen_unix(o.socket_path)) {
+    readiness.failed(exit_failed, fmt::format("cannot listen on {}: {}", o.socket_path, ec.message()));
+    return exit_failed;
+  }
+  target.start();
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log::notice("{}: signal {}: draining in-flight requests", target.target().name(), sig);
+    target.stop([&] { io.stop(); });
+  });
+  readiness.ready(o.socket_path);
+  io.run();
+  std::error_code ignored;
+  std::filesystem::remove(o.socket_path, ignored);
+  return exit_ok;
+}
+
+int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness) {
+  const std::string name = target.target().name();
+  nbd::AttachRequest request;
+  std::vector<int> ours;
+  for (unsigned i = 0; i < o.connections; ++i) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      readiness.failed(exit_failed, fmt::format("socketpair: {}", std::strerror(errno)));
+      return exit_failed;
+    }
+    target.server().serve_transmission(sv[0]);
+    request.sockets.push_back(sv[1]);
+  }
+  request.size_bytes = target.engine().size_bytes();
+  request.block_size = 512;
+  request.flags = target.server().transmission_flags();
+  request.backend_id = "aoe-nbd:" + name;
+  if (!o.device.empty()) request.index = nbd::parse_device_path(o.device);
+
+  // The kernel reads the device as soon as it is connected: serve first.
+  std::atomic<bool> kernel_gone{false};
+  boost::asio::steady_timer watch(io);
+  std::function<void()> watch_connections = [&] {
+    watch.expires_after(std::chrono::milliseconds(200));
+    watch.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (target.server().connection_count() == 0) {
+        kernel_gone = true;  // disconnected from outside (aoe-detach)
+        return;
+      }
+      watch_connections();
+    });
+  };
+  auto work = boost::asio::make_work_guard(io);
+  std::thread io_thread([&] { io.run(); });
+  auto stop_io = [&] {
+    boost::asio::post(io, [&] {
+      watch.cancel();
+      target.stop([&] { io.stop(); });
+    });
+    io_thread.join();
+  };
+
+  std::error_code ec;
+  auto attachment = nbd::connect(request, ec);
+  for (int fd : request.sockets) ::close(fd);  // the kernel holds its own references
+  if (!attachment) {
+    int code = ec == nbd::attach_errc::module_missing ? exit_no_nbd
+               : ec == nbd::attach_errc::permission_denied ? exit_permission
+                                                           : exit_failed;
+    std::string hint = ec == nbd::attach_errc::module_missing
+                           ? " (load it with `modprobe nbd`, or serve a socket with --socket PATH)"
+                           : "";
+    readiness.failed(code, fmt::format("cannot attach {} to the kernel: {}{}", name, ec.message(), hint));
+    stop_io();
+    return code;
+  }
+  std::string device = attachment->device_path();
+  if (auto link_ec = nbd::create_etherd_link(name, attachment->index()))
+    log::warning("{}: cannot create {}/{}: {}", name, nbd::etherd_dir.string(), name, link_ec.message());
+  boost::asio::post(io, [&] {
+    target.start();
+    watch_connections();
+  });
+  log::notice("{}: attached as {}", name, device);
+  readiness.ready(device);
+
+  // Wait for SIGINT/SIGTERM (blocked in every thread) or the kernel letting go.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  timespec tick{0, 200'000'000};
+  while (!kernel_gone) {
+    int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
+    if (sig > 0) {
+      log::notice("{}: signal {}: disconnecting {}", name, sig, device);
+      if (auto dec = attachment->disconnect()) log::warning("{}: disconnect {}: {}", name, device, dec.message());
+      break;
+    }
+  }
+  work.reset();
+  stop_io();
+  nbd::remove_etherd_link(name, attachment->index());
+  log::notice("{}: detached from {}", name, device);
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"Attach an AoE target as a block device (/dev/nbdN through the kernel's nbd driver) "
+               "or serve it as an NBD unix socket.",
+               "aoe-attach"};
+  add_common_options(app, o.common);
+  app.add_option("target", o.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required();
+  app.add_option("--socket", o.socket_path, "Serve NBD on this unix socket instead of attaching /dev/nbdN")
+      ->type_name("PATH");
+  app.add_option("--device", o.device, "Attach as this device (default: the kernel picks a free one)")
+      ->type_name("/dev/nbdN")
+      ->excludes("--socket");
+  app.add_flag("--foreground", o.foreground, "Stay in the foreground (for systemd); default: detach once serving");
+  app.add_flag("--read-only", o.read_only, "Refuse writes");
+  app.add_flag("--claim", o.claim,
+               "Before serving, mark the target as this host's in its config string; refuse if another host "
+               "holds it");
+  app.add_flag("--force-claim", o.force_claim, "Claim the target even if another host holds it");
+  app.add_flag("--keep-claim", o.keep_claim, "Leave the claim in place on detach");
+  app.add_option("--deadline", o.deadline,
+                 "Fail I/O with EIO once a frame went unanswered this long; 0 retries forever")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("-t,--timeout", o.timeout, "How long discovery waits for answers")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 60.0));
+  app.add_option("--rediscover", o.rediscover, "Repeat discovery this often to refresh paths")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 86400u));
+  app.add_option("--connections", o.connections, "NBD connections to the kernel (1-16)")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 16u))
+      ->excludes("--socket");
+  if (auto code = parse(app, o.common, argc, argv)) return *code;
+
+  AttachOptions attach;
+  if (!wire::parse_target(o.target, attach.shelf, attach.slot))
+    return fail(app, exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", o.target));
+  if (!o.device.empty() && !nbd::parse_device_path(o.device))
+    return fail(app, exit_usage, fmt::format("'{}' is not an nbd device like /dev/nbd0", o.device));
+  attach.discovery_window = std::chrono::milliseconds(std::lround(o.timeout * 1000));
+  attach.rediscover_interval = std::chrono::seconds(o.rediscover);
+  attach.engine.deadline = std::chrono::milliseconds(std::llround(o.deadline * 1000));
+  attach.export_options.name = o.target;
+  attach.export_options.description = "AoE target " + o.target + " (aoe-nbd)";
+  attach.export_options.read_only = o.read_only;
+  bool kernel = o.socket_path.empty();
+
+  // A log line to a stderr whose reader went away must fail, not kill the server.
+  ::signal(SIGPIPE, SIG_IGN);
+  Readiness readiness = o.foreground ? Readiness::foreground() : Readiness::daemonize();
+  if (kernel) {
+    harden_for_kernel_io();
+    // Signals are taken by sigtimedwait in the main thread, never by the io thread.
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  }
+
+  boost::asio::io_context io;
+  Links links;
+  if (auto code = open_links(io, app, o.common, links)) {
+    readiness.failed(*code, "cannot open the network interfaces (see above)");
+    return *code;
+  }
+  bool claiming = o.claim || o.force_claim;
+  if (claiming) {
+    auto claimed = claim(io, links.links, attach.shelf, attach.slot,
+                         o.force_claim ? ClaimMode::force : ClaimMode::normal, attach.discovery_window);
+    if (!claimed.ok()) {
+      int code = claimed.status == ClaimResult::Status::held ? exit_claimed : exit_failed;
+      readiness.failed(code, claimed.message);
+      return code;
+    }
+    io.restart();
+  }
+  std::string error;
+  auto target = AttachedTarget::open(io, links.links, attach, error);
+  if (!target) {
+    readiness.failed(exit_not_found, error);
+    return exit_not_found;
+  }
+  io.restart();
+  int code = kernel ? serve_kernel(io, *target, o, readiness) : serve_socket(io, *target, o, readiness);
+  target.reset();
+  if (claiming && code == exit_ok && !o.keep_claim) {
+    io.restart();
+    auto released = release(io, links.links, attach.shelf, attach.slot, attach.discovery_window);
+    if (!released.ok()) log::warning("{}", released.message);
+  }
+  return code;
+}

@@ -1,0 +1,152 @@
+#include "tools/attached_target.h"
+
+#include <algorithm>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "discovery/discover.h"
+#include "initiator/log.h"
+
+namespace aoe::tools {
+
+namespace {
+
+discovery::DiscoverOptions only(const AttachOptions& o) {
+  discovery::DiscoverOptions d;
+  d.window = o.discovery_window;
+  d.only = {discovery::TargetId{o.shelf, o.slot}};
+  return d;
+}
+
+std::string link_names(const std::vector<Link*>& links) {
+  std::string names;
+  for (const Link* l : links) names += (names.empty() ? "" : ",") + l->info().name;
+  return names;
+}
+
+}  // namespace
+
+std::unique_ptr<AttachedTarget> AttachedTarget::open(boost::asio::io_context& io, std::vector<Link*> links,
+                                                     AttachOptions options, std::string& error) {
+  auto found = discovery::discover(io, links, only(options));
+  for (const auto& c : found.conflicts) log::warning("{}", discovery::describe(c));
+  std::string name = wire::format_target(options.shelf, options.slot);
+  if (found.targets.empty()) {
+    error = fmt::format("target {} not found on {} within {:.1f} s (is it up, and on this segment? "
+                        "aoe-discover lists what answers)",
+                        name, link_names(links), static_cast<double>(options.discovery_window.count()) / 1000);
+    return nullptr;
+  }
+  TargetInfo target = found.targets.front();
+  if (target.identity.sectors == 0) {
+    error = fmt::format("target {} answered discovery but reports no capacity", name);
+    return nullptr;
+  }
+  log::notice("{}: {} bytes, {}{}, {} path(s), {} bytes per frame", name, target.identity.size_bytes(),
+              target.identity.model, target.identity.lba48 ? ", LBA48" : "", target.paths.size(),
+              target.payload_sectors() * wire::sector_size);
+  return std::unique_ptr<AttachedTarget>(new AttachedTarget(io, std::move(links), std::move(options), std::move(target)));
+}
+
+AttachedTarget::AttachedTarget(boost::asio::io_context& io, std::vector<Link*> links, AttachOptions options,
+                               TargetInfo target)
+    : io_(io),
+      links_(std::move(links)),
+      options_(std::move(options)),
+      engine_(std::make_unique<Engine>(io, std::move(target), options_.engine)),
+      server_(std::make_unique<nbd::Server>(io, *engine_, options_.export_options)),
+      rediscover_timer_(io) {
+  route_frames();
+}
+
+AttachedTarget::~AttachedTarget() {
+  for (Link* l : links_) l->set_receiver(nullptr);
+}
+
+// Control exchanges carry tag bit 30 (tag.h); everything else is the engine's.
+void AttachedTarget::route_frames() {
+  for (Link* l : links_)
+    l->set_receiver([this, l](std::span<const std::byte> frame) {
+      if (!control_.on_frame(*l, frame)) engine_->on_frame(*l, frame);
+    });
+}
+
+void AttachedTarget::start() {
+  control_.set_announcement([this](const discovery::ConfigInfo& c) {
+    // vblade announces itself when it (re)starts: the target is back.
+    if (c.shelf == options_.shelf && c.slot == options_.slot) engine_->target_answered();
+  });
+  std::error_code ec;
+  watcher_ = discovery::LinkWatcher::open(io_, [this](const discovery::LinkEvent& e) { on_link_event(e); }, ec);
+  if (!watcher_) log::warning("cannot watch link state through rtnetlink: {}; relying on timeouts", ec.message());
+  schedule_rediscovery();
+}
+
+// A NIC going down fails its paths at once instead of after a window of
+// timeouts; one coming back is probed, and rediscovered for new target ports.
+void AttachedTarget::on_link_event(const discovery::LinkEvent& event) {
+  auto link = std::find_if(links_.begin(), links_.end(),
+                           [&](const Link* l) { return l->info().name == event.interface.name; });
+  if (link == links_.end() || stopped_) return;
+  bool up = !event.removed && event.interface.up && event.interface.carrier;
+  log::notice("{}: {} is {}", engine_->target().name(), event.interface.name, up ? "up" : "down");
+  engine_->set_link_state(**link, up);
+  if (up) rediscover();
+}
+
+void AttachedTarget::schedule_rediscovery() {
+  if (stopped_) return;
+  auto interval = engine_->is_down() ? std::chrono::seconds(1) : options_.rediscover_interval;
+  rediscover_timer_.expires_after(interval);
+  rediscover_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) rediscover();
+  });
+}
+
+void AttachedTarget::rediscover() {
+  if (stopped_ || rediscovering_) return;
+  rediscovering_ = true;
+  boost::asio::co_spawn(
+      io_,
+      [this]() -> boost::asio::awaitable<void> {
+        auto found = co_await discovery::async_discover(control_, links_, only(options_));
+        rediscovering_ = false;
+        if (stopped_) co_return;
+        for (const auto& c : found.conflicts) log::warning("{}", discovery::describe(c));
+        if (!found.targets.empty()) on_found(found.targets.front());
+        schedule_rediscovery();
+      },
+      boost::asio::detached);
+}
+
+void AttachedTarget::on_found(const TargetInfo& found) {
+  const Identity& now = found.identity;
+  const Identity& before = engine_->target().identity;
+  if (now.sectors != before.sectors)
+    log::warning("{}: capacity changed from {} to {} bytes; serving the size found at attach time",
+                 engine_->target().name(), before.size_bytes(), now.size_bytes());
+  engine_->target_answered();
+  engine_->update_paths(found.paths);
+}
+
+void AttachedTarget::stop(std::function<void()> done) {
+  stopped_ = true;
+  watcher_.reset();
+  rediscover_timer_.cancel();
+  server_->shutdown([this, done = std::move(done)]() mutable {
+    engine_->shutdown();
+    when_rediscovery_idle(std::move(done));
+  });
+}
+
+// A rediscovery in progress holds exchanges in control_: let it end first.
+void AttachedTarget::when_rediscovery_idle(std::function<void()> done) {
+  if (!rediscovering_) return done();
+  rediscover_timer_.expires_after(std::chrono::milliseconds(50));
+  rediscover_timer_.async_wait([this, done = std::move(done)](const boost::system::error_code&) mutable {
+    when_rediscovery_idle(std::move(done));
+  });
+}
+
+}  // namespace aoe::tools
