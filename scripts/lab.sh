@@ -20,6 +20,9 @@ lab_init() {
   LAB="aoe${1:+-$1}-$$"
   LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$LAB.XXXXXX")
   LAB_PIDS=()
+  # Status sockets of this lab's aoe-attach (aoe-stat reads the same
+  # variable): labs running side by side may all serve e1.2.
+  export AOE_RUN_DIR=$LAB_DIR/run
   trap lab_cleanup EXIT
   trap 'exit 130' INT TERM HUP
 }

@@ -26,6 +26,7 @@
 #include "tools/claim.h"
 #include "tools/common.h"
 #include "tools/daemon.h"
+#include "tools/status_endpoint.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57  // Linux 5.6
@@ -64,7 +65,14 @@ void harden_for_kernel_io() {
     log::warning("mlockall: {} (continuing; pages may be swapped out under pressure)", std::strerror(errno));
 }
 
-int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness) {
+// What aoe-stat shows as the device; set on the io thread once it is known.
+struct Served {
+  std::string device;
+};
+
+int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness,
+                 Served& served) {
+  served.device = o.socket_path;
   if (auto ec = target.server().listen_unix(o.socket_path)) {
     readiness.failed(exit_failed, fmt::format("cannot listen on {}: {}", o.socket_path, ec.message()));
     return exit_failed;
@@ -83,7 +91,8 @@ int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Opti
   return exit_ok;
 }
 
-int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness) {
+int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness,
+                 Served& served) {
   const std::string name = target.target().name();
   nbd::AttachRequest request;
   std::vector<int> ours;
@@ -144,6 +153,7 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
   if (auto link_ec = nbd::create_etherd_link(name, attachment->index()))
     log::warning("{}: cannot create {}/{}: {}", name, nbd::etherd_dir.string(), name, link_ec.message());
   boost::asio::post(io, [&] {
+    served.device = device;
     target.start();
     watch_connections();
   });
@@ -261,8 +271,23 @@ int main(int argc, char** argv) {
     readiness.failed(exit_not_found, error);
     return exit_not_found;
   }
+  Served served;
+  std::error_code status_ec;
+  auto status = StatusEndpoint::open(
+      io, o.target, [&] { return status_json(target->engine(), served.device); }, status_ec, error);
+  if (!status) {
+    // Another aoe-attach answering for this target here is a second initiator
+    // of one disk on one host: refuse.  Anything else only costs aoe-stat.
+    if (status_ec == std::errc::address_in_use) {
+      readiness.failed(exit_failed, error);
+      return exit_failed;
+    }
+    log::warning("{} (continuing without it)", error);
+  }
   io.restart();
-  int code = kernel ? serve_kernel(io, *target, o, readiness) : serve_socket(io, *target, o, readiness);
+  int code = kernel ? serve_kernel(io, *target, o, readiness, served)
+                    : serve_socket(io, *target, o, readiness, served);
+  status.reset();
   target.reset();
   if (claiming && code == exit_ok && !o.keep_claim) {
     io.restart();

@@ -19,9 +19,10 @@ mac_a=$(host_mac hosta) mac_b=$(host_mac hostb)
 res() { local host=$1; shift; lab_in "$host" "$tools/aoe-reserve" -t 0.3 "$@"; }
 
 # Serve e1.2 from both hosts as NBD sockets (IDENTIFY passes a reservation,
-# doc §6, so both attach whatever the list says).
+# doc §6, so both attach whatever the list says).  Each "host" has its own
+# run directory, as two machines would.
 for h in hosta hostb; do
-  lab_bg "$h" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 --socket "$LAB_DIR/$h.sock" e1.2 >/dev/null \
+  lab_bg "$h" env AOE_RUN_DIR="$LAB_DIR/run-$h" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 --socket "$LAB_DIR/$h.sock" e1.2 >/dev/null \
     2>"$LAB_DIR/attach-$h.log"
 done
 for h in hosta hostb; do

@@ -1,0 +1,219 @@
+// aoe-stat: lists the targets this host has attached, by asking every
+// running aoe-attach over its status socket (RUN_DIR/eS.L.sock), like
+// aoetools' aoe-stat reads /dev/etherd and sysfs for the kernel driver.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "aoe_version.h"
+#include "initiator/log.h"
+#include "initiator/wire.h"
+#include "tools/status_endpoint.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace tools = aoe::tools;
+using nlohmann::json;
+
+enum Exit : int {
+  exit_ok = 0,
+  exit_failed = 1,      // the named target is not attached, or its daemon did not answer
+  exit_usage = 2,
+  exit_permission = 4,  // a status socket could not be read (not root)
+};
+
+// Decimal units, three decimals, as aoetools' aoe-stat and aoe-discover print sizes.
+std::string format_size(std::uint64_t bytes) {
+  if (bytes >= 1'000'000'000) return fmt::format("{:.3f}GB", static_cast<double>(bytes) / 1e9);
+  return fmt::format("{:.3f}MB", static_cast<double>(bytes) / 1e6);
+}
+
+std::string format_ms(const json& us) {
+  return fmt::format("{:.2f}ms", static_cast<double>(us.is_number() ? us.get<long long>() : 0) / 1000.0);
+}
+
+std::string text(const json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end()) return "-";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::uint64_t number(const json& doc, const char* key) {
+  auto it = doc.find(key);
+  return it != doc.end() && it->is_number_unsigned() ? it->get<std::uint64_t>() : 0;
+}
+
+void print_table(const std::vector<json>& docs) {
+  // Targets first, each followed by its paths; columns line up across targets.
+  std::vector<std::vector<std::string>> targets;
+  std::vector<std::vector<std::vector<std::string>>> paths;
+  for (const json& d : docs) {
+    targets.push_back({text(d, "target"), text(d, "device"), format_size(number(d, "size_bytes")), text(d, "state"),
+                       std::to_string(number(d, "payload_bytes"))});
+    std::vector<std::vector<std::string>> rows;
+    if (auto it = d.find("paths"); it != d.end() && it->is_array())
+      for (const json& p : *it)
+        rows.push_back({text(p, "interface"), text(p, "mac"), text(p, "state"),
+                        fmt::format("window {}/{}", number(p, "window"), number(p, "window_cap")),
+                        "srtt " + format_ms(p.value("srtt_us", json())),
+                        "rttvar " + format_ms(p.value("rttvar_us", json())),
+                        fmt::format("sent {}", number(p, "frames_sent")),
+                        fmt::format("retrans {}", number(p, "retransmits")),
+                        fmt::format("timeouts {}", number(p, "timeouts")),
+                        fmt::format("rejected {}", number(p, "rejected_replies"))});
+    paths.push_back(std::move(rows));
+  }
+  // Widths over every row of a kind, printed target by target.
+  std::vector<std::size_t> twidth, pwidth;
+  auto widen = [](std::vector<std::size_t>& width, const std::vector<std::string>& row) {
+    width.resize(std::max(width.size(), row.size()), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  };
+  for (const auto& row : targets) widen(twidth, row);
+  for (const auto& rows : paths)
+    for (const auto& row : rows) widen(pwidth, row);
+  auto line = [](const std::vector<std::string>& row, const std::vector<std::size_t>& width, const char* indent) {
+    std::string out = indent;
+    for (std::size_t c = 0; c < row.size(); ++c)
+      out += c + 1 < row.size() ? fmt::format("{:<{}}  ", row[c], width[c]) : row[c];
+    fmt::print("{}\n", out);
+  };
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    line(targets[i], twidth, "");
+    for (const auto& row : paths[i]) line(row, pwidth, "    ");
+  }
+}
+
+// Shelf and slot order, as aoe-discover lists targets.
+std::tuple<int, int, std::string> order_key(const json& d) {
+  std::string name = text(d, "target");
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  if (!aoe::wire::parse_target(name, shelf, slot)) return {1 << 17, 0, name};
+  return {shelf, slot, name};
+}
+
+bool is_stale(const std::error_code& ec) {
+  return ec == std::errc::connection_refused || ec == std::errc::no_such_file_or_directory;
+}
+
+// "nbd0", "/dev/nbd0" and a /dev/etherd link all name the same device;
+// a socket path may be relative.
+std::string canonical_device(const std::string& name) {
+  fs::path p = name.rfind("nbd", 0) == 0 ? fs::path("/dev") / name : fs::path(name);
+  std::error_code ec;
+  fs::path real = fs::canonical(p, ec);
+  return ec ? p.lexically_normal().string() : real.string();
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"List the AoE targets attached by aoe-attach on this host, with live per-path counters.", "aoe-stat"};
+  app.set_version_flag("--version", std::string("aoe-stat ") + AOE_NBD_VERSION);
+  bool json_output = false;
+  app.add_flag("--json", json_output, "Print a JSON array of the daemons' status documents instead of a table");
+  double timeout = 2.0;
+  app.add_option("-t,--timeout", timeout, "How long to wait for each aoe-attach to answer")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 60.0));
+  int verbose = 0;
+  bool quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Also report stale sockets left by daemons that died");
+  app.add_flag("-q,--quiet", quiet, "Log errors only");
+  std::string wanted;
+  app.add_option("target", wanted, "Show only this target (eSHELF.SLOT), device (/dev/nbdN) or NBD socket")
+      ->type_name("eS.L|/dev/nbdN");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_ok : exit_usage;
+  }
+  if (quiet) aoe::log::threshold = aoe::log::Level::error;
+  else if (verbose > 0) aoe::log::threshold = aoe::log::Level::info;
+
+  auto fail = [](int code, const std::string& message) {
+    fmt::print(stderr, "aoe-stat: {}\n", message);
+    return code;
+  };
+  const auto wait = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
+  const fs::path dir = tools::run_dir();
+
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  const bool by_target = !wanted.empty() && aoe::wire::parse_target(wanted, shelf, slot);
+  // Anything else names a device, or the NBD socket of aoe-attach --socket.
+  const bool by_device = !wanted.empty() && !by_target;
+
+  std::vector<fs::path> sockets;
+  if (by_target) {
+    sockets.push_back(tools::status_socket_path(aoe::wire::format_target(shelf, slot)));
+  } else {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".sock") sockets.push_back(it->path());
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      return fail(ec == std::errc::permission_denied ? exit_permission : exit_failed,
+                  fmt::format("cannot list {}: {}", dir.string(), ec.message()));
+  }
+
+  std::vector<json> docs;
+  bool denied = false, broken = false;
+  for (const fs::path& s : sockets) {
+    std::error_code ec;
+    auto doc = tools::query_status(s, wait, ec);
+    if (doc) {
+      docs.push_back(std::move(*doc));
+    } else if (is_stale(ec)) {
+      if (!by_target) aoe::log::info("{}: stale socket, nothing listens", s.string());
+    } else {
+      denied |= ec == std::errc::permission_denied;
+      broken = true;
+      aoe::log::warning("{}: {}", s.string(), ec.message());
+    }
+  }
+
+  if (by_target) {
+    if (docs.empty())
+      return fail(denied ? exit_permission : exit_failed,
+                  broken ? fmt::format("{}: its aoe-attach did not answer on {}", wanted, sockets[0].string())
+                         : fmt::format("{} is not attached (no aoe-attach answers on {})",
+                                       aoe::wire::format_target(shelf, slot), sockets[0].string()));
+  } else if (by_device) {
+    const std::string device = canonical_device(wanted);
+    std::erase_if(docs, [&](const json& d) {
+      std::string got = text(d, "device");
+      return got != wanted && canonical_device(got) != device;
+    });
+    if (docs.empty())
+      return fail(denied ? exit_permission : exit_failed,
+                  fmt::format("{}: no aoe-attach serves this device or socket", wanted));
+  }
+
+  std::sort(docs.begin(), docs.end(), [](const json& a, const json& b) { return order_key(a) < order_key(b); });
+  if (json_output)
+    fmt::print("{}\n", json(docs).dump(2));
+  else
+    print_table(docs);
+  return denied ? exit_permission : exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "aoe-stat: {}\n", e.what());
+    return exit_failed;
+  }
+}
