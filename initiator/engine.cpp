@@ -327,7 +327,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
                link.info().name);
     return;
   }
-  path.consecutive_timeouts = 0;
+  path.silent_episodes = 0;
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
@@ -446,16 +446,20 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
               tag::engine(i, s.generation), s.request->lba + s.first_sector, path.stats.interface,
               wire::format_mac(path.mac), to_ms(now - s.sent_at),
               suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
-  path.rtt.on_timeout();
-  path.window.on_loss(s.sequence, path.sequence);
   --path.outstanding;
   --ports_[path.port].outstanding;
   s.queued_for_retransmit = true;
   retransmit_queue_.push_back(i);
-  // A whole window lost in a row is no longer congestion: the path is broken
-  // (the aoe driver drops a NIC after 2 x window consecutive losses).
-  if (!path.failed && ++path.consecutive_timeouts >= std::max(3u, path.window.size()))
-    fail_path(p, "keeps timing out");
+  // React once per loss episode (a window's worth of frames that a stall of
+  // the target or the host times out together), as TCP does: one halving of
+  // the window, one doubling of the RTO.  Reacting per frame would back the
+  // RTO off to its ceiling and fail a working path after one hiccup.
+  if (!path.window.on_loss(s.sequence, path.sequence)) return;
+  path.rtt.on_timeout();
+  // Episodes in a row with no answer at all, each after a doubled RTO, are no
+  // longer congestion: the path is broken.  (The aoe driver drops a NIC after
+  // 2 x window consecutive lost frames, which one stall can reach.)
+  if (!path.failed && ++path.silent_episodes >= options_.episodes_to_fail) fail_path(p, "keeps timing out");
 }
 
 void Engine::fail_path(unsigned p, const char* why) {
@@ -473,7 +477,7 @@ void Engine::restore_path(unsigned p) {
   Path& path = paths_[p];
   if (!path.failed) return;
   path.failed = false;
-  path.consecutive_timeouts = 0;
+  path.silent_episodes = 0;
   path.rtt = RttEstimator(options_.rtt);
   path.window = Window(path.window.cap());
   update_payload();
@@ -592,6 +596,7 @@ void Engine::mark_down() {
              "answers discovery again",
              target_.name(), to_ms(options_.deadline) / 1000);
   fail_all(errc::target_down);
+  if (down_listener_) down_listener_();
 }
 
 void Engine::target_answered() {

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,9 @@ struct EngineOptions {
   std::size_t max_request_bytes = 32u << 20;
   // How often a failed path is probed.
   std::chrono::milliseconds probe_interval{500};
+  // Loss episodes in a row without any answer that fail a path: each waits
+  // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
+  unsigned episodes_to_fail = 3;
 };
 
 // Live numbers of one path, for aoe-stat.
@@ -102,6 +106,9 @@ class Engine final : public BlockDevice {
   // others) or came back (its paths are probed and rejoin when they answer).
   void set_link_state(const Link& link, bool up);
   bool is_down() const noexcept { return down_; }
+  // Called once each time the deadline marks the target down, so its owner
+  // can look for it more often than the usual rediscovery interval.
+  void set_down_listener(std::function<void()> listener) { down_listener_ = std::move(listener); }
 
   // Fails every queued and in-flight request with errc::shutting_down.
   void shutdown();
@@ -140,7 +147,7 @@ class Engine final : public BlockDevice {
     unsigned payload_sectors = 1;    // largest frame this path carries
     bool failed = false;
     bool link_up = true;
-    unsigned consecutive_timeouts = 0;
+    unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
     Clock::time_point next_probe{};
     unsigned probes_in_flight = 0;
     bool small_probe_answered = false;
@@ -221,6 +228,7 @@ class Engine final : public BlockDevice {
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
   log::RateLimit retransmit_log_;
+  std::function<void()> down_listener_;
 };
 
 }  // namespace aoe

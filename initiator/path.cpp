@@ -40,11 +40,12 @@ void Window::on_ack() noexcept {
   cwnd_ = std::min(cwnd_, static_cast<double>(cap_));
 }
 
-void Window::on_loss(std::uint64_t sequence, std::uint64_t next_sequence) noexcept {
-  if (sequence < recovery_end_) return;  // same episode: already reacted
+bool Window::on_loss(std::uint64_t sequence, std::uint64_t next_sequence) noexcept {
+  if (sequence < recovery_end_) return false;  // same episode: already reacted
   ssthresh_ = std::max(1u, size() / 2);
   cwnd_ = ssthresh_;
   recovery_end_ = next_sequence;
+  return true;
 }
 
 void Window::set_cap(unsigned cap) noexcept {

@@ -60,8 +60,9 @@ class Window {
   // sends) was answered.
   void on_ack() noexcept;
   // A frame sent as `sequence` timed out; the path has sent `next_sequence`
-  // frames so far.  Only the first loss of a window shrinks it.
-  void on_loss(std::uint64_t sequence, std::uint64_t next_sequence) noexcept;
+  // frames so far.  Only the first loss of a window shrinks it: returns
+  // true when this loss starts a new episode.
+  bool on_loss(std::uint64_t sequence, std::uint64_t next_sequence) noexcept;
   // New Buffer Count from rediscovery.
   void set_cap(unsigned cap) noexcept;
 

@@ -77,6 +77,10 @@ void AttachedTarget::start() {
     // vblade announces itself when it (re)starts: the target is back.
     if (c.shelf == options_.shelf && c.slot == options_.slot) engine_->target_answered();
   });
+  // Down: look for the target every second instead of every interval.
+  engine_->set_down_listener([this] {
+    if (!rediscovering_) schedule_rediscovery();
+  });
   std::error_code ec;
   watcher_ = discovery::LinkWatcher::open(io_, [this](const discovery::LinkEvent& e) { on_link_event(e); }, ec);
   if (!watcher_) log::warning("cannot watch link state through rtnetlink: {}; relying on timeouts", ec.message());
@@ -123,6 +127,12 @@ void AttachedTarget::rediscover() {
 void AttachedTarget::on_found(const TargetInfo& found) {
   const Identity& now = found.identity;
   const Identity& before = engine_->target().identity;
+  // Another disk behind the same shelf.slot is not our target coming back.
+  if (!now.serial.empty() && !before.serial.empty() && now.serial != before.serial) {
+    log::error("{}: now answers with serial '{}', attached with '{}': not using it", engine_->target().name(),
+               now.serial, before.serial);
+    return;
+  }
   if (now.sectors != before.sectors)
     log::warning("{}: capacity changed from {} to {} bytes; serving the size found at attach time",
                  engine_->target().name(), before.size_bytes(), now.size_bytes());
