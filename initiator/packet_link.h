@@ -1,12 +1,13 @@
 // packet_link.h: the real Link, an AF_PACKET socket for EtherType 0x88A2
 // bound to one interface (vblade's linux.c, behind Asio).
 //
-// Receiving waits for readability and then drains every queued frame with
-// non-blocking reads, so a burst costs one wake-up.  Our own transmissions,
-// which AF_PACKET loops back as PACKET_OUTGOING, are never delivered.
+// Receiving waits for readability and then drains the queue with recvmmsg,
+// up to receive_batch frames per system call, so a burst costs one wake-up
+// and few calls.  Our own transmissions, which AF_PACKET would loop back as
+// PACKET_OUTGOING (a copy of every write frame), are refused by the socket
+// (PACKET_IGNORE_OUTGOING) and, on kernels before 4.20, skipped.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,9 @@ class PacketLink final : public Link {
  public:
   // Largest frame we accept: a 9216-byte jumbo MTU plus the Ethernet header.
   static constexpr std::size_t max_frame_size = 9216 + wire::eth_header_size;
+  // Frames per recvmmsg: a full window of a vblade port (Buffer Count 16)
+  // with room for a second one.
+  static constexpr unsigned receive_batch = 32;
 
   // Opens and binds the socket; fails with errc::interface_not_found or
   // errc::permission_denied (no CAP_NET_RAW), or the system error.
@@ -53,7 +57,8 @@ class PacketLink final : public Link {
   bool receiving_ = false;                                      // wait_readable() armed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late handlers
   std::uint64_t send_drops_ = 0;
-  std::array<std::byte, max_frame_size> buffer_{};              // one received frame
+  struct ReceiveBatch;                    // recvmmsg's buffers, allocated once
+  std::unique_ptr<ReceiveBatch> batch_;
 };
 
 }  // namespace aoe

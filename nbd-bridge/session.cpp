@@ -134,13 +134,14 @@ asio::awaitable<void> Session::transmission() {
     ++in_flight_;
     buffered_ += charge;
 
-    std::vector<std::byte> payload;
+    Buffer payload;
     if (has_payload(request)) {
       if (error) {
         if (!co_await discard(request.length)) ec = asio::error::eof;
       } else {
-        payload.resize(request.length);
-        co_await asio::async_read(socket_, asio::buffer(payload), asio::redirect_error(use_awaitable, ec));
+        payload = Buffer(request.length);
+        co_await asio::async_read(socket_, asio::buffer(payload.data(), payload.size()),
+                                  asio::redirect_error(use_awaitable, ec));
       }
       if (ec) {
         release(Reply{{}, {}, charge});
@@ -155,14 +156,14 @@ asio::awaitable<void> Session::transmission() {
 }
 
 asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, Request r,
-                                       std::vector<std::byte> payload) {
+                                       Buffer payload) {
   const bool fua = r.flags & cmd_flag_fua;
   const std::size_t charge = charge_of(r, 0);
   std::error_code ec;
   switch (r.type) {
     case cmd_read: {
-      std::vector<std::byte> data(r.length);
-      ec = co_await adapter_->read(r.offset, data);
+      Buffer data(r.length);
+      ec = co_await adapter_->read(r.offset, data.span());
       if (ec) break;
       Reply reply{{}, std::move(data), charge};
       if (!structured_)
@@ -174,7 +175,7 @@ asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, 
       send(std::move(reply));
       co_return;
     }
-    case cmd_write: ec = co_await adapter_->write(r.offset, payload, fua); break;
+    case cmd_write: ec = co_await adapter_->write(r.offset, payload.span(), fua); break;
     case cmd_write_zeroes: ec = co_await adapter_->write_zeroes(r.offset, r.length, fua); break;
     case cmd_flush: ec = co_await adapter_->flush(); break;
     default: ec = std::make_error_code(std::errc::invalid_argument); break;  // validated away
@@ -216,7 +217,8 @@ asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_ali
   while (!replies_.empty()) {
     Reply reply = std::move(replies_.front());
     replies_.pop_front();
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(reply.head), asio::buffer(reply.data)};
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(reply.head),
+                                                      asio::buffer(reply.data.data(), reply.data.size())};
     boost::system::error_code ec;
     co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
     release(reply);

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "nbd-bridge/block_adapter.h"
+#include "nbd-bridge/buffer.h"
 #include "nbd-bridge/protocol.h"
 
 namespace aoe::nbd {
@@ -55,7 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   struct Reply {
     std::vector<std::byte> head;
-    std::vector<std::byte> data;
+    Buffer data;
     std::size_t charged = 0;  // bytes of max_buffered_bytes released once sent
   };
 
@@ -63,7 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<bool> handshake();
   boost::asio::awaitable<void> transmission();
   boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, Request request,
-                                       std::vector<std::byte> payload);
+                                       Buffer payload);
   boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> discard(std::uint64_t length);
   boost::asio::awaitable<void> wait();
