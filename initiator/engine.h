@@ -106,6 +106,8 @@ class Engine final : public BlockDevice {
   // others) or came back (its paths are probed and rejoin when they answer).
   void set_link_state(const Link& link, bool up);
   bool is_down() const noexcept { return down_; }
+  // Rediscovery found a new capacity: requests are checked against it.
+  void set_capacity(std::uint64_t sectors) noexcept { target_.identity.sectors = sectors; }
   // Called once each time the deadline marks the target down, so its owner
   // can look for it more often than the usual rediscovery interval.
   void set_down_listener(std::function<void()> listener) { down_listener_ = std::move(listener); }

@@ -48,7 +48,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
       : io(context),
         adapter(std::make_shared<BlockAdapter>(device)),
         options(std::move(export_options)),
-        config(std::make_shared<const ExportConfig>(
+        config(std::make_shared<ExportConfig>(
             ExportConfig{options.name, options.description, device.size_bytes(), flags_for(device, options)})) {}
 
   void add_session(Protocol::socket socket, bool handshake) {
@@ -98,7 +98,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   asio::io_context& io;
   std::shared_ptr<BlockAdapter> adapter;
   ExportOptions options;
-  std::shared_ptr<const ExportConfig> config;
+  std::shared_ptr<ExportConfig> config;  // sessions see it const; set_size changes it
   std::optional<Protocol::acceptor> acceptor;
   std::string path;                                      // of the listening socket
   std::map<Session*, std::shared_ptr<Session>> sessions;  // open connections
@@ -181,6 +181,8 @@ void Server::shutdown(std::function<void()> done) {
   for (auto& [key, session] : s.sessions) sessions.push_back(session);
   for (auto& session : sessions) session->shutdown();
 }
+
+void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = size_bytes; }
 
 std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
 

@@ -45,6 +45,12 @@ class Server {
   // out, closes every connection, then calls `done` (on the io thread).
   void shutdown(std::function<void()> done);
 
+  // The device changed capacity: new connections are told the new size, and
+  // requests on every connection are checked against it (a client never
+  // asks past the size it negotiated, unless, like the kernel, it is told
+  // of the change).  On the io thread.
+  void set_size(std::uint64_t size_bytes);
+
   // Number of open connections (for status and tests).
   std::size_t connection_count() const noexcept;
 

@@ -109,7 +109,6 @@ asio::awaitable<bool> Session::handshake() {
 }
 
 asio::awaitable<void> Session::transmission() {
-  const ExportLimits limits{config_->size, config_->transmission_flags};
   std::array<std::byte, request_header_size> header;
   while (!stopping_) {
     if (in_flight_ >= max_in_flight) {
@@ -128,7 +127,8 @@ asio::awaitable<void> Session::transmission() {
     }
     if (request.type == cmd_disc) break;  // run() finishes what is in flight
 
-    const std::uint32_t error = validate_request(request, limits);
+    // Per request: the export may have been resized (Server::set_size).
+    const std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags});
     const std::size_t charge = charge_of(request, error);
     while (in_flight_ > 0 && buffered_ + charge > max_buffered_bytes) co_await wait();
     ++in_flight_;

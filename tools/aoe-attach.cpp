@@ -77,6 +77,10 @@ int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Opti
     readiness.failed(exit_failed, fmt::format("cannot listen on {}: {}", o.socket_path, ec.message()));
     return exit_failed;
   }
+  target.set_resize_listener([&](std::uint64_t size) {
+    log::notice("{}: new NBD connections see {} bytes; connected clients keep the size they negotiated",
+                target.target().name(), size);
+  });
   target.start();
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -152,8 +156,11 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
   std::string device = attachment->device_path();
   if (auto link_ec = nbd::create_etherd_link(name, attachment->index()))
     log::warning("{}: cannot create {}/{}: {}", name, nbd::etherd_dir.string(), name, link_ec.message());
+  // Resizing the kernel device is a blocking netlink call: the main thread does it.
+  std::atomic<std::uint64_t> new_size{0};
   boost::asio::post(io, [&] {
     served.device = device;
+    target.set_resize_listener([&](std::uint64_t size) { new_size = size; });
     target.start();
     watch_connections();
   });
@@ -167,6 +174,12 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
   sigaddset(&stop_signals, SIGTERM);
   timespec tick{0, 200'000'000};
   while (!kernel_gone) {
+    if (std::uint64_t size = new_size.exchange(0)) {
+      if (auto rec = attachment->resize(size))
+        log::warning("{}: cannot resize {} to {} bytes: {}", name, device, size, rec.message());
+      else
+        log::notice("{}: {} resized to {} bytes", name, device, size);
+    }
     int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
     if (sig > 0) {
       log::notice("{}: signal {}: disconnecting {}", name, sig, device);

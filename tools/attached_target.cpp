@@ -133,9 +133,13 @@ void AttachedTarget::on_found(const TargetInfo& found) {
                now.serial, before.serial);
     return;
   }
-  if (now.sectors != before.sectors)
-    log::warning("{}: capacity changed from {} to {} bytes; serving the size found at attach time",
-                 engine_->target().name(), before.size_bytes(), now.size_bytes());
+  if (now.sectors != before.sectors && now.sectors != 0) {
+    log::warning("{}: capacity changed from {} to {} bytes", engine_->target().name(), before.size_bytes(),
+                 now.size_bytes());
+    engine_->set_capacity(now.sectors);
+    server_->set_size(now.size_bytes());
+    if (resize_listener_) resize_listener_(now.size_bytes());
+  }
   engine_->target_answered();
   engine_->update_paths(found.paths);
 }

@@ -47,6 +47,12 @@ class AttachedTarget {
   nbd::Server& server() noexcept { return *server_; }
   const TargetInfo& target() const noexcept { return engine_->target(); }
 
+  // Called on the io thread when rediscovery finds a new capacity, after the
+  // engine and the NBD server took it (the kernel device is its owner's).
+  void set_resize_listener(std::function<void(std::uint64_t size_bytes)> listener) {
+    resize_listener_ = std::move(listener);
+  }
+
   // Starts rediscovery and listens for announcements.
   void start();
   // Stops accepting NBD requests, lets in-flight ones finish, fails what the
@@ -70,6 +76,7 @@ class AttachedTarget {
   std::unique_ptr<nbd::Server> server_;
   std::unique_ptr<discovery::LinkWatcher> watcher_;
   boost::asio::steady_timer rediscover_timer_;
+  std::function<void(std::uint64_t)> resize_listener_;
   bool rediscovering_ = false;
   bool stopped_ = false;
 };

@@ -69,8 +69,11 @@ ip link add name "$root_if" type veth peer name eth1 netns "$(lab_nsname blade)"
 ip link set "$root_if" up
 ip -n "$(lab_nsname blade)" link set eth1 up
 img=$(lab_image e1.2.img "${size_mib}M")
-lab_vblade blade eth0 1 2 "$img"
-lab_vblade blade eth1 1 2 "$img"
+start_vblades() {
+  lab_vblade blade eth0 1 2 "$img"; VBLADE0=$LAB_LAST_PID
+  lab_vblade blade eth1 1 2 "$img"; VBLADE1=$LAB_LAST_PID
+}
+start_vblades
 
 # run_attach init|root ARGS...: aoe-attach from namespace init or the root
 # namespace; the daemonizing parent's exit status, its stdout in $OUT, the
@@ -88,9 +91,11 @@ run_attach() {
   return "$rc"
 }
 
-start_daemon() {   # init|root LABEL: sets DEV, DAEMON_PID and DAEMON_LOG
-  local rc=0 name tid
-  run_attach "$1" "$target" || rc=$?
+start_daemon() {   # init|root LABEL [ARGS...]: sets DEV, DAEMON_PID and DAEMON_LOG
+  local rc=0 name tid where=$1 label=$2
+  shift 2
+  set -- "$where" "$label" "$@"
+  run_attach "$where" "${@:3}" "$target" || rc=$?
   DAEMON_LOG=$LOG
   [ "$rc" = 0 ] || fail "$2: aoe-attach $target exited with $rc: $ERR"
   DEV=$OUT
@@ -176,7 +181,7 @@ echo "backing: $img is a clean ext4, /file3 matches"
 
 # --- 2. from the root namespace: generic netlink
 label=netlink
-start_daemon root "$label"
+start_daemon root "$label" --rediscover 1
 grep -qx "aoe-nbd:$target" "/sys/block/${DEV#/dev/}/backend" ||
   fail "$label: backend is '$(cat "/sys/block/${DEV#/dev/}/backend" 2>/dev/null || true)', want aoe-nbd:$target"
 expect_busy root "$label busy"
@@ -185,6 +190,29 @@ mount -o ro "$DEV" "$mnt"
 (cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums of the files written in round 1"
 umount "$mnt"
 echo "$label: the files of round 1 read back identical"
+
+# The image grows and vblade restarts: rediscovery resizes $DEV (netlink
+# NBD_CMD_RECONFIGURE), and the data stays.
+kill "$VBLADE0" "$VBLADE1"
+truncate -s $(((size_mib + 16) << 20)) "$img"
+start_vblades
+for _ in $(seq 100); do
+  [ "$(blockdev --getsize64 "$DEV")" = $(((size_mib + 16) << 20)) ] && break
+  sleep 0.1
+done
+[ "$(blockdev --getsize64 "$DEV")" = $(((size_mib + 16) << 20)) ] ||
+  fail "$label: $DEV is $(blockdev --getsize64 "$DEV") bytes 10 s after the image grew by 16 MiB"
+grep -q "resized to $(((size_mib + 16) << 20)) bytes" "$DAEMON_LOG" || fail "$label: no log line about the resize"
+head -c 1M /dev/urandom >"$LAB_DIR/tail"
+dd if="$LAB_DIR/tail" of="$DEV" bs=1M seek=$((size_mib + 8)) oflag=direct status=none ||
+  fail "$label: cannot write past the old end of $DEV"
+dd if="$img" of="$LAB_DIR/tail.back" bs=1M skip=$((size_mib + 8)) count=1 status=none  # no /dev/fd here
+cmp "$LAB_DIR/tail.back" "$LAB_DIR/tail" ||
+  fail "$label: the backing file does not hold what was written past the old end"
+mount -o ro "$DEV" "$mnt"
+(cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums after the resize"
+umount "$mnt"
+echo "$label: image grown by 16 MiB: $DEV resized, written past the old end, files intact"
 kill -TERM "$DAEMON_PID"
 wait_daemon_gone "$label SIGTERM"
 check_detached "$label SIGTERM"
