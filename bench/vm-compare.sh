@@ -111,8 +111,10 @@ printf '%-6s %-28s %-10s %-10s %s\n' MTU initiator "write MB/s" "read MB/s" "vs 
 for mtu in $MTUS; do
   printf '%-6s %-28s %-10s %-10s\n' "$mtu" "raw pump (ceiling)" "${R[$mtu.pw]:--}" "${R[$mtu.pr]:--}"
   printf '%-6s %-28s %-10s %-10s\n' "$mtu" "kernel aoe /dev/etherd" "${R[$mtu.kw]:--}" "${R[$mtu.kr]:--}"
-  vs=$(awk -v ow="${R[$mtu.ow]:-0}" -v kw="${R[$mtu.kw]:-0}" -v or="${R[$mtu.or]:-0}" -v kr="${R[$mtu.kr]:-0}" \
-    'BEGIN { printf "%s/%s", kw > 0 ? sprintf("%.2f", ow / kw) : "-", kr > 0 ? sprintf("%.2f", or / kr) : "-" }')
+  # busybox awk: "or" is a function, and ">" in printf's arguments redirects
+  vs=$(awk -v ow="${R[$mtu.ow]:-0}" -v kw="${R[$mtu.kw]:-0}" -v our_r="${R[$mtu.or]:-0}" -v kr="${R[$mtu.kr]:-0}" \
+    'BEGIN { w = (kw > 0) ? sprintf("%.2f", ow / kw) : "-"; r = (kr > 0) ? sprintf("%.2f", our_r / kr) : "-"
+             printf "%s/%s", w, r }')
   printf '%-6s %-28s %-10s %-10s %s\n' "$mtu" "aoe-attach /dev/nbdN" "${R[$mtu.ow]:--}" "${R[$mtu.or]:--}" "$vs"
   printf '%-6s %-28s %s\n' "$mtu" "  aoe-attach" "CPU ${R[$mtu.ocpu]:--} s/GiB, peak RSS ${R[$mtu.orss]:--} MiB"
 done
