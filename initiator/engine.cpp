@@ -34,60 +34,6 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   probe_buffer_.resize(255 * wire::sector_size);
 }
 
-void Engine::add_path(const PathInfo& info) {
-  auto port = std::find_if(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == info.target_mac; });
-  if (port == ports_.end()) {
-    ports_.push_back(Port{info.target_mac, std::max<unsigned>(1, info.buffer_count), 0});
-    port = ports_.end() - 1;
-  }
-  unsigned cap = std::min(port->buffer_count, options_.max_window);
-  Path path{.link = info.link,
-            .mac = info.target_mac,
-            .port = static_cast<unsigned>(port - ports_.begin()),
-            .rtt = RttEstimator(options_.rtt),
-            .window = Window(cap),
-            .payload_sectors = info.payload_sectors(),
-            .stats = {}};
-  path.stats.interface = info.link->info().name;
-  path.stats.target_mac = info.target_mac;
-  paths_.push_back(std::move(path));
-  log::info("{}: path {} -> {} ({} bytes per frame, window {} of {})", target_.name(), info.link->info().name,
-            wire::format_mac(info.target_mac), paths_.back().payload_sectors * wire::sector_size,
-            paths_.back().window.size(), cap);
-}
-
-void Engine::update_paths(const std::vector<PathInfo>& infos) {
-  for (const PathInfo& info : infos) {
-    auto known = std::find_if(paths_.begin(), paths_.end(),
-                              [&](const Path& p) { return p.link == info.link && p.mac == info.target_mac; });
-    if (known == paths_.end()) {
-      add_path(info);
-      continue;
-    }
-    Port& port = ports_[known->port];
-    port.buffer_count = std::max<unsigned>(1, info.buffer_count);
-    known->window.set_cap(std::min(port.buffer_count, options_.max_window));
-  }
-  update_payload();
-  pump();
-  run_completions();
-}
-
-// New frames are cut for the smallest payload among the paths that work
-// (or, if none does, among those whose NIC is up).
-void Engine::update_payload() {
-  unsigned healthy = 255, up = 255;
-  for (const Path& p : paths_) {
-    if (!p.link_up) continue;
-    up = std::min(up, p.payload_sectors);
-    if (!p.failed) healthy = std::min(healthy, p.payload_sectors);
-  }
-  unsigned next = healthy != 255 ? healthy : up != 255 ? up : payload_sectors_;
-  if (next != payload_sectors_)
-    log::notice("{}: frames now carry {} bytes", target_.name(), next * wire::sector_size);
-  payload_sectors_ = next;
-}
-
 Engine::~Engine() { timer_.cancel(); }
 
 std::uint64_t Engine::size_bytes() const noexcept { return target_.identity.size_bytes(); }
@@ -179,26 +125,6 @@ void Engine::pump() {
   in_pump_ = false;
   arm_timer();
 }
-
-int Engine::pick_path() {
-  // Healthy paths first; failed ones (still probed) only when no path works,
-  // so I/O never stops while the deadline has not passed.
-  for (bool allow_failed : {false, true}) {
-    for (std::size_t n = 0; n < paths_.size(); ++n) {
-      unsigned i = static_cast<unsigned>((next_path_ + n) % paths_.size());
-      const Path& p = paths_[i];
-      if (usable(p, allow_failed) && p.outstanding < p.window.size() &&
-          ports_[p.port].outstanding < ports_[p.port].buffer_count) {
-        next_path_ = (i + 1) % static_cast<unsigned>(paths_.size());
-        return static_cast<int>(i);
-      }
-    }
-    if (std::any_of(paths_.begin(), paths_.end(), [&](const Path& p) { return usable(p, false); })) break;
-  }
-  return -1;
-}
-
-bool Engine::usable(const Path& p, bool allow_failed) const { return p.link_up && (allow_failed || !p.failed); }
 
 void Engine::send_new_frame(unsigned path_index) {
   Request* r = queue_.front();
@@ -462,117 +388,6 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
   if (!path.failed && ++path.silent_episodes >= options_.episodes_to_fail) fail_path(p, "keeps timing out");
 }
 
-void Engine::fail_path(unsigned p, const char* why) {
-  Path& path = paths_[p];
-  if (path.failed) return;
-  path.failed = true;
-  path.next_probe = Clock::now() + options_.probe_interval;
-  requeue_frames_of(p);
-  update_payload();
-  log::warning("{}: path {} -> {} {}: moving its frames to the other paths and probing it", target_.name(),
-               path.stats.interface, wire::format_mac(path.mac), why);
-}
-
-void Engine::restore_path(unsigned p) {
-  Path& path = paths_[p];
-  if (!path.failed) return;
-  path.failed = false;
-  path.silent_episodes = 0;
-  path.rtt = RttEstimator(options_.rtt);
-  path.window = Window(path.window.cap());
-  update_payload();
-  log::notice("{}: path {} -> {} answers again ({} bytes per frame)", target_.name(), path.stats.interface,
-              wire::format_mac(path.mac), path.payload_sectors * wire::sector_size);
-}
-
-void Engine::requeue_frames_of(unsigned p) {
-  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    Slot& s = slots_[i];
-    if (!s.request || s.queued_for_retransmit || s.path != p) continue;
-    if (s.request->kind == Kind::probe) continue;
-    --paths_[p].outstanding;
-    --ports_[paths_[p].port].outstanding;
-    s.queued_for_retransmit = true;
-    retransmit_queue_.push_back(i);
-  }
-}
-
-// A probe pair: one full-size read (what I/O needs) and one single-sector
-// read (what any hop passes).  Only the small one answering means the path
-// works but not at this frame size.
-void Engine::probe(unsigned p) {
-  Path& path = paths_[p];
-  path.small_probe_answered = false;
-  path.probes_in_flight = path.payload_sectors > 1 ? 2 : 1;
-  send_probe(p, path.payload_sectors);
-  if (path.payload_sectors > 1) send_probe(p, 1);
-}
-
-void Engine::send_probe(unsigned p, unsigned sectors) {
-  if (free_slots_.empty()) {
-    on_probe_done(p, sectors, errc::no_path);
-    return;
-  }
-  Request* r = new_request();
-  r->kind = Kind::probe;
-  r->lba = 0;
-  r->sectors = sectors;
-  r->next_sector = sectors;
-  r->fully_framed = true;
-  r->frames_outstanding = 1;
-  r->data = probe_buffer_.data();
-  r->submitted_at = Clock::now();
-  r->pinned_path = static_cast<int>(p);
-  r->error.clear();
-  r->done = [this, p, sectors](std::error_code ec) { on_probe_done(p, sectors, ec); };
-  ++live_requests_;
-  std::uint32_t i = free_slots_.back();
-  free_slots_.pop_back();
-  Slot& s = slots_[i];
-  s.request = r;
-  s.first_sector = 0;
-  s.sectors = static_cast<std::uint8_t>(sectors);
-  s.transmissions = 0;
-  ++frames_in_flight_;
-  transmit(i, p);
-}
-
-void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
-  Path& path = paths_[p];
-  if (!ec && sectors == path.payload_sectors) restore_path(p);
-  if (!ec && sectors == 1) path.small_probe_answered = true;
-  if (--path.probes_in_flight > 0) return;
-  path.next_probe = Clock::now() + options_.probe_interval;
-  if (path.failed && path.small_probe_answered && path.payload_sectors > 1) {
-    unsigned lower = path.payload_sectors / 2;
-    log::warning("{}: path {} -> {}: {}-byte frames are lost while small ones get through (a hop with a "
-                 "smaller MTU?): lowering its payload to {} bytes",
-                 target_.name(), path.stats.interface, wire::format_mac(path.mac),
-                 path.payload_sectors * wire::sector_size, lower * wire::sector_size);
-    path.payload_sectors = lower;
-    path.next_probe = Clock::now();  // try the new size at once
-    update_payload();
-  }
-}
-
-void Engine::set_link_state(const Link& link, bool up) {
-  for (unsigned p = 0; p < paths_.size(); ++p) {
-    Path& path = paths_[p];
-    if (path.link != &link || path.link_up == up) continue;
-    path.link_up = up;
-    if (!up) {
-      fail_path(p, "lost its link");
-    } else {
-      path.next_probe = Clock::now();
-      log::notice("{}: {} is up again: probing path to {}", target_.name(), path.stats.interface,
-                  wire::format_mac(path.mac));
-    }
-  }
-  update_payload();
-  pump();
-  run_completions();
-}
-
 void Engine::arm_timer() {
   bool needs_probe = std::any_of(paths_.begin(), paths_.end(), [](const Path& p) { return p.failed && p.link_up; });
   if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !needs_probe)) return;
@@ -588,25 +403,6 @@ void Engine::arm_timer() {
     timer_armed_ = false;
     on_tick();
   });
-}
-
-void Engine::mark_down() {
-  down_ = true;
-  log::error("{}: no answer within the {} s deadline on any path: target marked down, failing its I/O until it "
-             "answers discovery again",
-             target_.name(), to_ms(options_.deadline) / 1000);
-  fail_all(errc::target_down);
-  if (down_listener_) down_listener_();
-}
-
-void Engine::target_answered() {
-  if (!down_) return;
-  down_ = false;
-  for (unsigned p = 0; p < paths_.size(); ++p) {
-    paths_[p].rtt = RttEstimator(options_.rtt);  // old timings describe a target that is gone
-    if (paths_[p].link_up) restore_path(p);
-  }
-  log::notice("{}: target answers again: accepting I/O", target_.name());
 }
 
 void Engine::shutdown() {

@@ -14,6 +14,10 @@
 // only the small one gets through, the path's payload is halved (a hop with
 // a smaller MTU, doc §7) and frames too big for it are cut on resend.
 //
+// engine.cpp is the data path (framing, replies, timeouts, completions);
+// engine_paths.cpp the paths' membership and health (failure, probes, the
+// jumbo fallback, link events, the target going down and coming back).
+//
 // Everything runs on one io_context thread; after start-up nothing on the
 // per-frame path allocates (the frame table and the headers are fixed).
 #pragma once
