@@ -29,9 +29,7 @@ std::error_code aoe_error(const wire::Header& header) {
 // ATA status with ERR or DF set (doc §3.4).
 std::error_code ata_error(const wire::AtaArg& arg) {
   if ((arg.cmd_status & wire::ata::failure_mask) == 0) return {};
-  if (arg.err_feature & wire::ata::error_abrt) return errc::ata_aborted;
-  if (arg.err_feature & wire::ata::error_idnf) return errc::ata_out_of_range;
-  return errc::ata_media_error;
+  return from_ata_error(arg.err_feature);
 }
 
 // wire::Arg's alternatives are in Command order (ata, config, mask, reserve).

@@ -58,9 +58,9 @@ Task<std::vector<Probe>> identify_all(Control& control, const std::vector<Target
   co_return probes;
 }
 
-bool same_disk(const Identity& a, const Identity& b) {
-  return a.sectors == b.sectors && a.serial == b.serial && a.model == b.model;
-}
+bool same_drive(const Identity& a, const Identity& b) { return a.serial == b.serial && a.model == b.model; }
+
+bool same_disk(const Identity& a, const Identity& b) { return a.sectors == b.sectors && same_drive(a, b); }
 
 }  // namespace
 
@@ -93,25 +93,30 @@ std::vector<TargetInfo> merge_answers(const std::vector<ConfigInfo>& answers,
   return targets;
 }
 
-std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports) {
+std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports,
+                                       const std::optional<Identity>& expected) {
   std::vector<Conflict> conflicts;
   std::vector<wire::Mac> unusable;
-  const PortIdentity* first = nullptr;
+  const Identity* reference = expected ? &*expected : nullptr;
+  bool identity_set = false;
   for (const PortIdentity& port : ports) {
+    const bool agrees = reference && (expected ? same_drive(*reference, port.identity.value)
+                                               : same_disk(*reference, port.identity.value));
     if (port.identity.error) {
       log::warning("{}: port {} does not answer IDENTIFY ({}); not used", target.name(),
                    wire::format_mac(port.mac), port.identity.error.message());
       unusable.push_back(port.mac);
-    } else if (!first) {
-      first = &port;
+    } else if (!reference || (agrees && !identity_set)) {
+      reference = &port.identity.value;
       target.identity = port.identity.value;
-    } else if (!same_disk(first->identity.value, port.identity.value)) {
+      identity_set = true;
+    } else if (!agrees) {
       auto path = std::find_if(target.paths.begin(), target.paths.end(),
                                [&](const PathInfo& p) { return p.target_mac == port.mac; });
       conflicts.push_back(Conflict{{target.shelf, target.slot},
                                    path == target.paths.end() ? nullptr : path->link,
                                    port.mac,
-                                   first->identity.value,
+                                   *reference,
                                    port.identity.value});
       unusable.push_back(port.mac);
     }
@@ -145,7 +150,8 @@ Task<DiscoverResult> async_discover(Control& control, std::vector<Link*> links, 
     std::vector<PortIdentity> ports;
     for (const Probe& p : probes)
       if (p.target == t) ports.push_back({p.mac, p.result});
-    for (Conflict& c : apply_identities(result.targets[t], ports)) result.conflicts.push_back(std::move(c));
+    for (Conflict& c : apply_identities(result.targets[t], ports, options.expected))
+      result.conflicts.push_back(std::move(c));
   }
   std::erase_if(result.targets, [](const TargetInfo& t) { return t.paths.empty(); });
   co_return result;

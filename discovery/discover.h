@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct TargetId {
 struct DiscoverOptions {
   std::chrono::milliseconds window{1000};  // how long answers are collected
   std::vector<TargetId> only;              // empty: every target
+  // Rediscovery of an attached target: the disk it must be (serial and
+  // model; its capacity may have changed).  Without it the first port that
+  // answers IDENTIFY decides.
+  std::optional<Identity> expected;
 };
 
 struct Conflict {
@@ -69,8 +74,11 @@ struct PortIdentity {
 
 // Sets target.identity from the first port that answered and removes the
 // paths through ports that did not answer or disagree (capacity, serial or
-// model); each disagreeing port becomes a conflict.
-std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports);
+// model); each disagreeing port becomes a conflict.  With `expected`, every
+// port must be that disk (same serial and model) instead: an impostor that
+// answers first cannot take over an attached target.
+std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports,
+                                       const std::optional<Identity>& expected = std::nullopt);
 
 // "e1.2: port 02:00:00:00:00:01 on eth1 claims it but is another disk (...)"
 std::string describe(const Conflict& conflict);

@@ -196,10 +196,9 @@ Selection select_interfaces(const std::vector<Interface>& all, const std::vector
   }
   for (const std::string& name : names) {
     auto it = std::find_if(all.begin(), all.end(), [&](const Interface& i) { return i.name == name; });
-    if (it == all.end() || !it->ethernet) {
+    if (it == all.end()) {
       s.error = errc::interface_not_found;
-      s.message = it == all.end() ? "no such network interface: " + name
-                                  : name + " is not an Ethernet interface";
+      s.message = "no such network interface: " + name;
       s.interfaces.clear();
       return s;
     }

@@ -39,7 +39,8 @@ struct Selection {
 };
 
 // With no names, every up Ethernet interface; otherwise exactly the named
-// ones, each of which must exist and be Ethernet.
+// ones, each of which must exist (loopback and other links too: naming one
+// is asking for it, like the kernel's aoe_iflist).
 Selection select_interfaces(const std::vector<Interface>& all, const std::vector<std::string>& names);
 
 // A change of one interface's state, as rtnetlink announces it.

@@ -10,12 +10,6 @@
 namespace aoe {
 namespace {
 
-std::error_code ata_error(std::uint8_t error_register) {
-  if (error_register & wire::ata::error_idnf) return errc::ata_out_of_range;
-  if (error_register & wire::ata::error_abrt) return errc::ata_aborted;
-  return errc::ata_media_error;
-}
-
 double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 }  // namespace
@@ -30,11 +24,15 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   for (const PathInfo& info : target_.paths) add_path(info);
   update_payload();
   free_slots_.reserve(slots_.size());
+  retransmit_queue_.reserve(slots_.size());
   for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
   probe_buffer_.resize(255 * wire::sector_size);
 }
 
-Engine::~Engine() { timer_.cancel(); }
+Engine::~Engine() {
+  *alive_ = false;
+  timer_.cancel();
+}
 
 std::uint64_t Engine::size_bytes() const noexcept { return target_.identity.size_bytes(); }
 
@@ -115,7 +113,7 @@ void Engine::pump() {
     if (!retransmit_queue_.empty()) {
       std::uint32_t i = retransmit_queue_.front();
       if (!fit_frame(i, paths_[static_cast<unsigned>(p)].payload_sectors)) break;  // no slot for the cut-off rest yet
-      retransmit_queue_.pop_front();
+      retransmit_queue_.erase(retransmit_queue_.begin());
       slots_[i].queued_for_retransmit = false;
       transmit(i, static_cast<unsigned>(p));
     } else {
@@ -133,7 +131,7 @@ void Engine::send_new_frame(unsigned path_index) {
   Slot& s = slots_[i];
   s.request = r;
   s.first_sector = r->next_sector;
-  s.sectors = static_cast<std::uint8_t>(std::min(payload_sectors_, r->sectors - r->next_sector));
+  s.sectors = static_cast<std::uint8_t>(std::min(paths_[path_index].payload_sectors, r->sectors - r->next_sector));
   s.transmissions = 0;
   r->next_sector += s.sectors;
   ++r->frames_outstanding;
@@ -232,25 +230,38 @@ void Engine::count_rejected(std::uint32_t t) {
     ++stray_replies_;
 }
 
+int Engine::path_of(const Link& link, const wire::Mac& mac) const noexcept {
+  for (unsigned p = 0; p < paths_.size(); ++p)
+    if (paths_[p].link == &link && paths_[p].mac == mac) return static_cast<int>(p);
+  return -1;
+}
+
+bool Engine::knows_port(const wire::Mac& mac) const noexcept {
+  return std::any_of(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == mac; });
+}
+
 void Engine::on_reply(Link& link, const wire::Frame& frame) {
   const wire::Header& h = frame.header;
   std::uint32_t i = tag::slot_of(h.tag);
   Slot& s = slots_[i];
+  // The path the answer came over, which need not be the one that carried
+  // the frame's latest transmission: it is that path that is alive.
+  const int from = path_of(link, h.src);
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
+    if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
     return;
   }
-  Path& path = paths_[s.path];
+  if (from < 0 || h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata) {
+    ++paths_[s.path].stats.rejected_replies;
+    log::debug("{}: rejected reply tag {:08x} from {} on {}", target_.name(), h.tag, wire::format_mac(h.src),
+               link.info().name);
+    return;
+  }
+  Path& path = paths_[static_cast<unsigned>(from)];
   std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
-    return;
-  }
-  bool known_port = std::any_of(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == h.src; });
-  if (!known_port || h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata) {
-    ++path.stats.rejected_replies;
-    log::debug("{}: rejected reply tag {:08x} from {} on {}", target_.name(), h.tag, wire::format_mac(h.src),
-               link.info().name);
     return;
   }
   path.silent_episodes = 0;
@@ -263,7 +274,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   }
   const auto& ata = std::get<wire::AtaArg>(frame.arg);
   if (ata.cmd_status & wire::ata::failure_mask) {
-    auto ec = ata_error(ata.err_feature);
+    std::error_code ec = from_ata_error(ata.err_feature);
     log::warning("{}: tag {:08x} lba {}: ATA status {:02x} error {:02x}: {}", target_.name(), h.tag,
                  s.request->lba + s.first_sector, ata.cmd_status, ata.err_feature, ec.message());
     return complete_frame(i, ec);
@@ -276,8 +287,12 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     }
     std::memcpy(s.request->data + std::size_t{s.first_sector} * wire::sector_size, ata.data.data(), expected);
   }
-  if (age == 0 && s.transmissions == 1) path.rtt.sample(Clock::now() - s.sent_at);  // Karn
-  path.window.on_ack();
+  // Timing and window belong to the path of the latest transmission; an
+  // answer that came another way says nothing about either.
+  if (static_cast<unsigned>(from) == s.path) {
+    if (age == 0 && s.transmissions == 1) path.rtt.sample(Clock::now() - s.sent_at);  // Karn
+    path.window.on_ack();
+  }
   complete_frame(i, {});
 }
 
@@ -336,14 +351,20 @@ void Engine::fail_all(std::error_code ec) {
 void Engine::on_tick() {
   auto now = Clock::now();
   bool expired = false;
-  if (options_.deadline.count() > 0) {
-    for (const Slot& s : slots_)
-      if (s.request && s.request->kind != Kind::probe && now - s.first_sent_at >= options_.deadline) expired = true;
-    // A request that could not even start (no usable path) counts too.
-    if (!queue_.empty() && queue_.front()->next_sector == 0 && queue_.front()->frames_outstanding == 0 &&
-        now - queue_.front()->submitted_at >= options_.deadline)
-      expired = true;
+  bool io_in_flight = false;
+  for (const Slot& s : slots_) {
+    if (!s.request || s.request->kind == Kind::probe) continue;
+    io_in_flight = true;
+    if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) expired = true;
   }
+  // Requests waiting with nothing in flight have no usable path to go out
+  // on: that stall runs against the deadline too, or they would wait forever.
+  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()))
+    stalled_since_ = {};
+  else if (stalled_since_ == Clock::time_point{})
+    stalled_since_ = now;
+  else if (options_.deadline.count() > 0 && now - stalled_since_ >= options_.deadline)
+    expired = true;
   if (expired) {
     mark_down();
   } else {
@@ -354,7 +375,9 @@ void Engine::on_tick() {
       if (now - s.sent_at >= limit) on_timeout(i, now);
     }
     for (unsigned p = 0; p < paths_.size(); ++p)
-      if (paths_[p].failed && paths_[p].link_up && paths_[p].probes_in_flight == 0 && now >= paths_[p].next_probe) probe(p);
+      if (paths_[p].failed && !paths_[p].retired && paths_[p].link_up && paths_[p].probes_in_flight == 0 &&
+          now >= paths_[p].next_probe)
+        probe(p);
   }
   pump();
   run_completions();
@@ -389,7 +412,8 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
 }
 
 void Engine::arm_timer() {
-  bool needs_probe = std::any_of(paths_.begin(), paths_.end(), [](const Path& p) { return p.failed && p.link_up; });
+  bool needs_probe =
+      std::any_of(paths_.begin(), paths_.end(), [](const Path& p) { return p.failed && !p.retired && p.link_up; });
   if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !needs_probe)) return;
   // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
   // batch, early enough that a timeout fires within a quarter RTO of its time.
@@ -398,8 +422,9 @@ void Engine::arm_timer() {
   tick = std::max<Duration>(tick, std::chrono::milliseconds(1));
   timer_armed_ = true;
   timer_.expires_after(tick);
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec == boost::asio::error::operation_aborted) return;  // the engine may be gone
+  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    // Cancelled, or queued before the engine went away.
+    if (ec == boost::asio::error::operation_aborted || !*alive) return;
     timer_armed_ = false;
     on_tick();
   });
@@ -414,17 +439,22 @@ void Engine::shutdown() {
 }
 
 void Engine::run_completions() {
-  // Completions may submit new requests (and so re-enter): take the batch first.
+  // Completions may submit new requests and so re-enter: the outer call runs
+  // whatever they add.  The two vectors trade places and keep their capacity.
+  if (in_completions_) return;
+  in_completions_ = true;
   while (!completions_.empty()) {
-    std::vector<std::pair<Completion, std::error_code>> batch;
-    batch.swap(completions_);
-    for (auto& [done, ec] : batch) done(ec);
+    running_completions_.swap(completions_);
+    for (auto& [done, ec] : running_completions_) done(ec);
+    running_completions_.clear();
   }
+  in_completions_ = false;
 }
 
 std::vector<PathStatus> Engine::path_status() const {
   std::vector<PathStatus> out;
   for (const Path& p : paths_) {
+    if (p.retired) continue;
     PathStatus st = p.stats;
     st.failed = p.failed;
     st.link_up = p.link_up;

@@ -75,7 +75,8 @@ struct PathStatus {
   std::uint64_t frames_sent = 0;
   std::uint64_t retransmits = 0;
   std::uint64_t timeouts = 0;
-  std::uint64_t late_replies = 0;      // answers to a tag no longer outstanding
+  std::uint64_t late_replies = 0;      // answers to an earlier frame that used the tag's slot
+  std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
   std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/target/command, bad length
   std::uint64_t send_drops = 0;        // the NIC queue refused the frame
 };
@@ -103,8 +104,13 @@ class Engine final : public BlockDevice {
   void target_answered();
 
   // Rediscovery results: new (link, port) pairs join as paths; known ones
-  // take the new Buffer Count.  Paths not in the list stay until they fail.
+  // take the new Buffer Count, Sector Count and MTU (a path whose payload
+  // was lowered is probed at the full size again).  A failed path missing
+  // from the list is retired: no longer probed or shown, back if listed.
   void update_paths(const std::vector<PathInfo>& paths);
+  // Whether `mac` is one of the target's ports (an announcement from it
+  // means the target is back).
+  bool knows_port(const wire::Mac& mac) const noexcept;
 
   // A local NIC went down (its paths stop at once, their frames move to the
   // others) or came back (its paths are probed and rejoin when they answer).
@@ -120,6 +126,7 @@ class Engine final : public BlockDevice {
   void shutdown();
 
   const TargetInfo& target() const noexcept { return target_; }
+  // Sectors per frame on the weakest working path (each path cuts its own).
   unsigned payload_sectors() const noexcept { return payload_sectors_; }
   std::size_t in_flight_requests() const noexcept { return live_requests_; }
   std::uint64_t stray_replies() const noexcept { return stray_replies_; }
@@ -150,8 +157,10 @@ class Engine final : public BlockDevice {
     Window window;
     unsigned outstanding = 0;
     std::uint64_t sequence = 0;      // transmissions so far (for Window::on_loss)
-    unsigned payload_sectors = 1;    // largest frame this path carries
+    unsigned payload_sectors = 1;    // largest frame this path carries now
+    unsigned full_payload_sectors = 1;  // what discovery says it should carry
     bool failed = false;
+    bool retired = false;            // failed, and rediscovery no longer finds it
     bool link_up = true;
     unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
     Clock::time_point next_probe{};
@@ -198,6 +207,7 @@ class Engine final : public BlockDevice {
   void send_probe(unsigned path_index, unsigned sectors);
   void on_probe_done(unsigned path_index, unsigned sectors, std::error_code ec);
   void on_reply(Link& link, const wire::Frame& frame);
+  int path_of(const Link& link, const wire::Mac& mac) const noexcept;
   void complete_frame(std::uint32_t slot_index, std::error_code ec);
   void release_slot(std::uint32_t slot_index);
   void count_rejected(std::uint32_t tag);
@@ -218,11 +228,15 @@ class Engine final : public BlockDevice {
   std::vector<Port> ports_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
-  std::deque<std::uint32_t> retransmit_queue_;
+  std::vector<std::uint32_t> retransmit_queue_;  // FIFO of slots; capacity reserved: never allocates
   std::deque<Request*> queue_;                   // requests with sectors not yet framed
   std::vector<std::unique_ptr<Request>> request_pool_;
   std::vector<Request*> free_requests_;
-  std::vector<std::pair<Completion, std::error_code>> completions_;  // run after state settles
+  using Completions = std::vector<std::pair<Completion, std::error_code>>;
+  Completions completions_;                      // run after state settles
+  Completions running_completions_;              // the batch being run (keeps its capacity)
+  bool in_completions_ = false;
+  Clock::time_point stalled_since_{};            // requests queued, nothing in flight to send them
   std::size_t live_requests_ = 0;
   std::size_t frames_in_flight_ = 0;             // slots in use
   std::uint64_t stray_replies_ = 0;              // answers to frames already completed
@@ -235,6 +249,7 @@ class Engine final : public BlockDevice {
   bool timer_armed_ = false;
   log::RateLimit retransmit_log_;
   std::function<void()> down_listener_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a timer handler already queued
 };
 
 }  // namespace aoe

@@ -23,6 +23,7 @@ void Engine::add_path(const PathInfo& info) {
             .rtt = RttEstimator(options_.rtt),
             .window = Window(cap),
             .payload_sectors = info.payload_sectors(),
+            .full_payload_sectors = info.payload_sectors(),
             .stats = {}};
   path.stats.interface = info.link->info().name;
   path.stats.target_mac = info.target_mac;
@@ -33,16 +34,39 @@ void Engine::add_path(const PathInfo& info) {
 }
 
 void Engine::update_paths(const std::vector<PathInfo>& infos) {
+  std::vector<bool> listed(paths_.size(), false);
   for (const PathInfo& info : infos) {
-    auto known = std::find_if(paths_.begin(), paths_.end(),
-                              [&](const Path& p) { return p.link == info.link && p.mac == info.target_mac; });
-    if (known == paths_.end()) {
+    int known = path_of(*info.link, info.target_mac);
+    if (known < 0) {
       add_path(info);
       continue;
     }
-    Port& port = ports_[known->port];
+    unsigned p = static_cast<unsigned>(known);
+    listed[p] = true;
+    Path& path = paths_[p];
+    if (path.retired) {
+      path.retired = false;
+      path.next_probe = Clock::now();
+    }
+    Port& port = ports_[path.port];
     port.buffer_count = std::max<unsigned>(1, info.buffer_count);
-    known->window.set_cap(std::min(port.buffer_count, options_.max_window));
+    path.window.set_cap(std::min(port.buffer_count, options_.max_window));
+    // A new Sector Count or MTU: smaller takes effect at once (frames in
+    // flight are cut on resend); larger, once a full-size frame gets through.
+    path.full_payload_sectors = info.payload_sectors();
+    if (path.payload_sectors > path.full_payload_sectors) {
+      path.payload_sectors = path.full_payload_sectors;
+    } else if (path.payload_sectors < path.full_payload_sectors && !path.failed && path.probes_in_flight == 0) {
+      path.probes_in_flight = 1;
+      send_probe(p, path.full_payload_sectors);
+    }
+  }
+  for (unsigned p = 0; p < listed.size(); ++p) {
+    Path& path = paths_[p];
+    if (listed[p] || !path.failed || path.retired) continue;
+    path.retired = true;  // its port is gone from this NIC: stop probing it
+    log::notice("{}: path {} -> {} no longer answers discovery: retired", target_.name(), path.stats.interface,
+                wire::format_mac(path.mac));
   }
   update_payload();
   pump();
@@ -161,6 +185,12 @@ void Engine::send_probe(unsigned p, unsigned sectors) {
 
 void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
   Path& path = paths_[p];
+  if (!ec && sectors > path.payload_sectors && !path.failed) {  // a lowered path carries full frames again
+    log::notice("{}: path {} -> {} carries {}-byte frames again", target_.name(), path.stats.interface,
+                wire::format_mac(path.mac), sectors * wire::sector_size);
+    path.payload_sectors = sectors;
+    update_payload();
+  }
   if (!ec && sectors == path.payload_sectors) restore_path(p);
   if (!ec && sectors == 1) path.small_probe_answered = true;
   if (--path.probes_in_flight > 0) return;
@@ -209,7 +239,7 @@ void Engine::target_answered() {
   down_ = false;
   for (unsigned p = 0; p < paths_.size(); ++p) {
     paths_[p].rtt = RttEstimator(options_.rtt);  // old timings describe a target that is gone
-    if (paths_[p].link_up) restore_path(p);
+    if (paths_[p].link_up && !paths_[p].retired) restore_path(p);
   }
   log::notice("{}: target answers again: accepting I/O", target_.name());
 }

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <string>
 
+#include "initiator/wire.h"
+
 namespace aoe {
 namespace {
 
@@ -15,7 +17,7 @@ class Category final : public std::error_category {
       case errc::frame_too_short: return "frame too short";
       case errc::bad_ethertype: return "not an AoE frame";
       case errc::bad_version: return "unsupported AoE version in frame";
-      case errc::reserved_bits_set: return "reserved flag bits set";
+      case errc::unknown_subcommand: return "unknown AoE subcommand";
       case errc::unknown_command: return "unknown AoE command";
       case errc::bad_config_length: return "bad config string length";
       case errc::bad_directive_count: return "MAC mask directives run past the frame";
@@ -69,6 +71,14 @@ errc from_aoe_error(unsigned code) noexcept {
   }
 }
 
+errc from_ata_error(std::uint8_t error_register) noexcept {
+  if (error_register & wire::ata::error_idnf) return errc::ata_out_of_range;
+  if (error_register & wire::ata::error_abrt) return errc::ata_aborted;
+  return errc::ata_media_error;
+}
+
+// Every ATA failure of a read or write is EIO to the block layer (issue 3);
+// the errc keeps the detail for the log.
 int to_errno(std::error_code ec) noexcept {
   if (!ec) return 0;
   if (ec.category() != aoe_category()) {
@@ -84,7 +94,6 @@ int to_errno(std::error_code ec) noexcept {
     case errc::shutting_down: return ESHUTDOWN;
     case errc::aoe_target_reserved: return EACCES;
     case errc::aoe_config_string_present: return EEXIST;
-    case errc::ata_aborted: return ENOTSUP;
     case errc::interface_not_found: return ENODEV;
     case errc::permission_denied: return EPERM;
     case errc::timed_out: return ETIMEDOUT;

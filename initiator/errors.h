@@ -6,6 +6,7 @@
 // callers (the NBD bridge) can turn any of them into an errno without a table.
 #pragma once
 
+#include <cstdint>
 #include <system_error>
 
 namespace aoe {
@@ -15,7 +16,7 @@ enum class errc {
   frame_too_short = 1,     // fewer bytes than the header and its Arg need
   bad_ethertype,           // not 0x88A2
   bad_version,             // Ver nibble is not 1
-  reserved_bits_set,       // a reserved flag bit is set
+  unknown_subcommand,      // CCmd, MCmd or RCmd outside the defined values
   unknown_command,         // Command is not 0..3 (vendor range included)
   bad_config_length,       // config string length > 1024 or beyond the frame
   bad_directive_count,     // MAC mask directive count runs past the frame
@@ -57,6 +58,10 @@ inline std::error_code make_error_code(errc e) noexcept {
 
 // Maps an AoE error code from a response header (1..6) to errc.
 errc from_aoe_error(unsigned code) noexcept;
+
+// Classifies an ATA response whose status has ERR or DF set by its error
+// register (doc §3.4): IDNF first, as a drive reports ABRT along with it.
+errc from_ata_error(std::uint8_t error_register) noexcept;
 
 // The errno a block-device client should see (EIO, EINVAL, ENOSPC, ...).
 int to_errno(std::error_code ec) noexcept;

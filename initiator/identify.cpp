@@ -3,6 +3,7 @@
 
 #include "initiator/errors.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace aoe {
@@ -26,7 +27,10 @@ std::string ata_string(Block b, std::size_t first_word, std::size_t words) {
     s += static_cast<char>(w >> 8);
     s += static_cast<char>(w & 0xFF);
   }
-  s.erase(s.find_last_not_of(std::string_view(" \0", 2)) + 1);
+  // Padded with spaces (or NULs) on either side: serials are often right-justified.
+  const std::string_view pad(" \0", 2);
+  s.erase(s.find_last_not_of(pad) + 1);
+  s.erase(0, std::min(s.size(), s.find_first_not_of(pad)));
   return s;
 }
 

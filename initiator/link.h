@@ -11,6 +11,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <system_error>
 
 #include "initiator/wire.h"
 
@@ -40,6 +41,10 @@ class Link {
   virtual bool send(std::span<const std::byte> head, std::span<const std::byte> body = {}) noexcept = 0;
 
   virtual void set_receiver(Receiver receiver) = 0;
+
+  // Reads the interface again after rtnetlink said it changed: a new MTU or
+  // MAC, or the same name re-created under a new ifindex (re-bound then).
+  virtual std::error_code reopen() { return {}; }
 };
 
 }  // namespace aoe

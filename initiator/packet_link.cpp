@@ -52,7 +52,31 @@ std::error_code read_interface(int fd, LinkInfo& info) {
   return {};
 }
 
+// Binds the socket to the interface and reads its MTU and MAC.
+std::error_code bind_to(int fd, LinkInfo& info) {
+  sockaddr_ll addr{};
+  addr.sll_family = AF_PACKET;
+  addr.sll_protocol = htons(wire::ethertype);
+  addr.sll_ifindex = info.ifindex;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return errno == ENODEV ? make_error_code(errc::interface_not_found) : last_error();
+  return read_interface(fd, info);
+}
+
 }  // namespace
+
+std::error_code PacketLink::reopen() {
+  LinkInfo now = info_;
+  now.ifindex = static_cast<int>(::if_nametoindex(now.name.c_str()));
+  if (now.ifindex == 0) return errc::interface_not_found;
+  auto ec = now.ifindex != info_.ifindex ? bind_to(socket_.native_handle(), now)
+                                         : read_interface(socket_.native_handle(), now);
+  if (ec) return ec;
+  if (now.ifindex != info_.ifindex || now.mtu != info_.mtu || now.mac != info_.mac)
+    log::info("{}: now ifindex {}, mtu {}, mac {}", now.name, now.ifindex, now.mtu, wire::format_mac(now.mac));
+  info_ = std::move(now);
+  return {};
+}
 
 std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const std::string& ifname,
                                              std::error_code& ec) {
@@ -69,14 +93,7 @@ std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const 
     ec = (errno == EPERM || errno == EACCES) ? make_error_code(errc::permission_denied) : last_error();
     return nullptr;
   }
-  sockaddr_ll addr{};
-  addr.sll_family = AF_PACKET;
-  addr.sll_protocol = protocol;
-  addr.sll_ifindex = info.ifindex;
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
-    ec = errno == ENODEV ? make_error_code(errc::interface_not_found) : last_error();
-  else
-    ec = read_interface(fd, info);
+  ec = bind_to(fd, info);
   if (ec) {
     ::close(fd);
     return nullptr;

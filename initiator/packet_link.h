@@ -42,6 +42,7 @@ class PacketLink final : public Link {
   bool send(std::span<const std::byte> head, std::span<const std::byte> body = {}) noexcept override;
   // Starts receiving on the first call; an empty receiver discards frames.
   void set_receiver(Receiver receiver) override;
+  std::error_code reopen() override;
 
   // Frames dropped locally because the socket's send queue was full.
   std::uint64_t send_drops() const noexcept { return send_drops_; }

@@ -15,7 +15,6 @@ namespace {
 constexpr std::uint8_t version = 1;
 constexpr std::uint8_t flag_response = 0x08;
 constexpr std::uint8_t flag_error = 0x04;
-constexpr std::uint8_t flag_reserved = 0x03;
 
 // LBA28 puts the Device register's upper nibble in lba3 (doc §3.3).
 constexpr std::uint64_t device_lba = 0xE0;
@@ -120,6 +119,7 @@ std::error_code decode_config(Bytes f, ConfigArg& a) noexcept {
   a.sector_count = get8(f, 28);
   a.aoe_version = static_cast<std::uint8_t>(get8(f, 29) >> 4);
   a.ccmd = static_cast<ConfigCommand>(get8(f, 29) & 0x0F);
+  if (a.ccmd > ConfigCommand::force_set) return errc::unknown_subcommand;
   const std::size_t length = get16(f, 30);
   if (length > max_config_string || length > f.size() - config_header_size)
     return errc::bad_config_length;
@@ -130,6 +130,7 @@ std::error_code decode_config(Bytes f, ConfigArg& a) noexcept {
 std::error_code decode_mask(Bytes f, MaskArg& a) noexcept {
   if (f.size() < mask_header_size) return errc::frame_too_short;
   a.mcmd = static_cast<MaskCommand>(get8(f, 25));
+  if (a.mcmd > MaskCommand::edit) return errc::unknown_subcommand;
   a.merror = static_cast<MaskError>(get8(f, 26));
   a.dir_count = get8(f, 27);
   // A failed edit carries no list: vblade sets Dir Count to the index of
@@ -147,6 +148,7 @@ std::error_code decode_mask(Bytes f, MaskArg& a) noexcept {
 std::error_code decode_reserve(Bytes f, ReserveArg& a) noexcept {
   if (f.size() < reserve_header_size) return errc::frame_too_short;
   a.rcmd = static_cast<ReserveCommand>(get8(f, 24));
+  if (a.rcmd > ReserveCommand::force_set) return errc::unknown_subcommand;
   a.nmacs = get8(f, 25);
   const std::size_t length = std::size_t{a.nmacs} * 6;
   if (length > f.size() - reserve_header_size) return errc::bad_mac_count;
@@ -230,7 +232,8 @@ std::error_code decode_header(Bytes frame, Header& out) noexcept {
   if (get16(frame, 12) != ethertype) return errc::bad_ethertype;
   const std::uint8_t ver_flags = get8(frame, 14);
   if (ver_flags >> 4 != version) return errc::bad_version;
-  if ((ver_flags & flag_reserved) != 0) return errc::reserved_bits_set;
+  // Reserved bits (here, in AFlags and in the ATA header) are not
+  // interpreted: senders must write zero, receivers must not look (doc §1).
   // 4..0xEF are undefined and 0xF0..0xFF vendor specific (doc §2.4): we speak neither.
   const std::uint8_t command = get8(frame, 19);
   if (command > static_cast<std::uint8_t>(Command::reserve)) return errc::unknown_command;

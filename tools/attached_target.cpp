@@ -74,8 +74,14 @@ void AttachedTarget::route_frames() {
 
 void AttachedTarget::start() {
   control_.set_announcement([this](const discovery::ConfigInfo& c) {
-    // vblade announces itself when it (re)starts: the target is back.
-    if (c.shelf == options_.shelf && c.slot == options_.slot) engine_->target_answered();
+    if (c.shelf != options_.shelf || c.slot != options_.slot) return;
+    // vblade announces itself when it (re)starts: through a port we know,
+    // the target is back; through another, it must prove it is the same
+    // disk (IDENTIFY) before it is used.
+    if (engine_->knows_port(c.mac))
+      engine_->target_answered();
+    else
+      rediscover();
   });
   // Down: look for the target every second instead of every interval.
   engine_->set_down_listener([this] {
@@ -93,10 +99,14 @@ void AttachedTarget::on_link_event(const discovery::LinkEvent& event) {
   auto link = std::find_if(links_.begin(), links_.end(),
                            [&](const Link* l) { return l->info().name == event.interface.name; });
   if (link == links_.end() || stopped_) return;
+  Link& l = **link;
   bool up = !event.removed && event.interface.up && event.interface.carrier;
+  // Re-created under the same name, or a new MTU: frames must follow it.
+  if (up && (event.interface.ifindex != l.info().ifindex || event.interface.mtu != l.info().mtu))
+    if (auto ec = l.reopen()) log::warning("{}: cannot follow its change: {}", l.info().name, ec.message());
   log::notice("{}: {} is {}", engine_->target().name(), event.interface.name, up ? "up" : "down");
-  engine_->set_link_state(**link, up);
-  if (up) rediscover();
+  engine_->set_link_state(l, up);
+  if (up) rediscover();  // refreshes the paths' payload for a new MTU too
 }
 
 void AttachedTarget::schedule_rediscovery() {
@@ -109,17 +119,29 @@ void AttachedTarget::schedule_rediscovery() {
 }
 
 void AttachedTarget::rediscover() {
-  if (stopped_ || rediscovering_) return;
+  if (stopped_) return;
+  if (rediscovering_) {  // a link came up during a round: it may have missed that NIC
+    rediscover_again_ = true;
+    return;
+  }
   rediscovering_ = true;
+  rediscover_again_ = false;
+  auto options = only(options_);
+  // Only the disk we attached is our target; another one behind the same
+  // shelf.slot is reported as a conflict and never used (doc §8.12).
+  options.expected = engine_->target().identity;
   boost::asio::co_spawn(
       io_,
-      [this]() -> boost::asio::awaitable<void> {
-        auto found = co_await discovery::async_discover(control_, links_, only(options_));
+      [this, options]() -> boost::asio::awaitable<void> {
+        auto found = co_await discovery::async_discover(control_, links_, options);
         rediscovering_ = false;
         if (stopped_) co_return;
         for (const auto& c : found.conflicts) log::warning("{}", discovery::describe(c));
         if (!found.targets.empty()) on_found(found.targets.front());
-        schedule_rediscovery();
+        if (rediscover_again_)
+          rediscover();
+        else
+          schedule_rediscovery();
       },
       boost::asio::detached);
 }
@@ -127,12 +149,6 @@ void AttachedTarget::rediscover() {
 void AttachedTarget::on_found(const TargetInfo& found) {
   const Identity& now = found.identity;
   const Identity& before = engine_->target().identity;
-  // Another disk behind the same shelf.slot is not our target coming back.
-  if (!now.serial.empty() && !before.serial.empty() && now.serial != before.serial) {
-    log::error("{}: now answers with serial '{}', attached with '{}': not using it", engine_->target().name(),
-               now.serial, before.serial);
-    return;
-  }
   if (now.sectors != before.sectors && now.sectors != 0) {
     log::warning("{}: capacity changed from {} to {} bytes", engine_->target().name(), before.size_bytes(),
                  now.size_bytes());

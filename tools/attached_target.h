@@ -78,6 +78,7 @@ class AttachedTarget {
   boost::asio::steady_timer rediscover_timer_;
   std::function<void(std::uint64_t)> resize_listener_;
   bool rediscovering_ = false;
+  bool rediscover_again_ = false;  // asked for while a round ran
   bool stopped_ = false;
 };
 

@@ -117,7 +117,7 @@ TEST_CASE("test-discovery-discover-two-links-and-conflict") {
   std::vector<Link*> links{&wa.end(0), &wb.end(0), &wc.end(0)};
   for (Link* l : links) control.attach(*l);
 
-  auto result = run(io, async_discover(control, links, {.window = 50ms, .only = {}}));
+  auto result = run(io, async_discover(control, links, {.window = 50ms, .only = {}, .expected = {}}));
   REQUIRE(result.targets.size() == 1);
   const TargetInfo& t = result.targets[0];
   CHECK(t.name() == "e1.2");
@@ -133,6 +133,6 @@ TEST_CASE("test-discovery-discover-two-links-and-conflict") {
   CHECK(result.conflicts[0].mac == wc.end(1).info().mac);
   CHECK(result.conflicts[0].found.sectors == 999);
 
-  auto none = run(io, async_discover(control, links, {.window = 20ms, .only = {TargetId{1, 3}}}));
+  auto none = run(io, async_discover(control, links, {.window = 20ms, .only = {TargetId{1, 3}}, .expected = {}}));
   CHECK(none.targets.empty());
 }

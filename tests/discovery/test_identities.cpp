@@ -73,3 +73,27 @@ TEST_CASE("test-discovery-identity-silent-port") {
   CHECK(t.paths[0].target_mac == port(2));
   CHECK(t.identity.sectors == 100);  // the first port that answered sets it
 }
+
+TEST_CASE("test-discovery-identity-expected-disk-wins-over-first-answer") {
+  // Rediscovery of an attached target: an impostor answering first must not
+  // become the reference; the real ports stay, even with a new capacity.
+  test::StubLink a("a0", 1);
+  TargetInfo t = target_with_ports(a, 3);
+  auto conflicts = apply_identities(
+      t, {{port(1), {{}, disk(100, "S2")}}, {port(2), {{}, disk(150)}}, {port(3), {{}, disk(150)}}}, disk(100));
+  REQUIRE(conflicts.size() == 1);
+  CHECK(conflicts[0].mac == port(1));
+  CHECK(conflicts[0].found.serial == "S2");
+  REQUIRE(t.paths.size() == 2);
+  CHECK(t.paths[0].target_mac == port(2));
+  CHECK(t.identity.sectors == 150);  // resized: capacity is not identity
+  CHECK(t.identity.serial == "S1");
+}
+
+TEST_CASE("test-discovery-identity-expected-disk-absent") {
+  test::StubLink a("a0", 1);
+  TargetInfo t = target_with_ports(a, 1);
+  auto conflicts = apply_identities(t, {{port(1), {{}, disk(100, "S1", "other")}}}, disk(100));
+  CHECK(conflicts.size() == 1);
+  CHECK(t.paths.empty());  // discovery then reports no target: it stays down
+}

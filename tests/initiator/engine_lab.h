@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -137,6 +138,24 @@ inline std::vector<wire::Frame> ata_frames(const std::vector<FrameBytes>& sent) 
     wire::Frame d;
     if (!wire::decode(f, d) && d.header.command == wire::Command::ata) out.push_back(d);
   }
+  return out;
+}
+
+// A target's successful answer to `request` (a frame the engine sent) with
+// `data`, its header changed by `edit`: for what a real target would not send.
+inline std::vector<std::byte> answer(const FrameBytes& request, std::span<const std::byte> data,
+                                     const std::function<void(wire::Header&)>& edit = {}) {
+  wire::Frame req;
+  REQUIRE_FALSE(wire::decode(request, req));
+  wire::Header h = req.header;
+  h.response = true;
+  std::swap(h.src, h.dst);
+  if (edit) edit(h);
+  wire::AtaArg arg = std::get<wire::AtaArg>(req.arg);
+  arg.data = data;
+  arg.cmd_status = wire::ata::status_drdy;
+  std::vector<std::byte> out(wire::ata_header_size + data.size() + wire::min_frame_size);
+  out.resize(wire::encode(h, arg, out));
   return out;
 }
 

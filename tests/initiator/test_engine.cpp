@@ -2,6 +2,8 @@
 // late and duplicate replies, windows, deadlines and error mapping.
 #include "initiator/engine.h"
 
+#include <utility>
+
 #include <catch2/catch.hpp>
 
 #include "initiator/errors.h"
@@ -92,18 +94,24 @@ TEST_CASE("test-engine-late-reply-after-retransmit-completes-once", "[engine]") 
 }
 
 TEST_CASE("test-engine-stale-reply-never-copied-into-newer-request", "[engine]") {
-  EngineLab lab({}, fast_options());
+  EngineLab lab;  // calm: the first RTO is 400 ms
   auto disk = pattern(lab.target().disk.size(), 6);
   lab.target().disk = disk;
-  // Read A's reply is held for 80 ms: A is retransmitted, completes, and
-  // read B reuses the same slot.  A's stale answer must not land in B.
-  lab.wire().faults_from(1).delay[0] = std::chrono::milliseconds(80);
+  // Read A's first answer is held 600 ms: A is retransmitted at 400 ms and
+  // completes; read B takes the same slot, and its answer is held until
+  // after A's stale one has landed.  The stale answer (same length, other
+  // data) must be recognised by its generation, never copied into B.
+  lab.wire().faults_from(1).delay[0] = std::chrono::milliseconds(600);
+  lab.wire().faults_from(1).delay[2] = std::chrono::milliseconds(400);
   std::vector<std::byte> a(1024), b(1024);
   REQUIRE_FALSE(lab.read(0, a));
   std::optional<std::error_code> done_b;
   lab.engine->async_read(512 * 100, b, [&](std::error_code ec) { done_b = ec; });
   REQUIRE_FALSE(lab.wait(done_b));
-  lab.run_until([] { return false; }, std::chrono::milliseconds(120));
+  auto frames = ata_frames(lab.wire().sent_from(0));
+  REQUIRE(frames.size() == 3);  // A, A again, B
+  REQUIRE(tag::slot_of(frames[2].header.tag) == tag::slot_of(frames[0].header.tag));
+  CHECK(lab.engine->path_status()[0].late_replies == 1);
   CHECK(std::equal(a.begin(), a.end(), disk.begin()));
   CHECK(std::equal(b.begin(), b.end(), disk.begin() + 512 * 100));
 }
@@ -255,55 +263,102 @@ TEST_CASE("test-engine-ata-error-fails-request-eio", "[engine]") {
   CHECK_FALSE(lab.read(512 * 100, ok));
 }
 
+// Starts a one-frame read against a target that stays silent until told.
+struct SilentRead {
+  explicit SilentRead(EngineLab& lab) {
+    for (auto& p : lab.ports) p.target->silent = true;
+    lab.engine->async_read(0, buf, [this](std::error_code ec) { done = ec; });
+    REQUIRE(lab.run_until([&] {
+      return std::any_of(lab.ports.begin(), lab.ports.end(), [](auto& p) { return !p.wire->sent_from(0).empty(); });
+    }));
+  }
+  std::vector<std::byte> buf = std::vector<std::byte>(1024);
+  std::optional<std::error_code> done;
+};
+
+const std::vector<std::byte> evil(1024, std::byte{0xEE});
+
 TEST_CASE("test-engine-reply-from-unknown-mac-rejected", "[engine]") {
   EngineLab lab;
-  lab.target().silent = true;  // only our forged frame answers at first
-  std::vector<std::byte> buf(1024);
-  std::optional<std::error_code> done;
-  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
-  REQUIRE(lab.run_until([&] { return !lab.wire().sent_from(0).empty(); }));
-  wire::Frame req;
-  REQUIRE_FALSE(wire::decode(lab.wire().sent_from(0)[0], req));
+  SilentRead read(lab);
   // An impostor answers the valid tag from a MAC that is not a target port.
-  wire::Header h = req.header;
-  h.response = true;
-  h.src = mac(0x66);
-  h.dst = mac(0);
-  wire::AtaArg arg = std::get<wire::AtaArg>(req.arg);
-  std::vector<std::byte> evil(1024, std::byte{0xEE});
-  arg.data = evil;
-  arg.cmd_status = wire::ata::status_drdy;
-  std::vector<std::byte> out(2048);
-  auto n = wire::encode(h, arg, out);
-  lab.engine->on_frame(lab.wire().end(0), std::span(out.data(), n));
-  CHECK_FALSE(done.has_value());
+  lab.engine->on_frame(lab.wire().end(0), answer(lab.wire().sent_from(0)[0], evil,
+                                                 [](wire::Header& h) { h.src = mac(0x66); }));
+  CHECK_FALSE(read.done.has_value());
   CHECK(lab.engine->path_status()[0].rejected_replies == 1);
   lab.target().silent = false;
-  REQUIRE_FALSE(lab.wait(done));
-  CHECK(buf == std::vector<std::byte>(1024));
+  REQUIRE_FALSE(lab.wait(read.done));
+  CHECK(read.buf == std::vector<std::byte>(1024));
+}
+
+TEST_CASE("test-engine-reply-for-other-target-or-command-rejected", "[engine]") {
+  // The target port's answer to our tag, but for another shelf, another
+  // slot, or as another command.
+  const int forgery = GENERATE(0, 1, 2);
+  EngineLab lab;
+  SilentRead read(lab);
+  auto reply = answer(lab.wire().sent_from(0)[0], evil, [&](wire::Header& h) {
+    if (forgery == 0) h.shelf = 7;
+    if (forgery == 1) h.slot = 9;
+  });
+  if (forgery == 2) reply[19] = std::byte{static_cast<unsigned char>(wire::Command::mac_mask)};
+  lab.engine->on_frame(lab.wire().end(0), reply);
+  CHECK_FALSE(read.done.has_value());
+  CHECK(lab.engine->path_status()[0].rejected_replies == 1);
+  lab.target().silent = false;
+  REQUIRE_FALSE(lab.wait(read.done));
+  CHECK(read.buf == std::vector<std::byte>(1024));
+}
+
+TEST_CASE("test-engine-reply-credits-the-path-it-came-over", "[engine][multipath]") {
+  EngineLab lab({}, calm_options(), 1500, 2);
+  SilentRead read(lab);
+  const unsigned sent_on = lab.wire(0).sent_from(0).empty() ? 1 : 0, other = 1 - sent_on;
+  // The other port answers the same tag on the other NIC (same disk).
+  auto disk = pattern(1024, 30);
+  lab.engine->on_frame(lab.wire(other).end(0), answer(lab.wire(sent_on).sent_from(0)[0], disk, [&](wire::Header& h) {
+                         h.src = mac(std::uint8_t(0x10 + other));
+                         h.dst = mac(std::uint8_t(other));
+                       }));
+  REQUIRE_FALSE(lab.wait(read.done));
+  CHECK(read.buf == disk);
+  // Neither window moved: the path that answered carried no transmission
+  // of it, and the one that did has not been heard from.
+  auto st = lab.engine->path_status();
+  CHECK(st[sent_on].window == 8);
+  CHECK(st[other].window == 8);
+  CHECK(st[sent_on].srtt.count() == 0);
+}
+
+TEST_CASE("test-engine-stalled-request-fails-at-deadline", "[engine]") {
+  auto o = fast_options();
+  o.deadline = std::chrono::milliseconds(300);
+  FakeTargetOptions t;
+  t.buffer_count = 2;  // window 1: one frame at a time
+  EngineLab lab(t, o);
+  // The NIC goes down just as the first frame's answer arrives: the request
+  // is part framed, nothing is in flight, and there is no path to go on.
+  FakeLink& link = lab.wire().end(0);
+  bool first = true;
+  link.set_receiver([&](std::span<const std::byte> f) {
+    if (std::exchange(first, false)) lab.engine->set_link_state(link, false);
+    lab.engine->on_frame(link, f);
+  });
+  std::vector<std::byte> buf(8 * 1024);
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(lab.read(0, buf) == errc::target_down);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  CHECK(lab.wire().sent_from(0).size() == 1);
 }
 
 TEST_CASE("test-engine-short-read-reply-rejected", "[engine]") {
   EngineLab lab;
-  lab.target().silent = true;
-  std::vector<std::byte> buf(1024);
-  std::optional<std::error_code> done;
-  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
-  REQUIRE(lab.run_until([&] { return !lab.wire().sent_from(0).empty(); }));
-  wire::Frame req;
-  REQUIRE_FALSE(wire::decode(lab.wire().sent_from(0)[0], req));
-  wire::Header h = req.header;
-  h.response = true;
-  std::swap(h.src, h.dst);
-  wire::AtaArg arg = std::get<wire::AtaArg>(req.arg);
-  std::vector<std::byte> half(512, std::byte{0x11});
-  arg.data = half;  // one sector where two were asked for
-  arg.cmd_status = wire::ata::status_drdy;
-  std::vector<std::byte> out(2048);
-  lab.engine->on_frame(lab.wire().end(0), std::span(out.data(), wire::encode(h, arg, out)));
+  SilentRead read(lab);
+  std::vector<std::byte> half(512, std::byte{0x11});  // one sector where two were asked for
+  lab.engine->on_frame(lab.wire().end(0), answer(lab.wire().sent_from(0)[0], half));
   CHECK(lab.engine->path_status()[0].rejected_replies == 1);
   lab.target().silent = false;
-  REQUIRE_FALSE(lab.wait(done));
+  REQUIRE_FALSE(lab.wait(read.done));
 }
 
 TEST_CASE("test-engine-request-validation", "[engine]") {

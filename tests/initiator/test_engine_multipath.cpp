@@ -103,6 +103,62 @@ TEST_CASE("test-engine-jumbo-path-falls-back-to-small-frames", "[engine][multipa
   CHECK_FALSE(st.failed);
 }
 
+TEST_CASE("test-engine-jumbo-path-grows-back-when-the-hop-is-fixed", "[engine][multipath]") {
+  EngineLab lab({}, quick_probes(), 9000);
+  lab.wire().faults_from(0).max_frame = lab.wire().faults_from(1).max_frame = 1514;
+  REQUIRE_FALSE(lab.write(0, pattern(64 * 1024, 27)));
+  REQUIRE(lab.engine->path_status()[0].payload_bytes < 17 * 512);
+  // The switch is replaced; the next rediscovery tries full frames again.
+  lab.wire().faults_from(0).max_frame = lab.wire().faults_from(1).max_frame = SIZE_MAX;
+  lab.engine->update_paths(lab.engine->target().paths);
+  REQUIRE(lab.run_until([&] { return lab.engine->path_status()[0].payload_bytes == 17 * 512; }, 5s));
+  CHECK(lab.engine->payload_sectors() == 17);
+  auto data = pattern(64 * 1024, 28);
+  auto before = lab.wire().sent_from(0).size();
+  REQUIRE_FALSE(lab.write(0, data));
+  CHECK(lab.wire().sent_from(0).size() - before == (128 + 16) / 17);  // 128 sectors in 17-sector frames
+  CHECK(std::equal(data.begin(), data.end(), lab.target().disk.begin()));
+}
+
+TEST_CASE("test-engine-each-path-cuts-frames-for-its-own-payload", "[engine][multipath]") {
+  EngineLab lab({}, calm_options(), 9000, 2);
+  // Rediscovery says port 1 now takes 2 sectors per command (a new Sector
+  // Count); port 0 keeps its jumbo frames.
+  auto paths = lab.engine->target().paths;
+  paths[1].max_sectors = 2;
+  lab.engine->update_paths(paths);
+  CHECK(lab.engine->path_status()[0].payload_bytes == 17 * 512);
+  CHECK(lab.engine->path_status()[1].payload_bytes == 2 * 512);
+  auto data = pattern(512 * 1024, 29);
+  REQUIRE_FALSE(lab.write(0, data));
+  CHECK(std::equal(data.begin(), data.end(), lab.target(0).disk.begin()));
+  auto big = ata_frames(lab.wire(0).sent_from(0)), small = ata_frames(lab.wire(1).sent_from(0));
+  REQUIRE_FALSE(big.empty());
+  REQUIRE_FALSE(small.empty());
+  CHECK(std::get<wire::AtaArg>(big.front().arg).sector_count == 17);
+  for (const auto& f : small) CHECK(std::get<wire::AtaArg>(f.arg).sector_count <= 2);
+}
+
+TEST_CASE("test-engine-failed-path-gone-from-rediscovery-is-retired", "[engine][multipath]") {
+  EngineLab lab({}, quick_probes(), 1500, 2);
+  lab.wire(1).faults_from(0).drop_if = [](const FrameBytes&) { return true; };
+  REQUIRE_FALSE(lab.write(0, pattern(256 * 1024, 31)));
+  REQUIRE(lab.engine->path_status()[1].failed);
+  auto paths = lab.engine->target().paths;
+  // Rediscovery finds port 0 only: port 1 is retired, no longer probed.
+  lab.engine->update_paths({paths[0]});
+  REQUIRE(lab.engine->path_status().size() == 1);
+  lab.run_until([] { return false; }, 100ms);
+  auto probes = lab.wire(1).sent_from(0).size();
+  lab.run_until([] { return false; }, 200ms);
+  CHECK(lab.wire(1).sent_from(0).size() == probes);
+  // It answers discovery again: back, probed, and restored.
+  lab.wire(1).faults_from(0).drop_if = nullptr;
+  lab.engine->update_paths(paths);
+  REQUIRE(lab.engine->path_status().size() == 2);
+  REQUIRE(lab.run_until([&] { return !lab.engine->path_status()[1].failed; }, 5s));
+}
+
 TEST_CASE("test-engine-shared-disk-two-ports-data-exact", "[engine][multipath]") {
   EngineLab lab({}, fast_options(), 1500, 2);
   lab.wire(0).faults_from(0).loss = 0.03;

@@ -34,7 +34,7 @@ TEST_CASE("test-errors-errno", "[errors]") {
   CHECK(to_errno({}) == 0);
   CHECK(to_errno(errc::bad_data_length) == EIO);
   CHECK(to_errno(errc::ata_media_error) == EIO);
-  CHECK(to_errno(errc::ata_aborted) == ENOTSUP);
+  CHECK(to_errno(errc::ata_aborted) == EIO);  // issue 3: every ATA failure is EIO
   CHECK(to_errno(errc::aoe_target_reserved) == EACCES);
   CHECK(to_errno(errc::not_aligned) == EINVAL);
   CHECK(to_errno(errc::timed_out) == ETIMEDOUT);

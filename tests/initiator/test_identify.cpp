@@ -129,6 +129,10 @@ TEST_CASE("test-identify-string-swap", "[identify]") {
     CHECK(parse(block).model == "ab cd");
     CHECK(parse(block).firmware.empty());
   }
+  SECTION("right-justified strings lose their leading padding") {
+    block.text(10, 10, "       SN42");
+    CHECK(parse(block).serial == "SN42");
+  }
   SECTION("a full field is not truncated") {
     block.text(27, 20, "0123456789012345678901234567890123456789");
     CHECK(parse(block).model.size() == 40);

@@ -69,12 +69,29 @@ TEST_CASE("test-wire-malformed-version", "[wire][malformed]") {
   CHECK(decode_header(frame) == errc::bad_version);
 }
 
-TEST_CASE("test-wire-malformed-reserved-bits", "[wire][malformed]") {
+TEST_CASE("test-wire-reserved-bits-not-interpreted", "[wire][malformed]") {
+  // Receivers must not interpret reserved bits (doc §1): the frame decodes,
+  // and the R and E flags beside them still read right.
   const unsigned byte14 = GENERATE(0x11u, 0x12u, 0x13u, 0x1Bu, 0x1Fu);
   Buffer frame = config_frame();
   set(frame, 14, byte14);
-  CHECK(decode(frame) == errc::reserved_bits_set);
-  CHECK(decode_header(frame) == errc::reserved_bits_set);
+  wire::Frame f;
+  REQUIRE_FALSE(wire::decode(frame, f));
+  CHECK(f.header.response == ((byte14 & 0x08) != 0));
+  CHECK(f.header.error == ((byte14 & 0x04) != 0));
+}
+
+TEST_CASE("test-wire-malformed-subcommand", "[wire][malformed]") {
+  // CCmd 5..15, MCmd > 1 and RCmd > 2 are undefined (doc §4-§6).
+  Buffer config = config_frame();
+  set(config, 29, 0x15u);  // AoE version 1, CCmd 5
+  CHECK(decode(config) == errc::unknown_subcommand);
+  Buffer mask = mask_frame();
+  set(mask, 25, 2u);
+  CHECK(decode(mask) == errc::unknown_subcommand);
+  Buffer reserve = reserve_frame();
+  set(reserve, 24, 3u);
+  CHECK(decode(reserve) == errc::unknown_subcommand);
 }
 
 TEST_CASE("test-wire-malformed-command", "[wire][malformed]") {
