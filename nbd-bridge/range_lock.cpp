@@ -47,9 +47,13 @@ bool RangeLock::blocked(Iterator it) const noexcept {
 }
 
 void RangeLock::release(Iterator it) noexcept {
-  entries_.erase(it);
-  for (auto e = entries_.begin(); e != entries_.end(); ++e) {
-    if (e->running || blocked(e)) continue;
+  // Only later entries overlapping the released range can have waited on it
+  // (blocked() looks at earlier ones only): the rest need no second look.
+  const std::uint64_t begin = it->begin, end = it->end;
+  auto e = entries_.erase(it);
+  for (; e != entries_.end(); ++e) {
+    const bool overlap = e->begin < end && begin < e->end;
+    if (e->running || !overlap || blocked(e)) continue;
     e->running = true;
     if (e->waiter) e->waiter->cancel();
   }
