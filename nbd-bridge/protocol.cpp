@@ -172,6 +172,19 @@ OptionOutcome answer_option(const OptionHeader& h, std::span<const std::byte> da
   return out;
 }
 
+OptionOutcome answer_option_shutting_down(const OptionHeader& h) {
+  OptionOutcome out;
+  if (h.option == opt_export_name) {
+    out.next = Next::close;
+  } else if (h.option == opt_abort) {
+    append_option_reply(out.reply, h.option, rep_ack);
+    out.next = Next::close;
+  } else {
+    append_option_reply(out.reply, h.option, rep_err_shutdown);
+  }
+  return out;
+}
+
 void append_option_reply(std::vector<std::byte>& out, std::uint32_t option, std::uint32_t type,
                          std::span<const std::byte> data) {
   append_be(out, rep_magic, 8);

@@ -188,6 +188,11 @@ struct OptionOutcome {
 OptionOutcome answer_option(const OptionHeader& header, std::span<const std::byte> data,
                             const ExportInfo& export_info, HandshakeState& state);
 
+// Answers one option while the server shuts down (doc §1.2): ERR_SHUTDOWN,
+// after which the client should ABORT; ABORT itself is acknowledged and
+// closes, and EXPORT_NAME, which cannot carry an error, closes.
+OptionOutcome answer_option_shutting_down(const OptionHeader& header);
+
 // Option reply encoders (header + data appended to `out`).
 void append_option_reply(std::vector<std::byte>& out, std::uint32_t option, std::uint32_t type,
                          std::span<const std::byte> data = {});

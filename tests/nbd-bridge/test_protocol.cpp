@@ -231,6 +231,24 @@ TEST_CASE("test-nbd-handshake-list-abort-structured") {
   CHECK(split_replies(out.reply).at(0).type == rep_ack);
 }
 
+TEST_CASE("test-nbd-handshake-shutting-down-answers") {
+  for (std::uint32_t option : {std::uint32_t{opt_go}, std::uint32_t{opt_info}, std::uint32_t{opt_list},
+                               std::uint32_t{opt_structured_reply}, 1000u}) {
+    const auto out = answer_option_shutting_down(OptionHeader{option, 0});
+    CHECK(out.next == Next::more_options);  // the client is to ABORT
+    const auto replies = split_replies(out.reply);
+    REQUIRE(replies.size() == 1);
+    CHECK(replies[0].option == option);
+    CHECK(replies[0].type == rep_err_shutdown);
+  }
+  auto out = answer_option_shutting_down(OptionHeader{opt_abort, 0});
+  CHECK(out.next == Next::close);
+  CHECK(split_replies(out.reply).at(0).type == rep_ack);
+  out = answer_option_shutting_down(OptionHeader{opt_export_name, 4});
+  CHECK(out.next == Next::close);  // no way to say why
+  CHECK(out.reply.empty());
+}
+
 TEST_CASE("test-nbd-handshake-too-many-options") {
   HandshakeState state;
   for (unsigned i = 0; i < max_options; ++i) REQUIRE(answer(99, Bytes{}, state).next == Next::more_options);
