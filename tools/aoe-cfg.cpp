@@ -163,8 +163,7 @@ int run(int argc, char** argv) {
   app.add_option("target", r.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required()->type_name("eS.L");
   if (auto code = tools::parse(app, common, argc, argv)) return *code;
 
-  if (!wire::parse_target(r.target, r.shelf, r.slot))
-    return tools::fail(app, tools::exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", r.target));
+  if (auto code = tools::parse_target_name(app, r.target, r.shelf, r.slot)) return *code;
   r.op = *set       ? Op::set
          : *force   ? Op::force
          : *test    ? Op::test

@@ -101,8 +101,7 @@ int run(int argc, char** argv) {
   app.add_option("macs", words, "Initiator MAC addresses for add and del")->type_name("MAC");
   if (auto code = tools::parse(app, common, argc, argv)) return *code;
 
-  if (!wire::parse_target(r.target, r.shelf, r.slot))
-    return tools::fail(app, tools::exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", r.target));
+  if (auto code = tools::parse_target_name(app, r.target, r.shelf, r.slot)) return *code;
   std::vector<wire::Mac> macs;
   if (auto bad = tools::parse_macs(words, macs))
     return tools::fail(app, tools::exit_usage, fmt::format("'{}' is not a MAC address like 02:00:00:00:00:01", *bad));

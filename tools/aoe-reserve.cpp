@@ -113,8 +113,7 @@ int run(int argc, char** argv) {
       ->type_name("MAC");
   if (auto code = tools::parse(app, common, argc, argv)) return *code;
 
-  if (!wire::parse_target(r.target, r.shelf, r.slot))
-    return tools::fail(app, tools::exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", r.target));
+  if (auto code = tools::parse_target_name(app, r.target, r.shelf, r.slot)) return *code;
   if (auto bad = tools::parse_macs(words, r.macs))
     return tools::fail(app, tools::exit_usage, fmt::format("'{}' is not a MAC address like 02:00:00:00:00:01", *bad));
   if ((r.action == "list" || r.action == "release") && !r.macs.empty())

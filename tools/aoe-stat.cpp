@@ -151,12 +151,13 @@ int run(int argc, char** argv) {
   std::uint16_t shelf = 0;
   std::uint8_t slot = 0;
   const bool by_target = !wanted.empty() && aoe::wire::parse_target(wanted, shelf, slot);
+  if (by_target) wanted = aoe::wire::format_target(shelf, slot);  // "e01.2" is e1.2's socket too
   // Anything else names a device, or the NBD socket of aoe-attach --socket.
   const bool by_device = !wanted.empty() && !by_target;
 
   std::vector<fs::path> sockets;
   if (by_target) {
-    sockets.push_back(tools::status_socket_path(aoe::wire::format_target(shelf, slot)));
+    sockets.push_back(tools::status_socket_path(wanted));
   } else {
     std::error_code ec;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
@@ -186,8 +187,8 @@ int run(int argc, char** argv) {
     if (docs.empty())
       return fail(denied ? exit_permission : exit_failed,
                   broken ? fmt::format("{}: its aoe-attach did not answer on {}", wanted, sockets[0].string())
-                         : fmt::format("{} is not attached (no aoe-attach answers on {})",
-                                       aoe::wire::format_target(shelf, slot), sockets[0].string()));
+                         : fmt::format("{} is not attached (no aoe-attach answers on {})", wanted,
+                                       sockets[0].string()));
   } else if (by_device) {
     const std::string device = canonical_device(wanted);
     std::erase_if(docs, [&](const json& d) {

@@ -6,6 +6,7 @@
 #include "discovery/interfaces.h"
 #include "initiator/errors.h"
 #include "initiator/log.h"
+#include "initiator/wire.h"
 
 namespace aoe::tools {
 
@@ -36,6 +37,14 @@ std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, 
 int fail(const CLI::App& app, int code, const std::string& message) {
   fmt::print(stderr, "{}: {}\n", app.get_name(), message);
   return code;
+}
+
+std::optional<int> parse_target_name(const CLI::App& app, std::string& name, std::uint16_t& shelf,
+                                     std::uint8_t& slot) {
+  if (!wire::parse_target(name, shelf, slot))
+    return fail(app, exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", name));
+  name = wire::format_target(shelf, slot);
+  return std::nullopt;
 }
 
 std::optional<int> open_links(boost::asio::io_context& io, const CLI::App& app,

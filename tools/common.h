@@ -2,6 +2,7 @@
 // --version), exit codes, and opening a PacketLink per chosen interface.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,13 @@ std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, 
 
 // Prints "TOOL: message" on stderr and returns code.
 int fail(const CLI::App& app, int code, const std::string& message);
+
+// Parses the eSHELF.SLOT argument and rewrites `name` in the spelling the
+// target reports ("e01.2" -> "e1.2"), so status sockets, export names,
+// /dev/etherd links and messages agree however it was typed.  On a bad name
+// prints why and returns exit_usage.
+std::optional<int> parse_target_name(const CLI::App& app, std::string& name, std::uint16_t& shelf,
+                                     std::uint8_t& slot);
 
 struct Links {
   std::vector<std::unique_ptr<PacketLink>> owned;
