@@ -277,13 +277,15 @@ std::unique_ptr<StatusEndpoint> StatusEndpoint::open_at(boost::asio::io_context&
   state->path = path;
   boost::system::error_code bec;
   state->acceptor.open(stream_protocol(), bec);
-  if (!bec) state->acceptor.bind(stream_protocol::endpoint(path.native()), bec);
-  if (bec) return fail(bec, fmt::format("cannot listen on {}: {}", path.string(), bec.message()));
-  if (::chmod(path.c_str(), 0600) != 0) {
-    std::error_code cec = last_error();
-    fs::remove(path, st);
-    return fail(cec, fmt::format("cannot chmod {}: {}", path.string(), cec.message()));
+  if (!bec) {
+    // bind() creates the file with the umask's mode: 0600 from the start,
+    // never a moment open to others (chmod afterwards would leave one).
+    // Called before any thread runs, so the process-wide umask is ours.
+    const mode_t saved = ::umask(0177);
+    state->acceptor.bind(stream_protocol::endpoint(path.native()), bec);
+    ::umask(saved);
   }
+  if (bec) return fail(bec, fmt::format("cannot listen on {}: {}", path.string(), bec.message()));
   state->acceptor.listen(16, bec);
   if (bec) {
     fs::remove(path, st);
