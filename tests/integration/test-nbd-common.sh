@@ -6,6 +6,9 @@
 # AoE engine against vblade takes its place by changing this one variable.
 # The export must be at least 64 MiB; the scripts ask its size with nbdinfo.
 # A server that exits non-zero after SIGTERM (sanitizer report, leak) fails.
+# A server with a backing file (vblade-server) links it at
+# $NBD_SERVER_BACKING, which start_server names; with NBD_EXPECT_BACKING=1
+# (set by ctest for those servers) backing_file insists on it.
 set -euo pipefail
 
 : "${NBD_SERVER_CMD:?set NBD_SERVER_CMD to the NBD server command}"
@@ -36,8 +39,9 @@ trap cleanup EXIT
 start_server() {
   local name=$1; shift
   sock=$workdir/$name.sock
+  backing=$workdir/$name.backing
   # shellcheck disable=SC2086  # NBD_SERVER_CMD is a command line
-  $NBD_SERVER_CMD --socket "$sock" "$@" &
+  NBD_SERVER_BACKING=$backing $NBD_SERVER_CMD --socket "$sock" "$@" &
   server_pids+=($!)
   local i
   for i in $(seq 200); do
@@ -47,4 +51,14 @@ start_server() {
   done
   [ -S "$sock" ] || fail "server socket $sock never appeared"
   uri="nbd+unix:///?socket=$sock"
+}
+
+# backing_file: echo the file the last started server stores the export in,
+# or nothing if it has none (the memory server).
+backing_file() {
+  if [ -e "$backing" ]; then
+    echo "$backing"
+  elif [ "${NBD_EXPECT_BACKING:-0}" = 1 ]; then
+    fail "the server published no backing file at $backing"
+  fi
 }
