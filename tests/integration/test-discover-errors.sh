@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-discover-errors: aoe-discover with no targets (exit 0, empty JSON
-# array, empty table) and with an interface that does not exist (non-zero,
-# the message names it).
+# array, empty table), with an interface that does not exist (non-zero,
+# the message names it), and without CAP_NET_RAW (root with the capability
+# dropped: exit 4, the message names it).
 #   test-discover-errors.sh AOE_DISCOVER
 set -euo pipefail
 discover=${1:?usage: $0 path/to/aoe-discover}
@@ -23,4 +24,10 @@ rc=0
 err=$(lab_in i "$discover" -i ei0 -i nosuch0 2>&1 >/dev/null) || rc=$?
 [ "$rc" -ne 0 ] || fail "missing interface: exit 0"
 grep -q "nosuch0" <<<"$err" || fail "missing interface: message does not name it: $err"
+
+rc=0
+err=$(lab_in i setpriv --bounding-set=-net_raw --inh-caps=-net_raw --ambient-caps=-net_raw \
+  "$discover" -t 0.3 -i ei0 2>&1 >/dev/null) || rc=$?
+[ "$rc" = 4 ] || fail "no CAP_NET_RAW: exit $rc, want 4: $err"
+grep -q "CAP_NET_RAW" <<<"$err" || fail "no CAP_NET_RAW: message does not name it: $err"
 echo PASS
