@@ -1,30 +1,216 @@
-// buffer.h: the payload of one NBD request or reply.
+// buffer.h: the payload of one NBD request or reply, and the pool of every
+// connection of one Server that payloads come from.
+//
+// A userspace server in the kernel's I/O path must not need fresh memory to
+// make progress (issue 4): under memory pressure an allocation may wait on
+// reclaim that waits on us, and under mlockall every new page is locked
+// again.  So the pool keeps what it obtained: a released buffer goes on the
+// free list of its size class, the next request of that class takes it
+// back, and the steady state asks the system for nothing.  The total held
+// never exceeds the budget (ExportOptions::max_buffered_bytes), across all
+// connections.  One io_context thread; no locks.
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <bit>
 #include <cstddef>
-#include <memory>
+#include <cstring>
+#include <new>
 #include <span>
+#include <utility>  // before asio headers, which need std::exchange
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
 
 namespace aoe::nbd {
+
+class BufferPool;
 
 // Uninitialised bytes: a payload is overwritten in full (by the socket or by
 // the target) before anything reads it, so the zeroing std::vector does was a
 // wasted pass over every byte moved (11 % of aoe-attach's CPU time writing at
-// MTU 9000, by perf).
+// MTU 9000, by perf).  Goes back to its pool when destroyed.
 class Buffer {
  public:
   Buffer() = default;
-  explicit Buffer(std::size_t size) : data_(size ? new std::byte[size] : nullptr), size_(size) {}
+  Buffer(Buffer&& other) noexcept { *this = std::move(other); }
+  Buffer& operator=(Buffer&& other) noexcept;
+  ~Buffer() { reset(); }
 
-  std::byte* data() noexcept { return data_.get(); }
-  const std::byte* data() const noexcept { return data_.get(); }
+  std::byte* data() noexcept { return data_; }
+  const std::byte* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
-  std::span<std::byte> span() noexcept { return {data_.get(), size_}; }
-  std::span<const std::byte> span() const noexcept { return {data_.get(), size_}; }
+  std::span<std::byte> span() noexcept { return {data_, size_}; }
+  std::span<const std::byte> span() const noexcept { return {data_, size_}; }
+  // Bytes of the pool's budget this buffer holds (its size class).
+  std::size_t capacity() const noexcept;
 
  private:
-  std::unique_ptr<std::byte[]> data_;
+  friend class BufferPool;
+  Buffer(BufferPool* pool, std::byte* data, std::size_t size, unsigned size_class) noexcept
+      : pool_(pool), data_(data), size_(size), class_(size_class) {}
+
+  void reset() noexcept;
+
+  BufferPool* pool_ = nullptr;
+  std::byte* data_ = nullptr;
   std::size_t size_ = 0;
+  unsigned class_ = 0;
 };
+
+class BufferPool {
+ public:
+  // Power-of-two classes from 4 KiB to 32 MiB (the largest NBD payload):
+  // at most half of a buffer is slack, and every class is reused.
+  static constexpr std::size_t min_class_bytes = 4096;
+  static constexpr unsigned class_count = 14;
+  static constexpr std::size_t max_class_bytes = min_class_bytes << (class_count - 1);
+
+  // Where memory comes from: new[]'d bytes, or nullptr when there are none.
+  using Upstream = std::byte* (*)(std::size_t);
+  static std::byte* from_system(std::size_t bytes) noexcept { return new (std::nothrow) std::byte[bytes]; }
+
+  explicit BufferPool(std::size_t budget_bytes, Upstream upstream = &from_system)
+      : budget_(budget_bytes), upstream_(upstream) {
+    waiters_.reserve(64);  // one per connection waiting: no allocation to wait
+  }
+  ~BufferPool() { give_back_free(held_); }  // every Buffer is gone by now
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  enum class Take {
+    ok,
+    over_budget,  // wait for a release (notify_on_release), then try again
+    no_memory,    // the system has no memory, or `size` exceeds the budget
+  };
+
+  // Budget bytes a buffer of `size` bytes (> 0) holds.
+  static constexpr std::size_t cost_of(std::size_t size) noexcept {
+    return std::bit_ceil(std::max(size, min_class_bytes));
+  }
+
+  // A buffer of `size` bytes (1 ..= max_class_bytes) in `out`.  `who`
+  // (a connection) is remembered when it is the first refused for the
+  // budget, and until it gets its buffer nobody else may take what it
+  // waits for: a 32 MiB request is not starved by a stream of small ones.
+  Take take(std::size_t size, Buffer& out, const void* who) noexcept {
+    if (size == 0 || size > max_class_bytes || cost_of(size) > budget_) return Take::no_memory;
+    const unsigned c = class_of(size);
+    const std::size_t bytes = min_class_bytes << c;
+    const std::size_t reserved = claimant_ && claimant_ != who ? claimed_ : 0;
+    if (in_use_ + bytes + reserved > budget_) {
+      if (!claimant_) {
+        claimant_ = who;
+        claimed_ = bytes;
+      }
+      return Take::over_budget;
+    }
+    if (claimant_ == who) claimant_ = nullptr;
+    std::byte* p = free_[c];
+    if (p) {
+      free_[c] = next_free(p);
+    } else {
+      // Free buffers of other classes make room for this one, if needed.
+      if (held_ + bytes > budget_) give_back_free(held_ + bytes - budget_);
+      p = upstream_(bytes);
+      if (!p) return Take::no_memory;
+      ++system_allocations_;
+      held_ += bytes;
+    }
+    in_use_ += bytes;
+    out = Buffer(this, p, size, c);
+    return Take::ok;
+  }
+
+  // A connection that stops waiting for its claim gives it up.
+  void withdraw(const void* who) noexcept {
+    if (claimant_ == who) claimant_ = nullptr;
+  }
+
+  // The timer's waits are cancelled (the wake-up) at the next release.
+  void notify_on_release(boost::asio::steady_timer* timer) {
+    if (std::find(waiters_.begin(), waiters_.end(), timer) == waiters_.end()) waiters_.push_back(timer);
+  }
+  void forget(boost::asio::steady_timer* timer) noexcept {
+    waiters_.erase(std::remove(waiters_.begin(), waiters_.end(), timer), waiters_.end());
+  }
+
+  // --- observations (status, tests)
+  std::size_t budget() const noexcept { return budget_; }
+  std::size_t in_use_bytes() const noexcept { return in_use_; }
+  std::size_t held_bytes() const noexcept { return held_; }  // in use + free
+  std::size_t system_allocations() const noexcept { return system_allocations_; }
+
+  // Replaces the source of memory (tests make it fail).
+  void set_upstream(Upstream upstream) noexcept { upstream_ = upstream; }
+
+ private:
+  friend class Buffer;
+
+  static unsigned class_of(std::size_t size) noexcept {
+    return static_cast<unsigned>(std::countr_zero(cost_of(size) / min_class_bytes));
+  }
+  // A free buffer's first bytes link it to the next free one of its class.
+  static std::byte* next_free(std::byte* p) noexcept {
+    std::byte* next;
+    std::memcpy(&next, p, sizeof next);
+    return next;
+  }
+
+  void release(std::byte* p, unsigned c) noexcept {
+    std::memcpy(p, &free_[c], sizeof p);
+    free_[c] = p;
+    in_use_ -= min_class_bytes << c;
+    for (auto* timer : waiters_) timer->cancel();
+    waiters_.clear();
+  }
+
+  // Returns free buffers to the system until `bytes` are returned or none is left.
+  void give_back_free(std::size_t bytes) noexcept {
+    std::size_t returned = 0;
+    for (unsigned c = 0; c < class_count && returned < bytes; ++c) {
+      while (free_[c] && returned < bytes) {
+        std::byte* p = free_[c];
+        free_[c] = next_free(p);
+        delete[] p;
+        held_ -= min_class_bytes << c;
+        returned += min_class_bytes << c;
+      }
+    }
+  }
+
+  std::size_t budget_;
+  Upstream upstream_;
+  std::array<std::byte*, class_count> free_{};
+  std::size_t in_use_ = 0;
+  std::size_t held_ = 0;
+  std::size_t system_allocations_ = 0;
+  const void* claimant_ = nullptr;  // the first connection refused, if still waiting
+  std::size_t claimed_ = 0;         // what it waits for
+  std::vector<boost::asio::steady_timer*> waiters_;
+};
+
+inline Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    reset();
+    pool_ = std::exchange(other.pool_, nullptr);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    class_ = other.class_;
+  }
+  return *this;
+}
+
+inline void Buffer::reset() noexcept {
+  if (pool_) pool_->release(data_, class_);
+  pool_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+}
+
+inline std::size_t Buffer::capacity() const noexcept {
+  return pool_ ? BufferPool::min_class_bytes << class_ : 0;
+}
 
 }  // namespace aoe::nbd

@@ -48,11 +48,12 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
       : io(context),
         adapter(std::make_shared<BlockAdapter>(device)),
         options(std::move(export_options)),
-        config(std::make_shared<ExportConfig>(
-            ExportConfig{options.name, options.description, device.size_bytes(), flags_for(device, options)})) {}
+        pool(std::make_shared<BufferPool>(options.max_buffered_bytes)),
+        config(std::make_shared<ExportConfig>(ExportConfig{options.name, options.description, device.size_bytes(),
+                                                           flags_for(device, options)})) {}
 
   void add_session(Protocol::socket socket, bool handshake) {
-    auto session = std::make_shared<Session>(std::move(socket), adapter, config, handshake);
+    auto session = std::make_shared<Session>(std::move(socket), adapter, pool, config, handshake);
     Session* key = session.get();
     sessions.emplace(key, session);
     std::weak_ptr<ServerState> weak = shared_from_this();
@@ -98,6 +99,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   asio::io_context& io;
   std::shared_ptr<BlockAdapter> adapter;
   ExportOptions options;
+  std::shared_ptr<BufferPool> pool;      // each session holds it: it outlives every buffer
   std::shared_ptr<ExportConfig> config;  // sessions see it const; set_size changes it
   std::optional<Protocol::acceptor> acceptor;
   std::string path;                                      // of the listening socket
@@ -185,5 +187,7 @@ void Server::shutdown(std::function<void()> done) {
 void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = size_bytes; }
 
 std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
+
+BufferPool& Server::buffer_pool() noexcept { return *impl_->state->pool; }
 
 }  // namespace aoe::nbd

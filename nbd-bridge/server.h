@@ -6,6 +6,7 @@
 // the io_context thread that owns the BlockDevice.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "initiator/block_device.h"
+#include "nbd-bridge/buffer.h"
 
 namespace aoe::nbd {
 
@@ -23,6 +25,11 @@ struct ExportOptions {
   std::string description;        // NBD_INFO_DESCRIPTION
   bool read_only = false;
   unsigned max_connections = 16;  // further connections are refused
+  // READ and WRITE payloads held at once, over every connection (one holds
+  // at most half): memory the pool keeps once obtained, locked under
+  // mlockall.  96 MiB lets one connection have a full 32 MiB request and
+  // more in flight, and all of them far more than the target's window.
+  std::size_t max_buffered_bytes = 96u << 20;
 };
 
 class Server {
@@ -53,6 +60,9 @@ class Server {
 
   // Number of open connections (for status and tests).
   std::size_t connection_count() const noexcept;
+
+  // Where every connection's payload buffers come from (for status and tests).
+  BufferPool& buffer_pool() noexcept;
 
  private:
   struct Impl;

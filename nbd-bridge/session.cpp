@@ -24,24 +24,29 @@ void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
 }
 
-template <std::size_t N>
-std::vector<std::byte> to_vector(const std::array<std::byte, N>& a) {
-  return {a.begin(), a.end()};
-}
+// READ and WRITE move data through a pool buffer (zero length: nothing to move).
+bool needs_buffer(const Request& r) { return (r.type == cmd_read || r.type == cmd_write) && r.length > 0; }
 
-std::size_t charge_of(const Request& r, std::uint32_t error) {
-  return error == 0 && (r.type == cmd_read || r.type == cmd_write) ? r.length : 0;
-}
+// The rejected payloads every connection skips land here: single io thread,
+// and nothing ever reads it, so one is enough and skipping allocates nothing.
+std::array<std::byte, 64 * 1024> discarded;
 
 }  // namespace
 
-Session::Session(Socket socket, std::shared_ptr<BlockAdapter> adapter,
+Session::Session(Socket socket, std::shared_ptr<BlockAdapter> adapter, std::shared_ptr<BufferPool> pool,
                  std::shared_ptr<const ExportConfig> config, bool handshake)
     : socket_(std::move(socket)),
       adapter_(std::move(adapter)),
+      pool_(std::move(pool)),
       config_(std::move(config)),
       handshake_(handshake),
       wake_(socket_.get_executor()) {}
+
+Session::~Session() {
+  // Only if the io_context was torn down with our reader suspended.
+  pool_->forget(&wake_);
+  pool_->withdraw(this);
+}
 
 void Session::start(std::function<void()> closed) {
   closed_ = std::move(closed);
@@ -58,7 +63,15 @@ void Session::shutdown() {
 }
 
 asio::awaitable<void> Session::run(std::shared_ptr<Session> /*keep_alive*/) {
-  if (!handshake_ || co_await handshake()) co_await transmission();
+  bool transmit = !handshake_;
+  if (handshake_) {
+    try {
+      transmit = co_await handshake();
+    } catch (const std::bad_alloc&) {  // option data or replies: this client only
+      log::warning("nbd: out of memory in the handshake, closing the connection");
+    }
+  }
+  if (transmit) co_await transmission();
   while (in_flight_ > 0) co_await wait();
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
@@ -128,19 +141,18 @@ asio::awaitable<void> Session::transmission() {
     if (request.type == cmd_disc) break;  // run() finishes what is in flight
 
     // Per request: the export may have been resized (Server::set_size).
-    const std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags});
-    const std::size_t charge = charge_of(request, error);
-    while (in_flight_ > 0 && buffered_ + charge > max_buffered_bytes) co_await wait();
+    std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags});
+    Buffer buffer;
+    if (!error && needs_buffer(request)) error = co_await take_buffer(request.length, buffer);
+    const std::size_t charge = buffer.capacity();
     ++in_flight_;
     buffered_ += charge;
 
-    Buffer payload;
     if (has_payload(request)) {
       if (error) {
         if (!co_await discard(request.length)) ec = asio::error::eof;
       } else {
-        payload = Buffer(request.length);
-        co_await asio::async_read(socket_, asio::buffer(payload.data(), payload.size()),
+        co_await asio::async_read(socket_, asio::buffer(buffer.data(), buffer.size()),
                                   asio::redirect_error(use_awaitable, ec));
       }
       if (ec) {
@@ -148,52 +160,81 @@ asio::awaitable<void> Session::transmission() {
         break;
       }
     }
-    if (error)
+    if (error) {
       reply_error(request, error);
-    else
-      asio::co_spawn(socket_.get_executor(), execute(shared_from_this(), request, std::move(payload)), rethrow);
+      continue;
+    }
+    try {
+      asio::co_spawn(socket_.get_executor(), execute(shared_from_this(), request, std::move(buffer), charge),
+                     rethrow);
+    } catch (const std::bad_alloc&) {  // the coroutine's frame
+      reply_error(request, err_nomem, charge);
+    }
+  }
+}
+
+asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& out) {
+  const std::size_t cost = BufferPool::cost_of(size);
+  for (;;) {
+    if (stopping_ || broken_) {
+      pool_->withdraw(this);
+      co_return err_shutdown;
+    }
+    // Alone, a request may always have its buffer (if the pool has room).
+    if (in_flight_ == 0 || buffered_ + cost <= max_buffered_bytes()) {
+      switch (pool_->take(size, out, this)) {
+        case BufferPool::Take::ok: co_return 0;
+        case BufferPool::Take::no_memory:
+          log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
+          co_return err_nomem;
+        case BufferPool::Take::over_budget: pool_->notify_on_release(&wake_); break;
+      }
+    }
+    co_await wait();  // a reply of ours went out, the pool released, or shutdown()
+    pool_->forget(&wake_);
   }
 }
 
 asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, Request r,
-                                       Buffer payload) {
+                                       Buffer buffer, std::size_t charge) {
   const bool fua = r.flags & cmd_flag_fua;
-  const std::size_t charge = charge_of(r, 0);
   std::error_code ec;
-  switch (r.type) {
-    case cmd_read: {
-      Buffer data(r.length);
-      ec = co_await adapter_->read(r.offset, data.span());
-      if (ec) break;
-      Reply reply{{}, std::move(data), charge};
-      if (!structured_)
-        reply.head = to_vector(encode_simple_reply(r.cookie, 0));
-      else if (r.length == 0)
-        reply.head = to_vector(encode_none_chunk(r.cookie));
-      else
-        reply.head = to_vector(encode_offset_data_header(r.cookie, r.offset, r.length));
-      send(std::move(reply));
-      co_return;
+  try {
+    switch (r.type) {
+      case cmd_read: ec = co_await adapter_->read(r.offset, buffer.span()); break;
+      case cmd_write: ec = co_await adapter_->write(r.offset, buffer.span(), fua); break;
+      case cmd_write_zeroes: ec = co_await adapter_->write_zeroes(r.offset, r.length, fua); break;
+      case cmd_flush: ec = co_await adapter_->flush(); break;
+      default: ec = std::make_error_code(std::errc::invalid_argument); break;  // validated away
     }
-    case cmd_write: ec = co_await adapter_->write(r.offset, payload.span(), fua); break;
-    case cmd_write_zeroes: ec = co_await adapter_->write_zeroes(r.offset, r.length, fua); break;
-    case cmd_flush: ec = co_await adapter_->flush(); break;
-    default: ec = std::make_error_code(std::errc::invalid_argument); break;  // validated away
+  } catch (const std::bad_alloc&) {  // coroutine frames, the zero buffer: this request only
+    ec = std::make_error_code(std::errc::not_enough_memory);
+  }
+  if (!ec && r.type == cmd_read) {
+    Reply reply{{}, std::move(buffer), charge};
+    if (!structured_)
+      reply.head = ReplyHead::of(encode_simple_reply(r.cookie, 0));
+    else if (r.length == 0)
+      reply.head = ReplyHead::of(encode_none_chunk(r.cookie));
+    else
+      reply.head = ReplyHead::of(encode_offset_data_header(r.cookie, r.offset, r.length));
+    send(std::move(reply));
+    co_return;
   }
   const std::uint32_t error = errno_to_nbd(to_errno(ec));
   if (error) {
     log::debug("nbd: request type {} offset {} length {} failed: {}", r.type, r.offset, r.length, ec.message());
     reply_error(r, error, charge);  // a failed READ's data is never sent
   } else {
-    send(Reply{to_vector(encode_simple_reply(r.cookie, 0)), {}, charge});
+    send(Reply{ReplyHead::of(encode_simple_reply(r.cookie, 0)), {}, charge});
   }
 }
 
 void Session::reply_error(const Request& r, std::uint32_t error, std::size_t charge) {
   if (structured_ && r.type == cmd_read)
-    send(Reply{to_vector(encode_error_chunk(r.cookie, error)), {}, charge});
+    send(Reply{ReplyHead::of(encode_error_chunk(r.cookie, error)), {}, charge});
   else
-    send(Reply{to_vector(encode_simple_reply(r.cookie, error)), {}, charge});
+    send(Reply{ReplyHead::of(encode_simple_reply(r.cookie, error)), {}, charge});
 }
 
 void Session::send(Reply reply) {
@@ -201,7 +242,7 @@ void Session::send(Reply reply) {
     release(reply);
     return;
   }
-  replies_.push_back(std::move(reply));
+  replies_.push(std::move(reply));
   if (writing_) return;
   writing_ = true;
   asio::co_spawn(socket_.get_executor(), write_replies(shared_from_this()), rethrow);
@@ -215,9 +256,8 @@ void Session::release(const Reply& reply) {
 
 asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_alive*/) {
   while (!replies_.empty()) {
-    Reply reply = std::move(replies_.front());
-    replies_.pop_front();
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(reply.head),
+    Reply reply = replies_.pop();
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(reply.head.bytes.data(), reply.head.size),
                                                       asio::buffer(reply.data.data(), reply.data.size())};
     boost::system::error_code ec;
     co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
@@ -225,19 +265,17 @@ asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_ali
     if (ec) {
       broken_ = true;
       socket_.close(ec);  // the reader sees it too
-      for (const auto& dropped : replies_) release(dropped);
-      replies_.clear();
+      while (!replies_.empty()) release(replies_.pop());
     }
   }
   writing_ = false;
 }
 
 asio::awaitable<bool> Session::discard(std::uint64_t length) {
-  std::vector<std::byte> scratch(std::min<std::uint64_t>(length, 64 * 1024));
   while (length > 0) {
     boost::system::error_code ec;
-    const auto n = std::min<std::uint64_t>(length, scratch.size());
-    co_await asio::async_read(socket_, asio::buffer(scratch.data(), n), asio::redirect_error(use_awaitable, ec));
+    const auto n = std::min<std::uint64_t>(length, discarded.size());
+    co_await asio::async_read(socket_, asio::buffer(discarded.data(), n), asio::redirect_error(use_awaitable, ec));
     if (ec) co_return false;
     length -= n;
   }

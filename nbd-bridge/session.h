@@ -4,11 +4,12 @@
 // Full duplex: the reader keeps accepting requests while earlier ones run in
 // their own coroutines and answer in any order; one writer coroutine sends
 // each reply's header and data as a unit.  A client stops being read when it
-// has max_in_flight requests or max_buffered_bytes of payload outstanding.
+// has max_in_flight requests or max_buffered_bytes() of payload outstanding,
+// or when the Server's BufferPool has no room for the next payload.
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -37,11 +38,11 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   using Socket = boost::asio::local::stream_protocol::socket;
 
-  static constexpr unsigned max_in_flight = 128;               // the kernel's queue depth
-  static constexpr std::size_t max_buffered_bytes = 64u << 20;  // READ/WRITE payloads held
+  static constexpr unsigned max_in_flight = 128;  // the kernel's queue depth
 
-  Session(Socket socket, std::shared_ptr<BlockAdapter> adapter,
+  Session(Socket socket, std::shared_ptr<BlockAdapter> adapter, std::shared_ptr<BufferPool> pool,
           std::shared_ptr<const ExportConfig> config, bool handshake);
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -53,18 +54,54 @@ class Session : public std::enable_shared_from_this<Session> {
   // the connection closes.
   void shutdown();
 
+  // Pool bytes this connection may hold: half the pool, so that a client
+  // that stops reading its replies pins at most half, and one connection
+  // still has a 32 MiB request and more in flight.
+  std::size_t max_buffered_bytes() const noexcept { return pool_->budget() / 2; }
+
  private:
+  // A reply header, without allocating: the longest is OFFSET_DATA's.
+  struct ReplyHead {
+    std::array<std::byte, chunk_header_size + 8> bytes{};
+    std::size_t size = 0;
+    template <std::size_t N>
+    static ReplyHead of(const std::array<std::byte, N>& encoded) noexcept {
+      static_assert(N <= chunk_header_size + 8);
+      ReplyHead head;
+      std::copy(encoded.begin(), encoded.end(), head.bytes.begin());
+      head.size = N;
+      return head;
+    }
+  };
   struct Reply {
-    std::vector<std::byte> head;
+    ReplyHead head;
     Buffer data;
-    std::size_t charged = 0;  // bytes of max_buffered_bytes released once sent
+    std::size_t charged = 0;  // bytes of max_buffered_bytes() released once sent
+  };
+  // Replies waiting for the writer: never more than max_in_flight, so a ring
+  // allocated with the session (a deque allocates as it moves).
+  class ReplyQueue {
+   public:
+    bool empty() const noexcept { return count_ == 0; }
+    void push(Reply reply) noexcept { slots_[(head_ + count_++) % max_in_flight] = std::move(reply); }
+    Reply pop() noexcept {
+      --count_;
+      return std::move(slots_[std::exchange(head_, (head_ + 1) % max_in_flight)]);
+    }
+
+   private:
+    std::array<Reply, max_in_flight> slots_;
+    std::size_t head_ = 0, count_ = 0;
   };
 
   boost::asio::awaitable<void> run(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> handshake();
   boost::asio::awaitable<void> transmission();
+  // The request's payload (WRITE) or reply data (READ) buffer, once this
+  // connection and the pool have room: 0, or the NBD error to answer with.
+  boost::asio::awaitable<std::uint32_t> take_buffer(std::size_t size, Buffer& out);
   boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, Request request,
-                                       Buffer payload);
+                                       Buffer buffer, std::size_t charge);
   boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> discard(std::uint64_t length);
   boost::asio::awaitable<void> wait();
@@ -76,6 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Socket socket_;
   std::shared_ptr<BlockAdapter> adapter_;
+  std::shared_ptr<BufferPool> pool_;
   std::shared_ptr<const ExportConfig> config_;
   bool handshake_;                  // false: straight into transmission (kernel)
   bool structured_ = false;         // READs answered with structured chunks
@@ -84,7 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool broken_ = false;             // the socket failed or was closed: drop replies
   unsigned in_flight_ = 0;          // requests read whose reply is not yet sent
   std::size_t buffered_ = 0;        // payload bytes those requests hold
-  std::deque<Reply> replies_;       // waiting for the writer
+  ReplyQueue replies_;              // waiting for the writer
   boost::asio::steady_timer wake_;  // the reader waits here for a change of the above
   std::function<void()> closed_;
 };

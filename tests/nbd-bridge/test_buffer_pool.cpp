@@ -1,0 +1,90 @@
+#include "nbd-bridge/buffer.h"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+using aoe::nbd::Buffer;
+using aoe::nbd::BufferPool;
+using Take = BufferPool::Take;
+
+namespace {
+
+constexpr std::size_t MiB = 1u << 20;
+int client_a, client_b, client_c;  // their addresses stand for connections: take()'s `who`
+
+std::byte* no_memory(std::size_t) { return nullptr; }
+
+}  // namespace
+
+TEST_CASE("test-nbd-pool-reuses-buffers") {
+  BufferPool pool(16 * MiB);
+  for (int i = 0; i < 100; ++i) {
+    Buffer a, b;
+    REQUIRE(pool.take(MiB, a, &client_a) == Take::ok);
+    REQUIRE(pool.take(1000 + i, b, &client_a) == Take::ok);  // 4 KiB class
+    CHECK(a.size() == MiB);
+    CHECK(b.size() == 1000u + i);
+    CHECK(b.capacity() == 4096);
+  }
+  CHECK(pool.system_allocations() == 2);  // once per class, then reused
+  CHECK(pool.held_bytes() == MiB + 4096);
+  CHECK(pool.in_use_bytes() == 0);
+}
+
+TEST_CASE("test-nbd-pool-budget-bounds-total") {
+  BufferPool pool(8 * MiB);
+  Buffer a, b, c;
+  REQUIRE(pool.take(4 * MiB, a, &client_a) == Take::ok);
+  REQUIRE(pool.take(3 * MiB, b, &client_b) == Take::ok);  // costs 4 MiB
+  CHECK(pool.take(1, c, &client_c) == Take::over_budget);
+  b = Buffer();
+  REQUIRE(pool.take(1, c, &client_c) == Take::ok);
+  a = Buffer();
+  c = Buffer();
+  // Free buffers of other classes go back to the system to make room.
+  REQUIRE(pool.take(8 * MiB, a, &client_a) == Take::ok);
+  CHECK(pool.held_bytes() == 8 * MiB);
+  Buffer too_big;
+  CHECK(pool.take(16 * MiB, too_big, &client_b) == Take::no_memory);  // can never fit
+}
+
+TEST_CASE("test-nbd-pool-first-refused-not-starved") {
+  BufferPool pool(8 * MiB);
+  Buffer held, big, small;
+  REQUIRE(pool.take(4 * MiB, held, &client_a) == Take::ok);
+  CHECK(pool.take(8 * MiB, big, &client_b) == Take::over_budget);  // b waits first
+  CHECK(pool.take(MiB, small, &client_c) == Take::over_budget);    // would fit, but b is owed
+  held = Buffer();
+  REQUIRE(pool.take(8 * MiB, big, &client_b) == Take::ok);
+  big = Buffer();
+  CHECK(pool.take(MiB, small, &client_c) == Take::ok);  // the claim went with b's buffer
+}
+
+TEST_CASE("test-nbd-pool-out-of-memory-is-an-answer") {
+  BufferPool pool(8 * MiB, &no_memory);
+  Buffer b;
+  CHECK(pool.take(MiB, b, &client_a) == Take::no_memory);
+  CHECK(b.data() == nullptr);
+  CHECK(pool.in_use_bytes() == 0);
+  pool.set_upstream(&BufferPool::from_system);
+  CHECK(pool.take(MiB, b, &client_a) == Take::ok);
+}
+
+TEST_CASE("test-nbd-pool-release-wakes-waiters") {
+  boost::asio::io_context io;
+  BufferPool pool(MiB);
+  Buffer held, wanted;
+  REQUIRE(pool.take(MiB, held, &client_a) == Take::ok);
+  REQUIRE(pool.take(MiB, wanted, &client_b) == Take::over_budget);
+  boost::asio::steady_timer timer(io, boost::asio::steady_timer::time_point::max());
+  bool woken = false;
+  timer.async_wait([&](const boost::system::error_code&) { woken = true; });
+  pool.notify_on_release(&timer);
+  io.poll();
+  CHECK_FALSE(woken);
+  held = Buffer();
+  io.poll();
+  CHECK(woken);
+  CHECK(pool.take(MiB, wanted, &client_b) == Take::ok);
+}

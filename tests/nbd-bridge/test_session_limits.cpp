@@ -1,0 +1,79 @@
+// Memory limits: the server's buffer pool and its budget.
+#include "nbd-bridge/session.h"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+#include "tests/nbd-bridge/nbd_harness.h"
+
+using namespace aoe::nbd;
+using namespace std::chrono_literals;
+using aoe::test::Bytes;
+using aoe::test::Harness;
+using aoe::test::RawClient;
+using aoe::test::pattern;
+
+namespace {
+
+constexpr std::uint32_t MiB = 1u << 20;
+
+std::byte* no_memory(std::size_t) { return nullptr; }
+
+}  // namespace
+
+TEST_CASE("test-nbd-session-out-of-memory-enomem") {
+  Harness h;
+  h.run();
+  RawClient c(h.transmission_fd());
+  h.on_io([&] { h.server.buffer_pool().set_upstream(&no_memory); });
+  c.request(cmd_read, 1, 0, 65536);
+  CHECK(c.simple_reply().error == err_nomem);  // and no data
+  CHECK(c.write(0, pattern(65536, 1), 2) == err_nomem);  // its payload skipped
+  h.on_io([&] { h.server.buffer_pool().set_upstream(&BufferPool::from_system); });
+  CHECK(c.write(0, pattern(65536, 2), 3) == 0);
+  CHECK(c.read(0, 65536) == pattern(65536, 2));
+}
+
+TEST_CASE("test-nbd-pool-steady-state-allocates-nothing") {
+  Harness h(8 << 20);
+  h.run();
+  RawClient c(h.transmission_fd());
+  auto round = [&](int i) {
+    const Bytes data = pattern(MiB, static_cast<unsigned>(i));
+    REQUIRE(c.write((i % 8) * std::uint64_t{MiB}, data) == 0);
+    REQUIRE(c.read((i % 8) * std::uint64_t{MiB}, MiB) == data);
+    c.request(cmd_read, 7, 100, 1000);  // a small class too
+    REQUIRE(c.simple_reply().error == 0);
+    c.receive(1000);
+  };
+  round(0);
+  auto& pool = h.server.buffer_pool();
+  const auto warm = h.on_io([&] { return pool.system_allocations(); });
+  for (int i = 1; i < 50; ++i) round(i);
+  CHECK(h.on_io([&] { return pool.system_allocations(); }) == warm);
+  CHECK(h.on_io([&] { return pool.held_bytes(); }) <= MiB + 4096);
+  CHECK(h.eventually([&] { return pool.in_use_bytes() == 0; }));
+}
+
+TEST_CASE("test-nbd-server-buffered-bytes-bounded") {
+  ExportOptions options;
+  options.max_buffered_bytes = 64 * 1024;  // two 32 KiB payloads, at most one per connection
+  Harness h(4 << 20, options);
+  h.device.delay = 50ms;
+  h.run();
+  // Each client's writes fit in its socket's buffer: all are sent at once.
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int k = 0; k < 4; ++k) clients.push_back(std::make_unique<RawClient>(h.transmission_fd()));
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 4; ++j)
+      clients[k]->request(cmd_write, j, (k * 4 + j) * 32768u, 32768, pattern(32768, k * 4 + j));
+  for (auto& c : clients)
+    for (int j = 0; j < 4; ++j) CHECK(c->simple_reply().error == 0);
+  CHECK(h.on_io([&] { return h.device.max_in_flight; }) <= 2);
+  CHECK(h.on_io([&] { return h.server.buffer_pool().held_bytes(); }) <= options.max_buffered_bytes);
+  for (int k = 0; k < 4; ++k)
+    for (int j = 0; j < 4; ++j) CHECK(clients[0]->read((k * 4 + j) * 32768u, 32768) == pattern(32768, k * 4 + j));
+  clients[1]->request(cmd_read, 99, 0, 128 * 1024);  // can never fit
+  CHECK(clients[1]->simple_reply().error == err_nomem);
+}
