@@ -50,7 +50,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         options(std::move(export_options)),
         pool(std::make_shared<BufferPool>(options.max_buffered_bytes)),
         config(std::make_shared<ExportConfig>(ExportConfig{options.name, options.description, device.size_bytes(),
-                                                           flags_for(device, options)})) {}
+                                                           flags_for(device, options), options.handshake_timeout,
+                                                           options.drain_timeout})) {}
 
   void add_session(Protocol::socket socket, bool handshake) {
     auto session = std::make_shared<Session>(std::move(socket), adapter, pool, config, handshake);

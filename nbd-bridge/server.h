@@ -6,6 +6,7 @@
 // the io_context thread that owns the BlockDevice.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -24,12 +25,18 @@ struct ExportOptions {
   std::string name = "";          // export name; "" is also accepted as the default
   std::string description;        // NBD_INFO_DESCRIPTION
   bool read_only = false;
-  unsigned max_connections = 16;  // further connections are refused
+  unsigned max_connections = 16;  // further connections are refused; unfinished handshakes count
   // READ and WRITE payloads held at once, over every connection (one holds
   // at most half): memory the pool keeps once obtained, locked under
   // mlockall.  96 MiB lets one connection have a full 32 MiB request and
   // more in flight, and all of them far more than the target's window.
   std::size_t max_buffered_bytes = 96u << 20;
+  // A client must finish the handshake within this (qemu-nbd's limit), so
+  // idle connections cannot hold max_connections for long.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // Once draining (DISC, EOF, shutdown), a client that reads no reply for
+  // this long is closed and its pending replies dropped.
+  std::chrono::milliseconds drain_timeout{5'000};
 };
 
 class Server {

@@ -40,7 +40,9 @@ Session::Session(Socket socket, std::shared_ptr<BlockAdapter> adapter, std::shar
       pool_(std::move(pool)),
       config_(std::move(config)),
       handshake_(handshake),
-      wake_(socket_.get_executor()) {}
+      in_handshake_(handshake),
+      wake_(socket_.get_executor()),
+      deadline_(socket_.get_executor()) {}
 
 Session::~Session() {
   // Only if the io_context was torn down with our reader suspended.
@@ -56,6 +58,13 @@ void Session::start(std::function<void()> closed) {
 void Session::shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  if (in_handshake_) {
+    // The client's next option is answered ERR_SHUTDOWN (handshake()), if it
+    // comes soon enough.
+    if (deadline_.expiry() > std::chrono::steady_clock::now() + config_->drain_timeout)
+      arm_deadline(config_->drain_timeout);
+    return;
+  }
   // Ends a pending read with EOF while replies still go out.
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_receive, ignored);
@@ -65,14 +74,22 @@ void Session::shutdown() {
 asio::awaitable<void> Session::run(std::shared_ptr<Session> /*keep_alive*/) {
   bool transmit = !handshake_;
   if (handshake_) {
+    arm_deadline(config_->handshake_timeout);
     try {
       transmit = co_await handshake();
     } catch (const std::bad_alloc&) {  // option data or replies: this client only
       log::warning("nbd: out of memory in the handshake, closing the connection");
     }
+    in_handshake_ = false;
+    disarm_deadline();
   }
-  if (transmit) co_await transmission();
+  if (transmit && !stopping_) co_await transmission();
+  if (in_flight_ > 0) {
+    replies_written_seen_ = replies_written_;
+    arm_deadline(config_->drain_timeout);
+  }
   while (in_flight_ > 0) co_await wait();
+  disarm_deadline();
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -95,7 +112,7 @@ asio::awaitable<bool> Session::handshake() {
 
   HandshakeState state{client_flags};
   const ExportInfo info{config_->name, config_->description, config_->size, config_->transmission_flags};
-  while (!stopping_) {
+  for (;;) {
     std::array<std::byte, option_header_size> header_bytes;
     co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(use_awaitable, ec));
     OptionHeader header;
@@ -108,7 +125,7 @@ asio::awaitable<bool> Session::handshake() {
     } else if (!co_await discard(header.length)) {
       co_return false;
     }
-    const auto outcome = answer_option(header, data, info, state);
+    const auto outcome = stopping_ ? answer_option_shutting_down(header) : answer_option(header, data, info, state);
     if (!outcome.reply.empty())
       co_await asio::async_write(socket_, asio::buffer(outcome.reply), asio::redirect_error(use_awaitable, ec));
     if (ec) co_return false;
@@ -118,7 +135,6 @@ asio::awaitable<bool> Session::handshake() {
     }
     if (outcome.next == Next::close) co_return false;
   }
-  co_return false;
 }
 
 asio::awaitable<void> Session::transmission() {
@@ -261,6 +277,7 @@ asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_ali
                                                       asio::buffer(reply.data.data(), reply.data.size())};
     boost::system::error_code ec;
     co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
+    ++replies_written_;
     release(reply);
     if (ec) {
       broken_ = true;
@@ -269,6 +286,43 @@ asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_ali
     }
   }
   writing_ = false;
+}
+
+void Session::arm_deadline(std::chrono::milliseconds after) {
+  deadline_.expires_after(after);  // a previous wait ends with operation_aborted
+  deadline_.async_wait([self = shared_from_this(), armed = ++deadline_armed_](const boost::system::error_code& ec) {
+    if (!ec && armed == self->deadline_armed_) self->deadline_passed();
+  });
+}
+
+void Session::disarm_deadline() {
+  ++deadline_armed_;
+  deadline_.cancel();
+}
+
+void Session::deadline_passed() {
+  if (in_handshake_) {
+    log::info("nbd: handshake unfinished after {} ms, closing the connection",
+              (stopping_ ? config_->drain_timeout : config_->handshake_timeout).count());
+    close_hard();
+    return;
+  }
+  if (in_flight_ == 0) return;
+  if (writing_ && replies_written_ == replies_written_seen_) {
+    log::info("nbd: client not reading its replies for {} ms while draining, dropping them",
+              config_->drain_timeout.count());
+    close_hard();
+    return;
+  }
+  // Still moving, or waiting for the target (which has its own deadline).
+  replies_written_seen_ = replies_written_;
+  arm_deadline(config_->drain_timeout);
+}
+
+void Session::close_hard() {
+  broken_ = true;  // replies still to come are dropped (send)
+  boost::system::error_code ignored;
+  socket_.close(ignored);  // a blocked write or read ends with operation_aborted
 }
 
 asio::awaitable<bool> Session::discard(std::uint64_t length) {

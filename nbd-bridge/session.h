@@ -6,9 +6,17 @@
 // each reply's header and data as a unit.  A client stops being read when it
 // has max_in_flight requests or max_buffered_bytes() of payload outstanding,
 // or when the Server's BufferPool has no room for the next payload.
+//
+// Time limits, so that no client wedges the server: the handshake must end
+// within handshake_timeout, and once the connection stops reading requests
+// (DISC, EOF, shutdown) a writer that makes no progress for drain_timeout
+// (the client stopped reading replies) has its socket closed and its
+// pending replies dropped.  Requests already at the target still complete
+// first: nothing is acknowledged early, and nothing is freed under the I/O.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +40,8 @@ struct ExportConfig {
   std::string description;
   std::uint64_t size = 0;
   std::uint16_t transmission_flags = 0;
+  std::chrono::milliseconds handshake_timeout{10'000};  // from accept to transmission
+  std::chrono::milliseconds drain_timeout{5'000};       // a stuck reply writer, once draining
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -51,7 +61,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start(std::function<void()> closed);
 
   // Stops reading; requests already read complete and are answered, then
-  // the connection closes.
+  // the connection closes.  A client still haggling gets ERR_SHUTDOWN to its
+  // next option, for at most drain_timeout.
   void shutdown();
 
   // Pool bytes this connection may hold: half the pool, so that a client
@@ -111,19 +122,30 @@ class Session : public std::enable_shared_from_this<Session> {
   void release(const Reply& reply);
   void notify() { wake_.cancel(); }
 
+  // The deadline timer: the handshake's limit, then the drain's watchdog.
+  void arm_deadline(std::chrono::milliseconds after);
+  void disarm_deadline();
+  void deadline_passed();
+  void close_hard();  // pending replies are dropped, the reader and writer fail
+
   Socket socket_;
   std::shared_ptr<BlockAdapter> adapter_;
   std::shared_ptr<BufferPool> pool_;
   std::shared_ptr<const ExportConfig> config_;
   bool handshake_;                  // false: straight into transmission (kernel)
+  bool in_handshake_;               // still haggling
   bool structured_ = false;         // READs answered with structured chunks
   bool stopping_ = false;           // shutdown() was called
   bool writing_ = false;            // write_replies is running
   bool broken_ = false;             // the socket failed or was closed: drop replies
   unsigned in_flight_ = 0;          // requests read whose reply is not yet sent
   std::size_t buffered_ = 0;        // payload bytes those requests hold
+  std::uint64_t replies_written_ = 0;        // progress of the writer...
+  std::uint64_t replies_written_seen_ = 0;   // ...at the drain watchdog's last look
   ReplyQueue replies_;              // waiting for the writer
   boost::asio::steady_timer wake_;  // the reader waits here for a change of the above
+  boost::asio::steady_timer deadline_;
+  std::uint64_t deadline_armed_ = 0;  // an expiry already queued when re-armed is stale
   std::function<void()> closed_;
 };
 

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -217,6 +218,13 @@ class Harness {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return false;
+  }
+
+  // Starts the server's shutdown; the future is ready once it is done.
+  std::future<void> begin_shutdown() {
+    auto done = std::make_shared<std::promise<void>>();
+    on_io([&] { server.shutdown([done] { done->set_value(); }); });
+    return done->get_future();
   }
 
   // Shuts the server down (draining) and joins the io thread.

@@ -1,4 +1,5 @@
-// Memory limits: the server's buffer pool and its budget.
+// Misbehaving clients and memory limits: deadlines, the shutdown answers,
+// the server's buffer pool and its budget.
 #include "nbd-bridge/session.h"
 
 #include <catch2/catch.hpp>
@@ -20,7 +21,92 @@ constexpr std::uint32_t MiB = 1u << 20;
 
 std::byte* no_memory(std::size_t) { return nullptr; }
 
+ExportOptions draining_within(std::chrono::milliseconds limit) {
+  ExportOptions options;
+  options.drain_timeout = limit;
+  return options;
+}
+
+Bytes go_data() {
+  Bytes d(6);  // empty name, no information requests
+  return d;
+}
+
 }  // namespace
+
+TEST_CASE("test-nbd-handshake-deadline-closes-idle") {
+  ExportOptions options;
+  options.max_connections = 2;
+  options.handshake_timeout = 500ms;
+  Harness h(1 << 20, options);
+  h.run();
+  // Two clients that never finish would hold every connection forever.
+  RawClient silent(h.listener_fd());
+  RawClient stalled(h.listener_fd());
+  stalled.receive(18);
+  stalled.send(Bytes(4));  // client flags, then no option
+  CHECK(silent.closed_by_server());
+  CHECK(stalled.closed_by_server());
+  CHECK(h.eventually([&] { return h.server.connection_count() == 0; }));
+
+  RawClient ok(h.listener_fd());
+  ok.handshake_go();
+  std::this_thread::sleep_for(700ms);  // past the deadline: no longer applies
+  CHECK(ok.read(0, 512).size() == 512);
+}
+
+TEST_CASE("test-nbd-drain-client-not-reading-bounded") {
+  Harness h(16 << 20, draining_within(200ms));
+  h.run();
+  RawClient c(h.transmission_fd());
+  // 8 MiB of replies the client never reads: the writer blocks on a full socket.
+  for (std::uint64_t i = 0; i < 8; ++i) c.request(cmd_read, i, i * MiB, MiB);
+  REQUIRE(h.eventually([&] { return h.device.reads == 8 && h.device.in_flight == 0; }));
+  // And a write still at the target when the drain gives up on the client.
+  h.on_io([&] { h.device.delay = 1000ms; });
+  const auto written = std::chrono::steady_clock::now();
+  c.request(cmd_write, 100, 12 * MiB, 4096, pattern(4096, 9));
+  REQUIRE(h.eventually([&] { return h.device.in_flight == 1; }));
+
+  auto done = h.begin_shutdown();
+  REQUIRE(done.wait_for(5s) == std::future_status::ready);
+  // Not before the target finished the write (its buffer lives until then)...
+  CHECK(std::chrono::steady_clock::now() - written >= 900ms);
+  CHECK(h.on_io([&] {
+    return std::equal(h.device.data().begin() + 12 * MiB, h.device.data().begin() + 12 * MiB + 4096,
+                      pattern(4096, 9).begin());
+  }));
+  // ...and the client, whose replies were dropped, was closed.
+  CHECK(c.closed_by_server());
+  CHECK(h.on_io([&] { return h.server.buffer_pool().in_use_bytes(); }) == 0);
+}
+
+TEST_CASE("test-nbd-handshake-shutdown-answers-err-shutdown") {
+  Harness h;
+  h.run();
+  RawClient c(h.listener_fd());
+  c.receive(18);
+  c.send(Bytes(4));
+  auto done = h.begin_shutdown();
+  c.send_option(opt_list, Bytes{});
+  CHECK(c.receive_option_reply().type == rep_err_shutdown);
+  c.send_option(opt_go, go_data());
+  CHECK(c.receive_option_reply().type == rep_err_shutdown);
+  c.send_option(opt_abort, Bytes{});
+  CHECK(c.receive_option_reply().type == rep_ack);
+  CHECK(c.closed_by_server());
+  CHECK(done.wait_for(5s) == std::future_status::ready);
+}
+
+TEST_CASE("test-nbd-handshake-shutdown-idle-bounded") {
+  Harness h(1 << 20, draining_within(200ms));
+  h.run();
+  RawClient c(h.listener_fd());
+  c.receive(18);  // and then silence: shutdown must not wait for it
+  auto done = h.begin_shutdown();
+  CHECK(done.wait_for(3s) == std::future_status::ready);
+  CHECK(c.closed_by_server());
+}
 
 TEST_CASE("test-nbd-session-out-of-memory-enomem") {
   Harness h;
