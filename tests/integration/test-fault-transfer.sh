@@ -26,9 +26,21 @@ fault_attach "$attach" "$LAB_DIR/disk.sock" --deadline 30
 fault_copy_check "$LAB_DIR/disk.sock" "$image" $((64 << 20))
 kill -0 "$FAULT_ATTACH_PID" || { echo "FAIL: aoe-attach died"; exit 1; }
 fault_relay_stop
+# Every kind of fault asked for really happened, or this tested nothing.
 injected=0
-for counter in lost duplicated reordered delayed truncated header_damaged; do
-  injected=$((injected + $(fault_relay_counter "$counter")))
+for option in "$@"; do
+  case $option in
+    --loss*) counters=lost ;;
+    --duplicate*) counters=duplicated ;;
+    --reorder*) counters=reordered ;;
+    --delay*) counters=delayed ;;
+    --corrupt*) counters="truncated header_damaged" ;;
+    *) continue ;;
+  esac
+  n=0
+  for counter in $counters; do n=$((n + $(fault_relay_counter "$counter"))); done
+  [ "$n" -gt 0 ] || { echo "FAIL: $option asked for, but the relay counted no $counters"; exit 1; }
+  injected=$((injected + n))
 done
 [ "$injected" -gt 0 ] || { echo "FAIL: the relay injected no fault"; exit 1; }
 echo "PASS ($(awk -v a="$start" -v b="$(now_s)" 'BEGIN {printf "%.1f", b - a}') s, $injected faults injected)"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test-multipath-link-down.sh BUILD_DIR: two NICs to two target ports of one
-# disk (two vblade processes on one file).  While nbdcopy writes 64 MiB, one
-# NIC goes down, then comes back; the client sees no error, the data read
-# back and the backing file are exact, and the path is used again afterwards.
+# disk (two vblade processes on one file).  While nbdcopy writes 128 MiB,
+# one NIC goes down (once aoe-stat shows it carrying frames), then comes
+# back; the client sees no error, the path is restored and carries the
+# read-back, and the read-back and the backing file are exact.
 set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +13,7 @@ attach=$build/tools/aoe-attach
 
 lab_wire init eth0 blade eth0 1500
 lab_wire init eth1 blade eth1 1500
-img=$(lab_image e1.2.img 80M)
+img=$(lab_image e1.2.img 144M)
 lab_vblade blade eth0 1 2 "$img"
 lab_vblade blade eth1 1 2 "$img"
 sock=$LAB_DIR/e1.2.sock
@@ -21,21 +22,35 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$LAB_DIR/attach.log"; echo "FAIL: aoe-attach did not start"; exit 1; }
 uri="nbd+unix:///?socket=$sock"
 
-head -c 64M /dev/urandom >"$LAB_DIR/data"
-nbdcopy "$LAB_DIR/data" "$uri" &
+stat=$build/tools/aoe-stat
+# Frames sent over eth1's path so far, from the live daemon.
+eth1_sent() {
+  "$stat" --json e1.2 | python3 -c '
+import json, sys
+print(sum(p["frames_sent"] for p in json.load(sys.stdin)[0]["paths"] if p["interface"] == "eth1"))'
+}
+fail() { sed 's/^/  attach: /' "$LAB_DIR/attach.log"; echo "FAIL: $*"; exit 1; }
+
+size=128M
+head -c $size /dev/urandom >"$LAB_DIR/data"
+timeout 120 nbdcopy "$LAB_DIR/data" "$uri" &
 copy=$!
-sleep 0.5
+# Down as soon as eth1 carries the transfer: mid-copy, whatever the speed.
+for _ in $(seq 200); do [ "$(eth1_sent)" -gt 100 ] && break; sleep 0.05; done
 lab_in init ip link set eth1 down
+kill -0 "$copy" 2>/dev/null || fail "the copy ended before the link went down: nothing was tested"
+[ "$(eth1_sent)" -gt 100 ] || fail "eth1 carried no frames before it went down"
 sleep 2
 lab_in init ip link set eth1 up
-wait "$copy" || { cat "$LAB_DIR/attach.log"; echo "FAIL: nbdcopy saw an error while a link went down"; exit 1; }
-nbdcopy "$uri" "$LAB_DIR/back"
-cmp "$LAB_DIR/data" <(head -c 64M "$LAB_DIR/back") || { echo "FAIL: read-back differs"; exit 1; }
-cmp "$LAB_DIR/data" <(head -c 64M "$img") || { echo "FAIL: backing file differs"; exit 1; }
-grep -q "eth1 is down" "$LAB_DIR/attach.log" || { cat "$LAB_DIR/attach.log"; echo "FAIL: link-down not noticed"; exit 1; }
-# Restoring is asynchronous (a probe every 500 ms once the link is up): on a
-# loaded host the read-back above may finish first.
+wait "$copy" || fail "nbdcopy saw an error (or hung) while a link went down"
+grep -q "eth1 is down" "$LAB_DIR/attach.log" || fail "link-down not noticed"
+# Restoring is asynchronous (a probe every 500 ms once the link is up).
 for _ in $(seq 100); do grep -q "eth1 -> .* answers again" "$LAB_DIR/attach.log" && break; sleep 0.1; done
-grep -q "eth1 -> .* answers again" "$LAB_DIR/attach.log" ||
-  { cat "$LAB_DIR/attach.log"; echo "FAIL: path over eth1 not restored 10 s after the read-back"; exit 1; }
+grep -q "eth1 -> .* answers again" "$LAB_DIR/attach.log" || fail "path over eth1 not restored within 10 s"
+# Both paths carry the read-back: eth1 is used again.
+before=$(eth1_sent)
+timeout 120 nbdcopy "$uri" "$LAB_DIR/back" || fail "read-back failed"
+[ $(( $(eth1_sent) - before )) -gt 1000 ] || fail "eth1 carried almost none of the read-back after its restoration"
+cmp "$LAB_DIR/data" <(head -c $size "$LAB_DIR/back") || fail "read-back differs"
+cmp "$LAB_DIR/data" <(head -c $size "$img") || fail "backing file differs"
 echo PASS
