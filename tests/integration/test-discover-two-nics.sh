@@ -43,6 +43,16 @@ check_mtu() {
       || fail "MTU $mtu: ${t%%:*} wrong: $out"
   done
 
+  # Exactly the documented keys, and IDENTIFY as vblade fills it (ata.c:
+  # its model string, serial "SHELF.SLOT:hostname" in 20 characters).
+  jq -e '[.[] | keys] | unique == [["aoe_version", "bufcnt", "config_string", "firmware", "lba48",
+          "max_sectors", "model", "paths", "payload_bytes", "sectors", "serial", "shelf", "size_bytes",
+          "slot", "target"]]' <<<"$out" >/dev/null || fail "MTU $mtu: keys differ from the documented set: $out"
+  jq -e --arg host "$(hostname)" '
+    all(.[]; .model == "Coraid EtherDrive vblade" and .lba48 and .config_string == ""
+             and .serial == ("\(.shelf).\(.slot):\($host)" | .[:20]))' <<<"$out" >/dev/null ||
+    fail "MTU $mtu: IDENTIFY fields are not vblade's: $out"
+
   out=$(lab_in i "$discover" --json -i bi0,bi1 e1.3) || fail "filtered run exited $?"
   [ "$(jq -c '[.[].target]' <<<"$out")" = '["e1.3"]' ] || fail "filter e1.3: $out"
 
