@@ -34,7 +34,8 @@ std::unique_ptr<AttachedTarget> AttachedTarget::open(boost::asio::io_context& io
   std::string name = wire::format_target(options.shelf, options.slot);
   if (found.targets.empty()) {
     error = fmt::format("target {} not found on {} within {:.1f} s (is it up, and on this segment? "
-                        "aoe-discover lists what answers)",
+                        "does its MAC mask list exclude this host? aoe-discover lists what answers, "
+                        "aoe-mask shows the mask from a host it admits)",
                         name, link_names(links), static_cast<double>(options.discovery_window.count()) / 1000);
     return nullptr;
   }
