@@ -27,10 +27,11 @@ struct ExportOptions {
   bool read_only = false;
   unsigned max_connections = 16;  // further connections are refused; unfinished handshakes count
   // READ and WRITE payloads held at once, over every connection (one holds
-  // at most half): memory the pool keeps once obtained, locked under
-  // mlockall.  96 MiB lets one connection have a full 32 MiB request and
-  // more in flight, and all of them far more than the target's window.
-  std::size_t max_buffered_bytes = 96u << 20;
+  // at most half, or a single request of any size): memory the pool keeps
+  // once obtained, locked under mlockall.  48 MiB keeps aoe-attach under the
+  // 64 MiB peak RSS goal per target (issue 6) and is still hundreds of
+  // times the target's window (Buffer Count x payload, ~140 KiB for vblade).
+  std::size_t max_buffered_bytes = 48u << 20;
   // A client must finish the handshake within this (qemu-nbd's limit), so
   // idle connections cannot hold max_connections for long.
   std::chrono::milliseconds handshake_timeout{10'000};
