@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -66,9 +67,40 @@ void harden_for_kernel_io() {
 }
 
 // What aoe-stat shows as the device; set on the io thread once it is known.
+// `ready` once the parent was told we serve: failures before that leave
+// nothing of ours in use (so a claim is released).
 struct Served {
   std::string device;
+  bool ready = false;
 };
+
+// The kernel's per-request timeout for `connections` sockets (doc
+// nbd-protocol §5.5).  One socket with timeout 0 never gives up, and our
+// engine's deadline fails requests itself.  With several, the kernel times
+// out at 30 s whatever we say and kills the socket: give it room above the
+// deadline, as a request may wait in the bridge before its first frame is
+// sent.  --deadline 0 (retry forever) cannot hold there; main refuses it.
+std::uint64_t kernel_request_timeout(double deadline_seconds, unsigned connections) {
+  if (connections <= 1) return 0;
+  const auto deadline = static_cast<std::uint64_t>(std::ceil(deadline_seconds));
+  return deadline + std::max<std::uint64_t>(deadline, 30);
+}
+
+// After every connection closed without a signal of ours: was the device
+// disconnected from outside (nbd-client -d, or aoe-detach finding no status
+// socket), or did the kernel declare the sockets dead (a request outlived
+// its timeout)?  A netlink device disconnected from outside drops its
+// configuration once the sockets are shut; dead sockets leave it configured.
+// An ioctl device ends its NBD_DO_IT either way: no telling, assume the worst.
+bool disconnected_from_outside(const nbd::Attachment& attachment) {
+  if (attachment.interface() != nbd::Interface::netlink) return false;
+  for (int i = 0; i < 20; ++i) {
+    std::error_code ec;
+    if (nbd::status(attachment.index(), ec) == nbd::DeviceStatus::disconnected && !ec) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
 
 int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Options& o, Readiness& readiness,
                  Served& served) {
@@ -88,6 +120,7 @@ int serve_socket(boost::asio::io_context& io, AttachedTarget& target, const Opti
     log::notice("{}: signal {}: draining in-flight requests", target.target().name(), sig);
     target.stop([&] { io.stop(); });
   });
+  served.ready = true;
   readiness.ready(o.socket_path);
   io.run();
   std::error_code ignored;
@@ -113,6 +146,7 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
   request.block_size = 512;
   request.flags = target.server().transmission_flags();
   request.backend_id = "aoe-nbd:" + name;
+  request.timeout_seconds = kernel_request_timeout(o.deadline, o.connections);
   if (!o.device.empty()) request.index = nbd::parse_device_path(o.device);
 
   // The kernel reads the device as soon as it is connected: serve first.
@@ -123,7 +157,7 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
     watch.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       if (target.server().connection_count() == 0) {
-        kernel_gone = true;  // disconnected from outside (aoe-detach)
+        kernel_gone = true;  // not by our signal: see disconnected_from_outside
         return;
       }
       watch_connections();
@@ -165,6 +199,7 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
     watch_connections();
   });
   log::notice("{}: attached as {}", name, device);
+  served.ready = true;
   readiness.ready(device);
 
   // Wait for SIGINT/SIGTERM (blocked in every thread) or the kernel letting go.
@@ -173,6 +208,8 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   timespec tick{0, 200'000'000};
+  int code = exit_ok;
+  bool signalled = false;
   while (!kernel_gone) {
     if (std::uint64_t size = new_size.exchange(0)) {
       if (auto rec = attachment->resize(size))
@@ -183,15 +220,25 @@ int serve_kernel(boost::asio::io_context& io, AttachedTarget& target, const Opti
     int sig = ::sigtimedwait(&stop_signals, nullptr, &tick);
     if (sig > 0) {
       log::notice("{}: signal {}: disconnecting {}", name, sig, device);
+      signalled = true;
       if (auto dec = attachment->disconnect()) log::warning("{}: disconnect {}: {}", name, device, dec.message());
       break;
     }
+  }
+  if (!signalled && !disconnected_from_outside(*attachment)) {
+    // Not a detach: I/O on the device fails from now on.  Free it (a dead
+    // configuration would pin /dev/nbdN) and say so with a failing exit,
+    // which systemd's Restart=on-failure answers by attaching again.
+    log::error("{}: the kernel closed every NBD connection of {} (a request outlived its timeout of {} s, "
+               "or a socket failed); disconnecting it", name, device, request.timeout_seconds);
+    if (auto dec = attachment->disconnect()) log::warning("{}: disconnect {}: {}", name, device, dec.message());
+    code = exit_failed;
   }
   work.reset();
   stop_io();
   nbd::remove_etherd_link(name, attachment->index());
   log::notice("{}: detached from {}", name, device);
-  return exit_ok;
+  return code;
 }
 
 }  // namespace
@@ -236,8 +283,7 @@ int main(int argc, char** argv) {
   if (auto code = parse(app, o.common, argc, argv)) return *code;
 
   AttachOptions attach;
-  if (!wire::parse_target(o.target, attach.shelf, attach.slot))
-    return fail(app, exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", o.target));
+  if (auto code = parse_target_name(app, o.target, attach.shelf, attach.slot)) return *code;
   if (!o.device.empty() && !nbd::parse_device_path(o.device))
     return fail(app, exit_usage, fmt::format("'{}' is not an nbd device like /dev/nbd0", o.device));
   attach.discovery_window = std::chrono::milliseconds(std::lround(o.timeout * 1000));
@@ -247,6 +293,12 @@ int main(int argc, char** argv) {
   attach.export_options.description = "AoE target " + o.target + " (aoe-nbd)";
   attach.export_options.read_only = o.read_only;
   bool kernel = o.socket_path.empty();
+  if (kernel && o.connections > 1 && o.deadline == 0)
+    return fail(app, exit_usage,
+                "--deadline 0 needs --connections 1: with several sockets the kernel times requests out "
+                "and kills their socket");
+  // The background process works from "/": a relative path must mean what the caller meant.
+  if (!kernel) o.socket_path = std::filesystem::absolute(o.socket_path).string();
 
   // A log line to a stderr whose reader went away must fail, not kill the server.
   ::signal(SIGPIPE, SIG_IGN);
@@ -268,6 +320,17 @@ int main(int argc, char** argv) {
     return *code;
   }
   bool claiming = o.claim || o.force_claim;
+  // A failure from here on must not leave the target claimed by nobody
+  // serving it, unless the claim is our sibling's (see below).
+  bool claim_in_use_here = false;
+  auto finish = [&](int code, bool was_ready) {
+    if (claiming && !o.keep_claim && !claim_in_use_here && (code == exit_ok || !was_ready)) {
+      io.restart();
+      auto released = release(io, links.links, attach.shelf, attach.slot, attach.discovery_window);
+      if (!released.ok()) log::warning("{}", released.message);
+    }
+    return code;
+  };
   if (claiming) {
     auto claimed = claim(io, links.links, attach.shelf, attach.slot,
                          o.force_claim ? ClaimMode::force : ClaimMode::normal, attach.discovery_window);
@@ -282,7 +345,7 @@ int main(int argc, char** argv) {
   auto target = AttachedTarget::open(io, links.links, attach, error);
   if (!target) {
     readiness.failed(exit_not_found, error);
-    return exit_not_found;
+    return finish(exit_not_found, false);
   }
   Served served;
   std::error_code status_ec;
@@ -291,9 +354,11 @@ int main(int argc, char** argv) {
   if (!status) {
     // Another aoe-attach answering for this target here is a second initiator
     // of one disk on one host: refuse.  Anything else only costs aoe-stat.
+    // That one holds the claim legitimately: leave it.
     if (status_ec == std::errc::address_in_use) {
+      claim_in_use_here = true;
       readiness.failed(exit_failed, error);
-      return exit_failed;
+      return finish(exit_failed, false);
     }
     log::warning("{} (continuing without it)", error);
   }
@@ -302,10 +367,6 @@ int main(int argc, char** argv) {
                     : serve_socket(io, *target, o, readiness, served);
   status.reset();
   target.reset();
-  if (claiming && code == exit_ok && !o.keep_claim) {
-    io.restart();
-    auto released = release(io, links.links, attach.shelf, attach.slot, attach.discovery_window);
-    if (!released.ok()) log::warning("{}", released.message);
-  }
-  return code;
+  // A device that died under a mounted file system still has its user here: keep the claim.
+  return finish(code, served.ready);
 }
