@@ -118,6 +118,12 @@ enum class DeviceStatus {
 };
 DeviceStatus status(std::uint32_t index, std::error_code& ec);
 
+// Why /dev/nbdN must not be disconnected now ("mounted on /mnt", "held by
+// dm-0", "opened exclusively"), or nothing.  A disconnect under a mounted
+// file system fails its outstanding writes.  A plain open() by a program
+// leaves no trace here; only exclusive openers, mounts and holders do.
+std::optional<std::string> in_use(std::uint32_t index);
+
 // "/dev/nbd7" or "nbd7" -> 7.
 std::optional<std::uint32_t> parse_device_path(std::string_view path) noexcept;
 

@@ -1,11 +1,21 @@
 // aoe-detach: disconnects a /dev/nbdN that aoe-attach made, named either by
-// the device or by its AoE target (eS.L, through /dev/etherd/eS.L), waits
-// until the kernel let go of it and removes the /dev/etherd link.
+// the device or by its AoE target (eS.L, through /dev/etherd/eS.L): refuses
+// while it is mounted or held (unless --force), has the aoe-attach serving
+// it disconnect and drain (SIGTERM, found through its status socket; the
+// kernel's disconnect directly when none answers), waits until that process
+// exited and the kernel let go, and removes the /dev/etherd link.
+#include <signal.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -13,18 +23,21 @@
 #include "aoe_version.h"
 #include "initiator/wire.h"
 #include "nbd-bridge/kernel_attach.h"
+#include "tools/status_endpoint.h"
 
 namespace {
 
 namespace nbd = aoe::nbd;
+namespace tools = aoe::tools;
+using Clock = std::chrono::steady_clock;
 
-// Exit codes (man/aoe-detach.8).
+// Exit codes (man/aoe-detach.8), the numbers every tool uses (tools/common.h).
 enum Exit : int {
   exit_ok = 0,
-  exit_failed = 1,        // the disconnect failed or did not finish in time
+  exit_failed = 1,        // in use, or the disconnect failed or did not finish in time
   exit_usage = 2,         // bad argument
-  exit_not_attached = 3,  // no such device, or it holds no connection
   exit_permission = 4,    // needs root (CAP_SYS_ADMIN)
+  exit_not_attached = 5,  // no such device, or it holds no connection ("not found")
 };
 
 struct Resolved {
@@ -58,6 +71,43 @@ std::optional<Resolved> resolve(const std::string& name, std::error_code& ec) {
   return Resolved{*index, name};
 }
 
+// The aoe-attach serving /dev/nbd`index`: its status socket and pid.
+struct Daemon {
+  std::filesystem::path socket;
+  pid_t pid = 0;
+};
+
+std::optional<Daemon> find_daemon(const Resolved& r, const std::string& device) {
+  std::vector<std::filesystem::path> sockets;
+  if (r.target) {
+    sockets.push_back(tools::status_socket_path(*r.target));
+  } else {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(tools::run_dir(), ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().extension() == ".sock") sockets.push_back(it->path());
+  }
+  for (const auto& socket : sockets) {
+    std::error_code ec;
+    auto doc = tools::query_status(socket, std::chrono::seconds(2), ec);
+    if (doc && doc->value("device", std::string()) == device && doc->value("pid", 0L) > 0)
+      return Daemon{socket, static_cast<pid_t>(doc->value("pid", 0L))};
+  }
+  return std::nullopt;
+}
+
+// Exited (a zombie whose parent has not reaped it yet counts) and its
+// status socket removed, which it does last.
+bool daemon_gone(const Daemon& d) {
+  std::error_code ec;
+  if (std::filesystem::exists(d.socket, ec)) return false;
+  if (::kill(d.pid, 0) != 0) return errno == ESRCH;
+  std::ifstream stat("/proc/" + std::to_string(d.pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');  // the name may hold spaces
+  return paren != std::string::npos && line.compare(paren, 3, ") Z") == 0;
+}
+
 // Removes every /dev/etherd link to /dev/nbd`index` (the user named the device).
 void remove_links_to(std::uint32_t index) {
   std::error_code ec;
@@ -76,7 +126,11 @@ void remove_links(const Resolved& r) {
     fmt::print(stderr, "aoe-detach: {}/{}: {}\n", nbd::etherd_dir.string(), *r.target, ec.message());
 }
 
-int detach(const std::string& name, unsigned timeout_seconds) {
+int detach(std::string name, unsigned timeout_seconds, bool force) {
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  // "e01.2" names e1.2's link and status socket, as aoe-attach spelt them.
+  if (aoe::wire::parse_target(name, shelf, slot)) name = aoe::wire::format_target(shelf, slot);
   std::error_code ec;
   const auto r = resolve(name, ec);
   if (!r) {
@@ -97,15 +151,33 @@ int detach(const std::string& name, unsigned timeout_seconds) {
     return fail(exit_not_attached, fmt::format("{}: not attached", device));
   }
 
-  if ((ec = nbd::disconnect(r->index))) {
+  // Outstanding and cached writes of a mounted file system would be lost.
+  if (auto why = nbd::in_use(r->index); why && !force)
+    return fail(exit_failed, fmt::format("{} is {}: unmount it (or stop its user) first, or detach anyway "
+                                         "with --force, losing writes not yet on the target", device, *why));
+
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
+  // Its aoe-attach disconnects the device itself on SIGTERM and drains;
+  // without one (crashed, or no status socket), the kernel is told directly.
+  const auto daemon = find_daemon(*r, device);
+  if (daemon) {
+    if (::kill(daemon->pid, SIGTERM) != 0)
+      return fail(errno == EPERM ? exit_permission : exit_failed,
+                  fmt::format("{}: cannot signal its aoe-attach (pid {}): {}", device, daemon->pid,
+                              std::strerror(errno)));
+    while (!daemon_gone(*daemon) && Clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!daemon_gone(*daemon))
+      return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) is still draining after {} s; it goes on "
+                                           "in the background (see its log)", device, daemon->pid,
+                                           timeout_seconds));
+  } else if ((ec = nbd::disconnect(r->index))) {
     const int code = ec == nbd::attach_errc::permission_denied ? exit_permission : exit_failed;
     return fail(code, fmt::format("{}: {}", device, ec.message()));
   }
   // The kernel drops the configuration once the sockets are shut and the
   // last opener is gone: a mounted filesystem keeps it (doc nbd-protocol §5.3).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  while ((state = nbd::status(r->index, ec)) == nbd::DeviceStatus::connected && !ec &&
-         std::chrono::steady_clock::now() < deadline)
+  while ((state = nbd::status(r->index, ec)) == nbd::DeviceStatus::connected && !ec && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (ec) return fail(exit_failed, fmt::format("{}: status: {}", device, ec.message()));
   if (state == nbd::DeviceStatus::connected)
@@ -123,12 +195,15 @@ int main(int argc, char** argv) {
   std::string name;
   unsigned timeout_seconds = 10;
   app.add_option("DEVICE", name, "/dev/nbdN, or the AoE target eSHELF.SLOT")->required();
-  app.add_option("-t,--timeout", timeout_seconds, "seconds to wait for the kernel to let go")
+  app.add_option("-t,--timeout", timeout_seconds,
+                 "seconds to wait for aoe-attach to drain and exit and the kernel to let go")
       ->capture_default_str();
+  bool force = false;
+  app.add_flag("--force", force, "detach even if the device is mounted or held (its pending writes are lost)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
-  return detach(name, timeout_seconds);
+  return detach(name, timeout_seconds, force);
 }

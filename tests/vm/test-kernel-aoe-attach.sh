@@ -3,16 +3,21 @@
 # The real product end to end: vblade serves a sparse file (guest tmpfs) as
 # e1.2 from namespace "blade" over two veth pairs, one to namespace "init",
 # one to the root namespace.  aoe-attach in kernel mode (daemonized):
-#  1. from namespace init (`ip netns exec`): the genl family "nbd" is not
+#  1. from the root namespace: generic netlink, the default (backend
+#     identifier, /dev/etherd link, size), busy --device refused over
+#     netlink and over the ioctls without harming the device, aoe-stat by
+#     device, ext4 mkfs/mount/write, aoe-detach refused while mounted,
+#     umount/fsck/remount/verify, a resize, aoe-detach returning only once
+#     the daemon is gone; then the backing file holds the filesystem
+#     (e2fsck, debugfs cat), and a second aoe-detach exits 5;
+#  2. from namespace init (`ip netns exec`): the genl family "nbd" is not
 #     visible outside the root network namespace, so this is the ioctl
-#     fallback: /dev/etherd link, size, a busy --device refused without
-#     harming the device, ext4 mkfs/mount/write/fsck/remount/verify,
-#     aoe-detach by target name; then the backing file holds the filesystem
-#     (e2fsck, debugfs cat);
-#  2. from the root namespace: generic netlink (backend identifier), the
-#     data of 1 read back, busy --device refused over netlink and over the
-#     ioctls, SIGTERM to the daemon detaches;
-#  3. without the nbd module: a message naming `modprobe nbd` and --socket,
+#     fallback: the files of 1 read back, one more written, fsck,
+#     aoe-detach e01.2, the backing file checked again;
+#  3. --connections 2: the kernel's request timeout above the deadline
+#     (debugfs), --deadline 0 refused;
+#  4. stderr on a pipe; SIGTERM to the daemon detaches;
+#  5. without the nbd module: a message naming `modprobe nbd` and --socket,
 #     exit 6.
 # Needs $AOE_BUILD_DIR (the build tree).
 set -euo pipefail
@@ -20,7 +25,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
 attach=$AOE_BUILD_DIR/tools/aoe-attach
 detach=$AOE_BUILD_DIR/tools/aoe-detach
-for t in "$attach" "$detach" vblade ip mkfs.ext4 e2fsck debugfs blockdev sha256sum modprobe rmmod; do
+stat=$AOE_BUILD_DIR/tools/aoe-stat
+for t in "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck debugfs blockdev sha256sum modprobe rmmod; do
   command -v "$t" >/dev/null || { echo "FAIL: missing $t"; exit 1; }
 done
 modprobe ext4 || true    # preloaded by run-in-vm
@@ -109,8 +115,8 @@ start_daemon() {   # init|root LABEL [ARGS...]: sets DEV, DAEMON_PID and DAEMON_
     fail "$2: /sys/block/$name/pid is $tid, not a thread of aoe-attach"
   [ "$(readlink "/dev/etherd/$target")" = "$DEV" ] ||
     fail "$2: /dev/etherd/$target -> '$(readlink "/dev/etherd/$target" || true)', want $DEV"
-  local bytes; bytes=$(blockdev --getsize64 "$DEV")
-  [ "$bytes" = $((size_mib << 20)) ] || fail "$2: $DEV is $bytes bytes, want $((size_mib << 20))"
+  local bytes want; bytes=$(blockdev --getsize64 "$DEV") want=$(stat -c %s "$img")   # grown in round 1
+  [ "$bytes" = "$want" ] || fail "$2: $DEV is $bytes bytes, want $want"
   echo "$2: aoe-attach $target -> $DEV, $bytes bytes (daemon pid $DAEMON_PID), /dev/etherd/$target -> $DEV"
 }
 
@@ -148,17 +154,33 @@ check_detached() {   # LABEL
   echo "$1: daemon exited, $DEV disconnected, link removed"
 }
 
-# --- 1. from a network namespace: the ioctl fallback
-label=netns
-start_daemon init "$label"
-[ -z "$(cat "/sys/block/${DEV#/dev/}/backend" 2>/dev/null)" ] ||
-  fail "$label: a backend identifier is set: netlink worked in a namespace, revisit this test"
-expect_busy init "$label busy"
+# --- 1. from the root namespace: generic netlink, the default path
+label=netlink
+start_daemon root "$label" --rediscover 1
+grep -qx "aoe-nbd:$target" "/sys/block/${DEV#/dev/}/backend" ||
+  fail "$label: backend is '$(cat "/sys/block/${DEV#/dev/}/backend" 2>/dev/null || true)', want aoe-nbd:$target"
+expect_busy root "$label busy"
+expect_busy init "$label busy over ioctl"
+# aoe-stat picks the daemon by its device, however the device is named
+for name in "$DEV" "${DEV#/dev/}" "/dev/etherd/$target"; do
+  st=$("$stat" --json "$name") || fail "$label: aoe-stat $name exited $?"
+  [ "$(jq -r 'length' <<<"$st")" = 1 ] && [ "$(jq -r '.[0].target' <<<"$st")" = "$target" ] &&
+    [ "$(jq -r '.[0].device' <<<"$st")" = "$DEV" ] || fail "$label: aoe-stat --json $name: $st"
+done
+rc=0; "$stat" /dev/nbd999 >/dev/null 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "$label: aoe-stat /dev/nbd999 (nobody serves it) exited 0"
+echo "$label: aoe-stat $DEV, ${DEV#/dev/} and /dev/etherd/$target show $target"
 
 mkfs.ext4 -q -F "$DEV"
 mount "$DEV" "$mnt"
 for i in 1 2 3 4; do head -c $((i << 20)) /dev/urandom >"$mnt/file$i"; done
 (cd "$mnt" && sha256sum file* >"$LAB_DIR/sums")
+# Mounted: aoe-detach refuses, and the device goes on serving.
+rc=0; msg=$("$detach" "$target" 2>&1) || rc=$?
+[ "$rc" = 1 ] && grep -q "mounted on $mnt" <<<"$msg" && grep -q -- "--force" <<<"$msg" ||
+  fail "$label: aoe-detach of a mounted $DEV: exit $rc, '$msg'"
+kill -0 "$DAEMON_PID" 2>/dev/null || fail "$label: the refused detach stopped the daemon"
+echo "$label: aoe-detach refused while mounted: $msg"
 sync
 umount "$mnt"
 e2fsck -fn "$DEV" >"$LAB_DIR/fsck.log" 2>&1 || { cat "$LAB_DIR/fsck.log"; fail "$label: e2fsck -fn $DEV"; }
@@ -167,29 +189,6 @@ mount -o ro "$DEV" "$mnt"
 (cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums after remount"
 umount "$mnt"
 echo "$label: ext4 on $DEV: 10 MiB written, fsck clean, read back identical"
-
-"$detach" "$target" || fail "$label: aoe-detach $target exited with $?"
-wait_daemon_gone "$label"
-check_detached "$label"
-
-# the backing file holds the filesystem (no loop device needed)
-e2fsck -fn "$img" >"$LAB_DIR/fsck-img.log" 2>&1 || { cat "$LAB_DIR/fsck-img.log"; fail "backing: e2fsck -fn $img"; }
-want=$(awk '$2 == "file3" {print $1}' "$LAB_DIR/sums")
-got=$(debugfs -R "cat /file3" "$img" 2>/dev/null | sha256sum | cut -d' ' -f1)
-[ "$got" = "$want" ] || fail "backing: /file3 in $img has sha256 $got, want $want"
-echo "backing: $img is a clean ext4, /file3 matches"
-
-# --- 2. from the root namespace: generic netlink
-label=netlink
-start_daemon root "$label" --rediscover 1
-grep -qx "aoe-nbd:$target" "/sys/block/${DEV#/dev/}/backend" ||
-  fail "$label: backend is '$(cat "/sys/block/${DEV#/dev/}/backend" 2>/dev/null || true)', want aoe-nbd:$target"
-expect_busy root "$label busy"
-expect_busy init "$label busy over ioctl"
-mount -o ro "$DEV" "$mnt"
-(cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums of the files written in round 1"
-umount "$mnt"
-echo "$label: the files of round 1 read back identical"
 
 # The image grows and vblade restarts: rediscovery resizes $DEV (netlink
 # NBD_CMD_RECONFIGURE), and the data stays.
@@ -213,11 +212,68 @@ mount -o ro "$DEV" "$mnt"
 (cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums after the resize"
 umount "$mnt"
 echo "$label: image grown by 16 MiB: $DEV resized, written past the old end, files intact"
-kill -TERM "$DAEMON_PID"
-wait_daemon_gone "$label SIGTERM"
-check_detached "$label SIGTERM"
 
-# --- 2b. stderr on the caller's pipe, as in `dev=$(aoe-attach e1.2 2>&1)`:
+# aoe-detach returns once the daemon drained and exited, not before.
+"$detach" "$target" || fail "$label: aoe-detach $target exited with $?"
+kill -0 "$DAEMON_PID" 2>/dev/null && fail "$label: aoe-detach returned while aoe-attach (pid $DAEMON_PID) still runs"
+[ ! -e "$AOE_RUN_DIR/$target.sock" ] || fail "$label: aoe-detach returned before the status socket went"
+DAEMON_PID=
+check_detached "$label"
+rc=0; msg=$("$detach" "$target" 2>&1) || rc=$?
+[ "$rc" = 5 ] || fail "$label: aoe-detach of a detached target: exit $rc, want 5 (not attached): $msg"
+
+# the backing file holds the filesystem (no loop device needed)
+check_backing() {   # LABEL
+  e2fsck -fn "$img" >"$LAB_DIR/fsck-img.log" 2>&1 || { cat "$LAB_DIR/fsck-img.log"; fail "$1: e2fsck -fn $img"; }
+  local want got
+  want=$(awk '$2 == "file3" {print $1}' "$LAB_DIR/sums")
+  got=$(debugfs -R "cat /file3" "$img" 2>/dev/null | sha256sum | cut -d' ' -f1)
+  [ "$got" = "$want" ] || fail "$1: /file3 in $img has sha256 $got, want $want"
+  echo "$1: $img is a clean ext4, /file3 matches"
+}
+check_backing "$label backing"
+
+# --- 2. from a network namespace: the genl family "nbd" is not visible
+# outside the root network namespace, so this is the ioctl fallback
+label=netns
+start_daemon init "$label"
+[ -z "$(cat "/sys/block/${DEV#/dev/}/backend" 2>/dev/null)" ] ||
+  fail "$label: a backend identifier is set: netlink worked in a namespace, revisit this test"
+expect_busy init "$label busy"
+mount "$DEV" "$mnt"
+(cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums of the files written in round 1"
+head -c 3M /dev/urandom >"$mnt/file5"
+(cd "$mnt" && sha256sum file5 >>"$LAB_DIR/sums")
+umount "$mnt"
+e2fsck -fn "$DEV" >"$LAB_DIR/fsck.log" 2>&1 || { cat "$LAB_DIR/fsck.log"; fail "$label: e2fsck -fn $DEV"; }
+echo "$label: the files of round 1 read back identical, one more written, fsck clean"
+"$detach" "e0${target#e}" || fail "$label: aoe-detach e0${target#e} exited with $?"
+kill -0 "$DAEMON_PID" 2>/dev/null && fail "$label: aoe-detach returned while aoe-attach (pid $DAEMON_PID) still runs"
+DAEMON_PID=
+check_detached "$label"
+check_backing "$label backing"
+
+# --- 3. several sockets: the kernel times requests out on them whatever
+# the timeout, so it must lie above the deadline (tools/aoe-attach.cpp
+# kernel_request_timeout: 5 s + 30 s); retrying forever is refused.
+label=multi-conn
+rc=0; run_attach root --connections 2 --deadline 0 "$target" || rc=$?
+[ "$rc" = 2 ] || fail "$label: --connections 2 --deadline 0: exit $rc, want 2: $ERR"
+start_daemon root "$label" --connections 2 --deadline 5
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+# 6.1 shows the timeout in jiffies (35 s at HZ=250 is 8750); 0 means the 30 s default.
+timeout_file=/sys/kernel/debug/nbd/${DEV#/dev/}/timeout
+case $(cat "$timeout_file") in
+  35 | 3500 | 8750 | 10500 | 35000) ;;   # seconds, or jiffies at HZ 100, 250, 300, 1000
+  *) fail "$label: $timeout_file is '$(cat "$timeout_file" 2>&1)', want 35 s" ;;
+esac
+dd if="$DEV" of=/dev/null bs=1M count=8 iflag=direct status=none || fail "$label: $DEV unreadable"
+"$detach" "$DEV" || fail "$label: aoe-detach $DEV exited with $?"
+DAEMON_PID=
+check_detached "$label"
+echo "$label: two sockets, kernel timeout 35 s above the 5 s deadline"
+
+# --- 4. stderr on the caller's pipe, as in `dev=$(aoe-attach e1.2 2>&1)`:
 # the caller must see EOF once the device is attached (the daemon must not
 # keep the pipe), and the daemon must outlive the reader.
 label=pipe
@@ -242,7 +298,7 @@ kill -TERM "$DAEMON_PID"
 wait_daemon_gone "$label SIGTERM"
 check_detached "$label SIGTERM"
 
-# --- 3. no nbd driver: a clear message and exit 6 (tools/common.h exit_no_nbd)
+# --- 5. no nbd driver: a clear message and exit 6 (tools/common.h exit_no_nbd)
 rmmod nbd || fail "no-nbd: rmmod nbd (still in use?)"
 echo "install nbd /bin/false" >"$no_nbd_conf"   # newer kernels would autoload it via genl
 rc=0
@@ -256,4 +312,4 @@ echo "no-nbd: exit $rc: $(grep -v '^<' <<<"$ERR")"
 modprobe nbd || fail "modprobe nbd"
 [ -e /dev/nbd0 ] || fail "modprobe nbd: no /dev/nbd0"
 
-echo "PASS: aoe-attach kernel mode against vblade (ioctl from a namespace, netlink from the root)"
+echo "PASS: aoe-attach kernel mode against vblade (netlink from the root, ioctl from a namespace)"
