@@ -27,9 +27,10 @@ using nlohmann::json;
 
 enum Exit : int {
   exit_ok = 0,
-  exit_failed = 1,      // the named target is not attached, or its daemon did not answer
+  exit_failed = 1,      // the named target's daemon did not answer
   exit_usage = 2,
   exit_permission = 4,  // a status socket could not be read (not root)
+  exit_not_found = 5,   // the named target, device or socket is not attached (tools/common.h)
 };
 
 // Decimal units, three decimals, as aoetools' aoe-stat and aoe-discover print sizes.
@@ -185,7 +186,9 @@ int run(int argc, char** argv) {
 
   if (by_target) {
     if (docs.empty())
-      return fail(denied ? exit_permission : exit_failed,
+      return fail(denied   ? exit_permission
+                  : broken ? exit_failed
+                           : exit_not_found,
                   broken ? fmt::format("{}: its aoe-attach did not answer on {}", wanted, sockets[0].string())
                          : fmt::format("{} is not attached (no aoe-attach answers on {})", wanted,
                                        sockets[0].string()));
@@ -196,7 +199,7 @@ int run(int argc, char** argv) {
       return got != wanted && canonical_device(got) != device;
     });
     if (docs.empty())
-      return fail(denied ? exit_permission : exit_failed,
+      return fail(denied ? exit_permission : exit_not_found,
                   fmt::format("{}: no aoe-attach serves this device or socket", wanted));
   }
 

@@ -63,6 +63,7 @@ nlohmann::json status_json(const Engine& engine, const std::string& device, long
                      {"retransmits", p.retransmits},
                      {"timeouts", p.timeouts},
                      {"late_replies", p.late_replies},
+                     {"duplicate_replies", p.duplicate_replies},
                      {"rejected_replies", p.rejected_replies},
                      {"send_drops", p.send_drops}});
   }

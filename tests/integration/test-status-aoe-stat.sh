@@ -23,11 +23,11 @@ img=$(lab_image e1.2.img 64M)
 lab_vblade blade eth0 1 2 "$img"
 lab_vblade blade eth1 1 2 "$img"
 
-# Nothing attached: an empty array, exit 0; a named target: exit 1.
+# Nothing attached: an empty array, exit 0; a named target: exit 5 (not found).
 out=$("$stat" --json) || fail "aoe-stat --json with nothing attached exited $?"
 [ "$(echo "$out" | tr -d ' \n')" = "[]" ] || fail "expected [], got: $out"
 set +e; msg=$("$stat" e1.2 2>&1); rc=$?; set -e
-[ "$rc" = 1 ] || fail "aoe-stat e1.2 with nothing attached exited $rc"
+[ "$rc" = 5 ] || fail "aoe-stat e1.2 with nothing attached exited $rc"
 echo "$msg" | grep -q "not attached" || fail "unclear message: $msg"
 
 # A stale socket (its daemon was killed) is skipped, and reported with -v.
@@ -67,7 +67,7 @@ target_keys = {"target", "device", "pid", "state", "size_bytes", "payload_bytes"
                "in_flight", "paths"}
 path_keys = {"interface", "mac", "state", "payload_bytes", "window", "window_cap", "outstanding", "srtt_us",
              "rttvar_us", "rto_us", "frames_sent", "retransmits", "timeouts", "late_replies",
-             "rejected_replies", "send_drops"}
+             "duplicate_replies", "rejected_replies", "send_drops"}
 assert len(one) == 1 and len(two) == 1 and by_socket == [by_socket[0]], (one, two, by_socket)
 a, b = one[0], two[0]
 for d in (a, b):
