@@ -133,9 +133,9 @@ expect_rc() {   # WANT ARGS...
   [ "$rc" = "$want" ] || { cat "$run/detach.err"; fail "aoe-detach $*: exit $rc, want $want"; }
   echo "aoe-detach $*: exit $rc: $(cat "$run/detach.err")"
 }
-expect_rc 3 "$DEV"          # disconnected
-expect_rc 3 e9.9            # no link
-expect_rc 3 /dev/nbd999     # no device
+expect_rc 5 "$DEV"          # disconnected
+expect_rc 5 e9.9            # no link
+expect_rc 5 /dev/nbd999     # no device
 expect_rc 2 not-a-device
 
 echo "PASS: kernel attach (netlink and ioctl)"
