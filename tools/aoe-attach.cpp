@@ -315,7 +315,7 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   Links links;
-  if (auto code = open_links(io, app, o.common, links)) {
+  if (auto code = open_links(io, app, o.common, links, &attach.pending_interfaces)) {
     readiness.failed(*code, "cannot open the network interfaces (see above)");
     return *code;
   }

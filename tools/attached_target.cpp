@@ -58,7 +58,7 @@ AttachedTarget::AttachedTarget(boost::asio::io_context& io, std::vector<Link*> l
       engine_(std::make_unique<Engine>(io, std::move(target), options_.engine)),
       server_(std::make_unique<nbd::Server>(io, *engine_, options_.export_options)),
       rediscover_timer_(io) {
-  route_frames();
+  for (Link* l : links_) route_frames(*l);
 }
 
 AttachedTarget::~AttachedTarget() {
@@ -66,11 +66,26 @@ AttachedTarget::~AttachedTarget() {
 }
 
 // Control exchanges carry tag bit 30 (tag.h); everything else is the engine's.
-void AttachedTarget::route_frames() {
-  for (Link* l : links_)
-    l->set_receiver([this, l](std::span<const std::byte> frame) {
-      if (!control_.on_frame(*l, frame)) engine_->on_frame(*l, frame);
-    });
+void AttachedTarget::route_frames(Link& link) {
+  link.set_receiver([this, &link](std::span<const std::byte> frame) {
+    if (!control_.on_frame(link, frame)) engine_->on_frame(link, frame);
+  });
+}
+
+// An interface named with -i that did not exist at start has appeared.
+void AttachedTarget::join(const std::string& name) {
+  std::error_code ec;
+  auto link = PacketLink::open(io_, name, ec);
+  if (!link) {
+    log::warning("{}: {} appeared but cannot be opened: {}", engine_->target().name(), name, ec.message());
+    return;
+  }
+  std::erase(options_.pending_interfaces, name);
+  log::notice("{}: {} appeared: looking for the target through it", engine_->target().name(), name);
+  links_.push_back(link.get());
+  route_frames(*link);
+  joined_.push_back(std::move(link));
+  rediscover();
 }
 
 void AttachedTarget::start() {
@@ -97,11 +112,17 @@ void AttachedTarget::start() {
 // A NIC going down fails its paths at once instead of after a window of
 // timeouts; one coming back is probed, and rediscovered for new target ports.
 void AttachedTarget::on_link_event(const discovery::LinkEvent& event) {
+  if (stopped_) return;
+  bool up = !event.removed && event.interface.up && event.interface.carrier;
   auto link = std::find_if(links_.begin(), links_.end(),
                            [&](const Link* l) { return l->info().name == event.interface.name; });
-  if (link == links_.end() || stopped_) return;
+  if (link == links_.end()) {
+    const auto& pending = options_.pending_interfaces;
+    if (up && std::find(pending.begin(), pending.end(), event.interface.name) != pending.end())
+      join(event.interface.name);
+    return;
+  }
   Link& l = **link;
-  bool up = !event.removed && event.interface.up && event.interface.carrier;
   // Re-created under the same name, or a new MTU: frames must follow it.
   if (up && (event.interface.ifindex != l.info().ifindex || event.interface.mtu != l.info().mtu))
     if (auto ec = l.reopen()) log::warning("{}: cannot follow its change: {}", l.info().name, ec.message());

@@ -18,6 +18,7 @@
 #include "discovery/control.h"
 #include "discovery/interfaces.h"
 #include "initiator/engine.h"
+#include "initiator/packet_link.h"
 #include "nbd-bridge/server.h"
 
 namespace aoe::tools {
@@ -31,6 +32,8 @@ struct AttachOptions {
   std::chrono::seconds rediscover_interval{60};
   EngineOptions engine;
   nbd::ExportOptions export_options;
+  // Named with -i but absent at start: opened when rtnetlink says they are up.
+  std::vector<std::string> pending_interfaces;
 };
 
 class AttachedTarget {
@@ -61,7 +64,8 @@ class AttachedTarget {
 
  private:
   AttachedTarget(boost::asio::io_context& io, std::vector<Link*> links, AttachOptions options, TargetInfo target);
-  void route_frames();
+  void route_frames(Link& link);
+  void join(const std::string& name);
   void schedule_rediscovery();
   void rediscover();
   void on_found(const TargetInfo& found);
@@ -70,6 +74,7 @@ class AttachedTarget {
 
   boost::asio::io_context& io_;
   std::vector<Link*> links_;
+  std::vector<std::unique_ptr<PacketLink>> joined_;  // links opened after start
   AttachOptions options_;
   discovery::Control control_;
   std::unique_ptr<Engine> engine_;

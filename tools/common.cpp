@@ -1,6 +1,8 @@
 #include "tools/common.h"
 
-#include <fmt/core.h>
+#include <algorithm>
+
+#include <fmt/format.h>
 
 #include "aoe_version.h"
 #include "discovery/interfaces.h"
@@ -48,11 +50,22 @@ std::optional<int> parse_target_name(const CLI::App& app, std::string& name, std
 }
 
 std::optional<int> open_links(boost::asio::io_context& io, const CLI::App& app,
-                              const CommonOptions& options, Links& out) {
+                              const CommonOptions& options, Links& out, std::vector<std::string>* absent) {
   std::error_code ec;
   auto all = discovery::list_interfaces(ec);
   if (ec) return fail(app, exit_failed, "cannot list network interfaces: " + ec.message());
   auto names = discovery::split_interface_names(options.interfaces);
+  if (absent) {
+    const auto exists = [&](const std::string& n) {
+      return std::any_of(all.begin(), all.end(), [&](const discovery::Interface& i) { return i.name == n; });
+    };
+    for (const std::string& n : names)
+      if (!exists(n)) absent->push_back(n);
+    if (!names.empty() && absent->size() == names.size())
+      return fail(app, exit_no_interface, fmt::format("none of the named interfaces exists: {}", fmt::join(names, ", ")));
+    std::erase_if(names, [&](const std::string& n) { return !exists(n); });
+    for (const std::string& n : *absent) log::warning("{} does not exist (yet): it joins when it appears", n);
+  }
   discovery::Selection selection = discovery::select_interfaces(all, names);
   if (selection.error) return fail(app, exit_no_interface, selection.message);
   if (selection.interfaces.empty())

@@ -58,7 +58,11 @@ struct Links {
 
 // Opens a PacketLink on every interface chosen by -i (default: every up
 // Ethernet interface).  On failure prints why and returns the exit code.
+// With `absent`, a named interface that does not exist (yet) is not an
+// error but listed there, as long as one of them exists: a daemon opens it
+// when it appears.
 std::optional<int> open_links(boost::asio::io_context& io, const CLI::App& app,
-                              const CommonOptions& options, Links& out);
+                              const CommonOptions& options, Links& out,
+                              std::vector<std::string>* absent = nullptr);
 
 }  // namespace aoe::tools

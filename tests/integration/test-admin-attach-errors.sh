@@ -3,6 +3,8 @@
 # gets right on the way, against real vblade on a bridge shared by two hosts.
 #  - without CAP_NET_RAW (root with the capability dropped): exit 4, a
 #    message naming CAP_NET_RAW;
+#  - none of the named interfaces exists: exit 3, naming them (one that
+#    exists is enough: the others join when they appear);
 #  - a target nobody serves: exit 5, a message naming it;
 #  - masked out by the target's MAC mask list: exit 5, a message that
 #    mentions the mask (tools/attached_target.cpp gives the hint);
@@ -30,6 +32,11 @@ expect_status 4 lab_in hosta setpriv --bounding-set=-net_raw --inh-caps=-net_raw
   "$tools/aoe-attach" -i eth0 -t 0.3 --foreground --socket "$LAB_DIR/nocap.sock" e1.2
 [[ $err == *CAP_NET_RAW* ]] || fail "no CAP_NET_RAW: the message does not name it: $err"
 echo "no CAP_NET_RAW: exit 4: $err"
+
+# Every named interface absent: nothing to join later, exit 3 naming them.
+expect_status 3 lab_in hosta "$tools/aoe-attach" -i nosuch0,nosuch1 -t 0.3 --foreground --socket "$LAB_DIR/noif.sock" e1.2
+[[ $err == *nosuch0*nosuch1* ]] || fail "no named interface exists: the message does not name them: $err"
+echo "no named interface: exit 3: $err"
 
 expect_status 5 attach hosta --foreground --socket "$LAB_DIR/none.sock" e1.9
 [[ $err == *"e1.9"*"not found"* ]] || fail "absent target: the message does not say e1.9 is not found: $err"
