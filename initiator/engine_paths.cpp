@@ -42,7 +42,7 @@ void Engine::update_paths(const std::vector<PathInfo>& infos) {
       continue;
     }
     unsigned p = static_cast<unsigned>(known);
-    listed[p] = true;
+    if (p < listed.size()) listed[p] = true;  // else added by this very list
     Path& path = paths_[p];
     if (path.retired) {
       path.retired = false;
