@@ -93,30 +93,45 @@ std::vector<TargetInfo> merge_answers(const std::vector<ConfigInfo>& answers,
   return targets;
 }
 
+namespace {
+
+// The identity every port must show.  Without `expected`, the first port's
+// that answered.  With it (rediscovery), the attached disk: at its old
+// capacity while any port still reports that, so another disk of another
+// size cannot pass for a resize; at a new one only when no port reports
+// the old one (the target was resized).
+const Identity* reference_identity(const std::vector<PortIdentity>& ports, const std::optional<Identity>& expected) {
+  const Identity* resized = nullptr;
+  for (const PortIdentity& port : ports) {
+    if (port.identity.error) continue;
+    if (!expected) return &port.identity.value;
+    if (!same_drive(*expected, port.identity.value)) continue;
+    if (port.identity.value.sectors == expected->sectors) return &port.identity.value;
+    if (!resized) resized = &port.identity.value;
+  }
+  return resized;
+}
+
+}  // namespace
+
 std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports,
                                        const std::optional<Identity>& expected) {
   std::vector<Conflict> conflicts;
   std::vector<wire::Mac> unusable;
-  const Identity* reference = expected ? &*expected : nullptr;
-  bool identity_set = false;
+  const Identity* reference = reference_identity(ports, expected);
+  if (reference) target.identity = *reference;
   for (const PortIdentity& port : ports) {
-    const bool agrees = reference && (expected ? same_drive(*reference, port.identity.value)
-                                               : same_disk(*reference, port.identity.value));
     if (port.identity.error) {
       log::warning("{}: port {} does not answer IDENTIFY ({}); not used", target.name(),
                    wire::format_mac(port.mac), port.identity.error.message());
       unusable.push_back(port.mac);
-    } else if (!reference || (agrees && !identity_set)) {
-      reference = &port.identity.value;
-      target.identity = port.identity.value;
-      identity_set = true;
-    } else if (!agrees) {
+    } else if (!reference || !same_disk(*reference, port.identity.value)) {
       auto path = std::find_if(target.paths.begin(), target.paths.end(),
                                [&](const PathInfo& p) { return p.target_mac == port.mac; });
       conflicts.push_back(Conflict{{target.shelf, target.slot},
                                    path == target.paths.end() ? nullptr : path->link,
                                    port.mac,
-                                   *reference,
+                                   reference ? *reference : *expected,
                                    port.identity.value});
       unusable.push_back(port.mac);
     }

@@ -75,8 +75,9 @@ struct PortIdentity {
 // Sets target.identity from the first port that answered and removes the
 // paths through ports that did not answer or disagree (capacity, serial or
 // model); each disagreeing port becomes a conflict.  With `expected`, every
-// port must be that disk (same serial and model) instead: an impostor that
-// answers first cannot take over an attached target.
+// port must be that disk (same serial and model) instead, at its old
+// capacity while any port still reports it: an impostor that answers first,
+// or one of another size, cannot take over an attached target.
 std::vector<Conflict> apply_identities(TargetInfo& target, const std::vector<PortIdentity>& ports,
                                        const std::optional<Identity>& expected = std::nullopt);
 

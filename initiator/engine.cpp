@@ -236,10 +236,6 @@ int Engine::path_of(const Link& link, const wire::Mac& mac) const noexcept {
   return -1;
 }
 
-bool Engine::knows_port(const wire::Mac& mac) const noexcept {
-  return std::any_of(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == mac; });
-}
-
 void Engine::on_reply(Link& link, const wire::Frame& frame) {
   const wire::Header& h = frame.header;
   std::uint32_t i = tag::slot_of(h.tag);
@@ -349,6 +345,7 @@ void Engine::fail_all(std::error_code ec) {
 }
 
 void Engine::on_tick() {
+  if (stopped_) return;  // a tick queued before shutdown()
   auto now = Clock::now();
   bool expired = false;
   bool io_in_flight = false;

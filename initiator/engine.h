@@ -108,9 +108,10 @@ class Engine final : public BlockDevice {
   // was lowered is probed at the full size again).  A failed path missing
   // from the list is retired: no longer probed or shown, back if listed.
   void update_paths(const std::vector<PathInfo>& paths);
-  // Whether `mac` is one of the target's ports (an announcement from it
-  // means the target is back).
-  bool knows_port(const wire::Mac& mac) const noexcept;
+  // Rediscovery found the port `mac` answering as another disk: its paths
+  // stop at once (their frames move) and stay out until a rediscovery lists
+  // them again, which only an IDENTIFY agreeing with the attached disk does.
+  void quarantine(const wire::Mac& mac);
 
   // A local NIC went down (its paths stop at once, their frames move to the
   // others) or came back (its paths are probed and rejoin when they answer).

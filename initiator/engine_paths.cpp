@@ -58,12 +58,14 @@ void Engine::update_paths(const std::vector<PathInfo>& infos) {
       path.payload_sectors = path.full_payload_sectors;
     } else if (path.payload_sectors < path.full_payload_sectors && !path.failed && path.probes_in_flight == 0) {
       path.probes_in_flight = 1;
+      path.small_probe_answered = false;
       send_probe(p, path.full_payload_sectors);
     }
   }
   for (unsigned p = 0; p < listed.size(); ++p) {
     Path& path = paths_[p];
-    if (listed[p] || !path.failed || path.retired) continue;
+    // A NIC that is down answers no discovery: that is not its port gone.
+    if (listed[p] || !path.failed || path.retired || !path.link_up) continue;
     path.retired = true;  // its port is gone from this NIC: stop probing it
     log::notice("{}: path {} -> {} no longer answers discovery: retired", target_.name(), path.stats.interface,
                 wire::format_mac(path.mac));
@@ -106,7 +108,21 @@ int Engine::pick_path() {
   return -1;
 }
 
-bool Engine::usable(const Path& p, bool allow_failed) const { return p.link_up && (allow_failed || !p.failed); }
+// Retired paths never carry I/O: their port is gone, or is another disk.
+bool Engine::usable(const Path& p, bool allow_failed) const {
+  return p.link_up && !p.retired && (allow_failed || !p.failed);
+}
+
+void Engine::quarantine(const wire::Mac& mac) {
+  for (unsigned p = 0; p < paths_.size(); ++p) {
+    if (paths_[p].mac != mac) continue;
+    fail_path(p, "answers as another disk");
+    paths_[p].retired = true;
+  }
+  update_payload();
+  pump();
+  run_completions();
+}
 
 void Engine::fail_path(unsigned p, const char* why) {
   Path& path = paths_[p];
@@ -188,7 +204,7 @@ void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
   if (!ec && sectors > path.payload_sectors && !path.failed) {  // a lowered path carries full frames again
     log::notice("{}: path {} -> {} carries {}-byte frames again", target_.name(), path.stats.interface,
                 wire::format_mac(path.mac), sectors * wire::sector_size);
-    path.payload_sectors = sectors;
+    path.payload_sectors = std::min(sectors, path.full_payload_sectors);  // the MTU may have shrunk meanwhile
     update_payload();
   }
   if (!ec && sectors == path.payload_sectors) restore_path(p);
@@ -227,6 +243,7 @@ void Engine::set_link_state(const Link& link, bool up) {
 
 void Engine::mark_down() {
   down_ = true;
+  stalled_since_ = {};
   log::error("{}: no answer within the {} s deadline on any path: target marked down, failing its I/O until it "
              "answers discovery again",
              target_.name(), std::chrono::duration<double>(options_.deadline).count());
@@ -237,6 +254,7 @@ void Engine::mark_down() {
 void Engine::target_answered() {
   if (!down_) return;
   down_ = false;
+  stalled_since_ = {};
   for (unsigned p = 0; p < paths_.size(); ++p) {
     paths_[p].rtt = RttEstimator(options_.rtt);  // old timings describe a target that is gone
     if (paths_[p].link_up && !paths_[p].retired) restore_path(p);

@@ -17,6 +17,10 @@
 
 namespace aoe {
 
+// The largest MTU we send or receive frames for (jumbo frames); a link
+// with a larger one (loopback: 65536) is used as if it had this.
+inline constexpr unsigned max_mtu = 9216;
+
 struct LinkInfo {
   std::string name;     // interface name, e.g. "eth1"
   int ifindex = 0;

@@ -24,7 +24,7 @@ namespace aoe {
 class PacketLink final : public Link {
  public:
   // Largest frame we accept: a 9216-byte jumbo MTU plus the Ethernet header.
-  static constexpr std::size_t max_frame_size = 9216 + wire::eth_header_size;
+  static constexpr std::size_t max_frame_size = max_mtu + wire::eth_header_size;
   // Frames per recvmmsg: a full window of a vblade port (Buffer Count 16)
   // with room for a second one.
   static constexpr unsigned receive_batch = 32;

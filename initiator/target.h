@@ -28,7 +28,7 @@ struct PathInfo {
   // link MTU carries after the 36-byte header (doc §7; the conservative
   // (MTU - 36) / 512 that Linux and vblade use).
   unsigned payload_sectors() const noexcept {
-    unsigned mtu = link ? link->info().mtu : 1500;
+    unsigned mtu = std::min(link ? link->info().mtu : 1500, max_mtu);
     unsigned by_mtu = mtu > 36 ? (mtu - 36) / 512 : 0;
     return std::max(1u, std::min(max_sectors, by_mtu));
   }

@@ -90,14 +90,10 @@ void AttachedTarget::join(const std::string& name) {
 
 void AttachedTarget::start() {
   control_.set_announcement([this](const discovery::ConfigInfo& c) {
-    if (c.shelf != options_.shelf || c.slot != options_.slot) return;
-    // vblade announces itself when it (re)starts: through a port we know,
-    // the target is back; through another, it must prove it is the same
-    // disk (IDENTIFY) before it is used.
-    if (engine_->knows_port(c.mac))
-      engine_->target_answered();
-    else
-      rediscover();
+    // vblade announces itself when it (re)starts, perhaps now serving
+    // another file: look at once, and let IDENTIFY say whether it is still
+    // our disk before the target counts as back.
+    if (c.shelf == options_.shelf && c.slot == options_.slot) rediscover();
   });
   // Down: look for the target every second instead of every interval.
   engine_->set_down_listener([this] {
@@ -158,7 +154,10 @@ void AttachedTarget::rediscover() {
         auto found = co_await discovery::async_discover(control_, links_, options);
         rediscovering_ = false;
         if (stopped_) co_return;
-        for (const auto& c : found.conflicts) log::warning("{}", discovery::describe(c));
+        for (const auto& c : found.conflicts) {
+          log::warning("{}", discovery::describe(c));
+          engine_->quarantine(c.mac);
+        }
         if (!found.targets.empty()) on_found(found.targets.front());
         if (rediscover_again_)
           rediscover();

@@ -97,3 +97,18 @@ TEST_CASE("test-discovery-identity-expected-disk-absent") {
   CHECK(conflicts.size() == 1);
   CHECK(t.paths.empty());  // discovery then reports no target: it stays down
 }
+
+TEST_CASE("test-discovery-identity-expected-other-size-is-not-a-resize") {
+  // Same serial and model (vblade's serial is shelf.slot:hostname, whatever
+  // the file), another size, while a port still shows the attached disk:
+  // that is another disk, not a resize, even when it answers first.
+  test::StubLink a("a0", 1);
+  TargetInfo t = target_with_ports(a, 2);
+  auto conflicts = apply_identities(t, {{port(1), {{}, disk(150)}}, {port(2), {{}, disk(100)}}}, disk(100));
+  REQUIRE(conflicts.size() == 1);
+  CHECK(conflicts[0].mac == port(1));
+  CHECK(conflicts[0].expected.sectors == 100);
+  REQUIRE(t.paths.size() == 1);
+  CHECK(t.paths[0].target_mac == port(2));
+  CHECK(t.identity.sectors == 100);
+}

@@ -157,6 +157,33 @@ TEST_CASE("test-engine-failed-path-gone-from-rediscovery-is-retired", "[engine][
   REQUIRE(lab.run_until([&] { return !lab.engine->path_status()[1].failed; }, 5s));
 }
 
+TEST_CASE("test-engine-quarantined-port-carries-nothing", "[engine][multipath]") {
+  auto o = quick_probes();
+  o.deadline = 400ms;
+  EngineLab lab({}, o, 1500, 2);
+  // Rediscovery found port 1 answering as another disk.
+  lab.engine->quarantine(mac(0x11));
+  REQUIRE(lab.engine->path_status().size() == 1);
+  auto data = pattern(256 * 1024, 32);
+  REQUIRE_FALSE(lab.write(0, data));
+  CHECK(std::equal(data.begin(), data.end(), lab.target(0).disk.begin()));
+  CHECK(lab.wire(1).sent_from(0).empty());
+  // Not even when it is all that is left: no probe, no last-resort I/O.
+  lab.wire(0).end(0).up = false;
+  lab.engine->set_link_state(lab.wire(0).end(0), false);
+  std::vector<std::byte> buf(4096);
+  CHECK(lab.read(0, buf) == errc::target_down);
+  CHECK(lab.wire(1).sent_from(0).empty());
+  // Listed again by a rediscovery (its IDENTIFY agreed): back in use.
+  lab.wire(0).end(0).up = true;
+  lab.engine->set_link_state(lab.wire(0).end(0), true);
+  lab.engine->target_answered();
+  lab.engine->update_paths(lab.engine->target().paths);
+  REQUIRE(lab.run_until([&] { return lab.engine->path_status().size() == 2 && !lab.engine->path_status()[1].failed; }, 5s));
+  REQUIRE_FALSE(lab.write(0, pattern(256 * 1024, 33)));
+  CHECK_FALSE(lab.wire(1).sent_from(0).empty());
+}
+
 TEST_CASE("test-engine-shared-disk-two-ports-data-exact", "[engine][multipath]") {
   EngineLab lab({}, fast_options(), 1500, 2);
   lab.wire(0).faults_from(0).loss = 0.03;
