@@ -161,7 +161,7 @@ class Engine final : public BlockDevice {
     unsigned payload_sectors = 1;    // largest frame this path carries now
     unsigned full_payload_sectors = 1;  // what discovery says it should carry
     bool failed = false;
-    bool retired = false;            // failed, and rediscovery no longer finds it
+    bool retired = false;            // out of use: rediscovery no longer finds it, or it is another disk
     bool link_up = true;
     unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
     Clock::time_point next_probe{};

@@ -66,8 +66,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void shutdown();
 
   // Pool bytes this connection may hold: half the pool, so that a client
-  // that stops reading its replies pins at most half, and one connection
-  // still has a 32 MiB request and more in flight.
+  // that stops reading its replies pins at most half.  A request alone is
+  // admitted whatever its size (up to the pool's budget), so a 32 MiB one
+  // always gets through.
   std::size_t max_buffered_bytes() const noexcept { return pool_->budget() / 2; }
 
  private:

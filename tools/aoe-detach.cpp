@@ -23,6 +23,7 @@
 #include "aoe_version.h"
 #include "initiator/wire.h"
 #include "nbd-bridge/kernel_attach.h"
+#include "tools/exit_codes.h"
 #include "tools/status_endpoint.h"
 
 namespace {
@@ -31,14 +32,10 @@ namespace nbd = aoe::nbd;
 namespace tools = aoe::tools;
 using Clock = std::chrono::steady_clock;
 
-// Exit codes (man/aoe-detach.8), the numbers every tool uses (tools/common.h).
-enum Exit : int {
-  exit_ok = 0,
-  exit_failed = 1,        // in use, or the disconnect failed or did not finish in time
-  exit_usage = 2,         // bad argument
-  exit_permission = 4,    // needs root (CAP_SYS_ADMIN)
-  exit_not_attached = 5,  // no such device, or it holds no connection ("not found")
-};
+// Exit codes (man/aoe-detach.8): 1 in use, or the disconnect failed or did
+// not finish in time; 5 no such device, or it holds no connection.
+using tools::exit_failed, tools::exit_ok, tools::exit_permission, tools::exit_usage;
+constexpr int exit_not_attached = tools::exit_not_found;
 
 struct Resolved {
   std::uint32_t index = 0;

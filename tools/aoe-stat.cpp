@@ -17,6 +17,7 @@
 #include "aoe_version.h"
 #include "initiator/log.h"
 #include "initiator/wire.h"
+#include "tools/exit_codes.h"
 #include "tools/status_endpoint.h"
 
 namespace {
@@ -25,13 +26,9 @@ namespace fs = std::filesystem;
 namespace tools = aoe::tools;
 using nlohmann::json;
 
-enum Exit : int {
-  exit_ok = 0,
-  exit_failed = 1,      // the named target's daemon did not answer
-  exit_usage = 2,
-  exit_permission = 4,  // a status socket could not be read (not root)
-  exit_not_found = 5,   // the named target, device or socket is not attached (tools/common.h)
-};
+// Exit codes (man/aoe-stat.8): 1 the named target's daemon did not answer;
+// 4 a status socket could not be read (not root); 5 not attached.
+using tools::exit_failed, tools::exit_not_found, tools::exit_ok, tools::exit_permission, tools::exit_usage;
 
 // Decimal units, three decimals, as aoetools' aoe-stat and aoe-discover print sizes.
 std::string format_size(std::uint64_t bytes) {

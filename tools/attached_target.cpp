@@ -138,7 +138,7 @@ void AttachedTarget::schedule_rediscovery() {
 
 void AttachedTarget::rediscover() {
   if (stopped_) return;
-  if (rediscovering_) {  // a link came up during a round: it may have missed that NIC
+  if (rediscovering_) {  // asked for during a round (a link up, an announcement): that round may miss it
     rediscover_again_ = true;
     return;
   }

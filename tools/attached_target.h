@@ -83,7 +83,7 @@ class AttachedTarget {
   boost::asio::steady_timer rediscover_timer_;
   std::function<void(std::uint64_t)> resize_listener_;
   bool rediscovering_ = false;
-  bool rediscover_again_ = false;  // asked for while a round ran
+  bool rediscover_again_ = false;  // asked for while a round ran: run another right after
   bool stopped_ = false;
 };
 

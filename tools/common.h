@@ -12,20 +12,9 @@
 #include <CLI/CLI.hpp>
 
 #include "initiator/packet_link.h"
+#include "tools/exit_codes.h"
 
 namespace aoe::tools {
-
-// Exit codes shared by the tools (see their man pages).
-enum Exit : int {
-  exit_ok = 0,
-  exit_failed = 1,        // the operation failed
-  exit_usage = 2,         // bad command line
-  exit_no_interface = 3,  // a named interface does not exist, or none is usable
-  exit_permission = 4,    // no CAP_NET_RAW
-  exit_not_found = 5,     // the named target did not answer discovery
-  exit_no_nbd = 6,        // the kernel has no nbd driver (aoe-attach without --socket)
-  exit_claimed = 7,       // aoe-attach --claim: another host holds the target
-};
 
 struct CommonOptions {
   std::vector<std::string> interfaces;  // as given: repeatable, comma lists

@@ -210,7 +210,11 @@ int run(int argc, char** argv) {
   app.add_option("--queue-limit", queue_limit, "Most delayed frames kept per direction")->capture_default_str();
   app.add_flag("--stats", stats, "Print the counters on exit");
   app.add_flag("--all-ethertypes", all_ethertypes, "Relay every frame, not only AoE (0x88A2)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help, or a bad command line (exit 2, as the aoe-* tools)
+  }
 
   Faults faults[2];
   try {
