@@ -57,6 +57,11 @@ struct EngineOptions {
   // Loss episodes in a row without any answer that fail a path: each waits
   // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
   unsigned episodes_to_fail = 3;
+  // Rediscovery rounds in a row that must miss a failed path before it is
+  // retired: one Query Config answer is one frame, and the first one after
+  // a link comes back is easily lost (the peer's queue may not be running
+  // yet), while probing a path that is really gone costs a frame per probe.
+  unsigned misses_to_retire = 2;
 };
 
 // Live numbers of one path, for aoe-stat.
@@ -106,7 +111,8 @@ class Engine final : public BlockDevice {
   // Rediscovery results: new (link, port) pairs join as paths; known ones
   // take the new Buffer Count, Sector Count and MTU (a path whose payload
   // was lowered is probed at the full size again).  A failed path missing
-  // from the list is retired: no longer probed or shown, back if listed.
+  // from misses_to_retire lists in a row is retired: no longer probed or
+  // shown, back if listed.
   void update_paths(const std::vector<PathInfo>& paths);
   // Rediscovery found the port `mac` answering as another disk: its paths
   // stop at once (their frames move) and stay out until a rediscovery lists
@@ -164,6 +170,7 @@ class Engine final : public BlockDevice {
     bool retired = false;            // out of use: rediscovery no longer finds it, or it is another disk
     bool link_up = true;
     unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
+    unsigned missed_rediscoveries = 0;  // rounds in a row that did not list this path
     Clock::time_point next_probe{};
     unsigned probes_in_flight = 0;
     bool small_probe_answered = false;

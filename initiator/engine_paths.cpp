@@ -44,6 +44,7 @@ void Engine::update_paths(const std::vector<PathInfo>& infos) {
     unsigned p = static_cast<unsigned>(known);
     if (p < listed.size()) listed[p] = true;  // else added by this very list
     Path& path = paths_[p];
+    path.missed_rediscoveries = 0;
     if (path.retired) {
       path.retired = false;
       path.next_probe = Clock::now();
@@ -66,6 +67,7 @@ void Engine::update_paths(const std::vector<PathInfo>& infos) {
     Path& path = paths_[p];
     // A NIC that is down answers no discovery: that is not its port gone.
     if (listed[p] || !path.failed || path.retired || !path.link_up) continue;
+    if (++path.missed_rediscoveries < options_.misses_to_retire) continue;
     path.retired = true;  // its port is gone from this NIC: stop probing it
     log::notice("{}: path {} -> {} no longer answers discovery: retired", target_.name(), path.stats.interface,
                 wire::format_mac(path.mac));
@@ -140,6 +142,7 @@ void Engine::restore_path(unsigned p) {
   if (!path.failed) return;
   path.failed = false;
   path.silent_episodes = 0;
+  path.missed_rediscoveries = 0;
   path.rtt = RttEstimator(options_.rtt);
   path.window = Window(path.window.cap());
   update_payload();
