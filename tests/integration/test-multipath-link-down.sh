@@ -17,7 +17,7 @@ img=$(lab_image e1.2.img 144M)
 lab_vblade blade eth0 1 2 "$img"
 # vblade exits when a reply cannot be sent: the one behind eth1 may get
 # ENOBUFS as the link drops under it.  In service a supervisor restarts it
-# (Debian's vblade-persist); so does this loop, and the test stays about the
+# (systemd's Restart=always); so does this loop, and the test stays about the
 # initiator: the port answers again, under a new process, once eth1 is up.
 lab_bg blade bash -c 'while :; do vblade 1 2 eth1 "$0"; echo "vblade exited with status $?: restarting"; sleep 0.2; done' \
   "$img" >>"$LAB_DIR/vblade-blade-eth1-e1.2.log" 2>&1
