@@ -118,8 +118,9 @@ int main(int argc, char** argv) {
   boost::asio::steady_timer limit(io, std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::duration<double>(seconds)));
   limit.async_wait([&](const boost::system::error_code& ec) {
-    if (!ec) failure = errc::timed_out;
-    if (!ec) io.stop();
+    if (ec) return;
+    failure = errc::timed_out;
+    io.stop();
   });
 
   const double cpu0 = cpu_seconds();

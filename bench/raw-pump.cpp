@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "initiator/identify.h"
+#include "initiator/socket_buffer.h"
 #include "initiator/tag.h"
 #include "initiator/wire.h"
 
@@ -148,11 +149,9 @@ struct Socket {
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) die("bind");
     int one = 1;
     ::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
-    int bytes = 4 << 20;  // as PacketLink, so both see the same queues
-    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
-      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
-      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    const int bytes = 4 << 20;  // as PacketLink, so both see the same queues
+    aoe::set_socket_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, bytes);
+    aoe::set_socket_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, bytes);
     ifreq req{};
     std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
     if (::ioctl(fd, SIOCGIFMTU, &req) != 0) die("SIOCGIFMTU");

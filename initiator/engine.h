@@ -58,9 +58,9 @@ struct EngineOptions {
   // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
   unsigned episodes_to_fail = 3;
   // Rediscovery rounds in a row that must miss a failed path before it is
-  // retired: one Query Config answer is one frame, and the first one after
-  // a link comes back is easily lost (the peer's queue may not be running
-  // yet), while probing a path that is really gone costs a frame per probe.
+  // retired: one Query Config answer is one frame, and losing it must not
+  // stop the probes that would bring the path back; probing a path that is
+  // really gone costs only a frame per probe.
   unsigned misses_to_retire = 2;
 };
 

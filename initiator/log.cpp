@@ -1,25 +1,18 @@
 #include "initiator/log.h"
 
+#include <sys/uio.h>
 #include <unistd.h>
-
-#include <string>
 
 namespace aoe::log {
 
 void write(Level level, std::string_view message) noexcept {
-  // One write(2) per line so concurrent processes do not interleave.
-  std::string line;
-  try {
-    line.reserve(message.size() + 5);
-    line += '<';
-    line += static_cast<char>('0' + static_cast<int>(level));
-    line += '>';
-    line += message;
-    line += '\n';
-  } catch (...) {
-    return;
-  }
-  [[maybe_unused]] auto n = ::write(STDERR_FILENO, line.data(), line.size());
+  // One writev(2) per line so concurrent processes do not interleave.
+  char prefix[3] = {'<', static_cast<char>('0' + static_cast<int>(level)), '>'};
+  char newline = '\n';
+  iovec parts[3] = {{prefix, sizeof prefix},
+                    {const_cast<char*>(message.data()), message.size()},  // writev only reads it
+                    {&newline, 1}};
+  [[maybe_unused]] auto n = ::writev(STDERR_FILENO, parts, 3);
 }
 
 bool RateLimit::allow(unsigned long& suppressed) noexcept {

@@ -3,7 +3,9 @@
 // name target, path and tag so a line alone diagnoses (the aoe driver's rule).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <string_view>
 #include <utility>
@@ -19,10 +21,21 @@ inline Level threshold = Level::notice;
 
 void write(Level level, std::string_view message) noexcept;
 
+// A line is formatted on the stack (a longer one is cut): logging allocates
+// nothing and never throws, as it must when memory is short.
+inline constexpr std::size_t max_line = 2048;
+
 template <typename... Args>
-void at(Level level, fmt::format_string<Args...> format, Args&&... args) {
+void at(Level level, fmt::format_string<Args...> format, Args&&... args) noexcept {
   if (level > threshold) return;
-  write(level, fmt::format(format, std::forward<Args>(args)...));
+  char line[max_line];
+  std::size_t size = 0;
+  try {
+    size = std::min(fmt::format_to_n(line, sizeof line, format, std::forward<Args>(args)...).size, sizeof line);
+  } catch (...) {
+    return write(level, "(a log message could not be formatted)");
+  }
+  write(level, std::string_view(line, size));
 }
 
 template <typename... Args>

@@ -18,6 +18,7 @@
 
 #include "initiator/errors.h"
 #include "initiator/log.h"
+#include "initiator/socket_buffer.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23  // Linux 4.20
@@ -33,13 +34,6 @@ constexpr int socket_buffer_bytes = 4 << 20;
 constexpr int max_calls_per_wakeup = 4;
 
 std::error_code last_error() { return {errno, std::system_category()}; }
-
-// Root may exceed net.core.{r,w}mem_max; otherwise take what the limit allows.
-void set_buffer(int fd, int force_option, int option) {
-  int bytes = socket_buffer_bytes;
-  if (::setsockopt(fd, SOL_SOCKET, force_option, &bytes, sizeof bytes) != 0)
-    ::setsockopt(fd, SOL_SOCKET, option, &bytes, sizeof bytes);
-}
 
 // MTU and MAC address of the interface (vblade's getmtu / getea).
 std::error_code read_interface(int fd, LinkInfo& info) {
@@ -101,8 +95,8 @@ std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const 
   // Not an error when missing (before Linux 4.20): drain() skips them too.
   int one = 1;
   ::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
-  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
-  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  set_socket_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, socket_buffer_bytes);
+  set_socket_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, socket_buffer_bytes);
 
   std::unique_ptr<PacketLink> link(new PacketLink(io, std::move(info)));
   boost::system::error_code assign_error;

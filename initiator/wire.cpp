@@ -359,4 +359,11 @@ bool parse_target(std::string_view text, std::uint16_t& shelf, std::uint8_t& slo
   return true;
 }
 
+std::optional<std::string> canonical_target(std::string_view text) {
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  if (!parse_target(text, shelf, slot)) return std::nullopt;
+  return format_target(shelf, slot);
+}
+
 }  // namespace aoe::wire

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -178,5 +179,7 @@ bool parse_mac(std::string_view text, Mac& out) noexcept;
 // Target names: "e1.2" <-> shelf 1, slot 2 (broadcast values are not names).
 std::string format_target(std::uint16_t shelf, std::uint8_t slot);
 bool parse_target(std::string_view text, std::uint16_t& shelf, std::uint8_t& slot) noexcept;
+// The one spelling of a target name ("e01.2" -> "e1.2"), or nothing.
+std::optional<std::string> canonical_target(std::string_view text);
 
 }  // namespace aoe::wire

@@ -73,8 +73,10 @@ class BufferPool {
 
   explicit BufferPool(std::size_t budget_bytes, Upstream upstream = &from_system)
       : budget_(budget_bytes), upstream_(upstream) {
-    waiters_.reserve(64);  // one per connection waiting: no allocation to wait
+    reserve_waiters(64);
   }
+  // One waiter per connection at most: with room for all, waiting never allocates.
+  void reserve_waiters(std::size_t connections) { waiters_.reserve(connections); }
   ~BufferPool() { give_back_free(held_); }  // every Buffer is gone by now
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
@@ -90,17 +92,24 @@ class BufferPool {
     return std::bit_ceil(std::max(size, min_class_bytes));
   }
 
+  // Pool bytes one connection may hold: half the budget, or a single
+  // buffer of any size the budget allows, so that a client that stops
+  // reading its replies pins no more than that.
+  std::size_t connection_share() const noexcept { return budget_ / 2; }
+
   // A buffer of `size` bytes (1 ..= max_class_bytes) in `out`.  `who`
   // (a connection) is remembered when it is the first refused for the
   // budget, and until it gets its buffer nobody else may take what it
-  // waits for: a 32 MiB request is not starved by a stream of small ones.
+  // waits for: a large request is not starved by a stream of small ones.
+  // Only a claim that fits beside the most one stuck connection can pin is
+  // made: a larger one might wait forever, and everyone with it.
   Take take(std::size_t size, Buffer& out, const void* who) noexcept {
     if (size == 0 || size > max_class_bytes || cost_of(size) > budget_) return Take::no_memory;
     const unsigned c = class_of(size);
     const std::size_t bytes = min_class_bytes << c;
     const std::size_t reserved = claimant_ && claimant_ != who ? claimed_ : 0;
     if (in_use_ + bytes + reserved > budget_) {
-      if (!claimant_) {
+      if (!claimant_ && bytes + max_pinned_by_one() <= budget_) {
         claimant_ = who;
         claimed_ = bytes;
       }
@@ -147,6 +156,12 @@ class BufferPool {
 
  private:
   friend class Buffer;
+
+  // The most a connection that stopped reading can hold: its share, or
+  // one buffer as large as the budget allows (taken while it had no other).
+  std::size_t max_pinned_by_one() const noexcept {
+    return std::max(connection_share(), std::bit_floor(std::min(budget_, max_class_bytes)));
+  }
 
   static unsigned class_of(std::size_t size) noexcept {
     return static_cast<unsigned>(std::countr_zero(cost_of(size) / min_class_bytes));

@@ -541,21 +541,9 @@ std::optional<std::uint32_t> parse_device_path(std::string_view path) noexcept {
 
 // ---------------------------------------------------------------- /dev/etherd links
 
-namespace {
-
-// The canonical "eS.L" for a target name, or nothing.
-std::optional<std::string> canonical_target(std::string_view target) {
-  std::uint16_t shelf = 0;
-  std::uint8_t slot = 0;
-  if (!wire::parse_target(target, shelf, slot)) return std::nullopt;
-  return wire::format_target(shelf, slot);
-}
-
-}  // namespace
-
 std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
                                    const std::filesystem::path& dir) {
-  const auto name = canonical_target(target);
+  const auto name = wire::canonical_target(target);
   if (!name) return attach_errc::not_a_target_name;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -578,7 +566,7 @@ std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
 std::optional<std::uint32_t> resolve_etherd_link(std::string_view target, std::error_code& ec,
                                                  const std::filesystem::path& dir) {
   ec.clear();
-  const auto name = canonical_target(target);
+  const auto name = wire::canonical_target(target);
   if (!name) {
     ec = attach_errc::not_a_target_name;
     return std::nullopt;
@@ -597,7 +585,7 @@ std::error_code remove_etherd_link(std::string_view target, std::uint32_t index,
   if (ec == std::errc::no_such_file_or_directory) return {};
   if (ec) return ec;
   if (*current != index) return attach_errc::not_our_link;
-  std::filesystem::remove(dir / *canonical_target(target), ec);
+  std::filesystem::remove(dir / *wire::canonical_target(target), ec);
   return ec;
 }
 

@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "initiator/log.h"
+#include "initiator/socket_buffer.h"
 #include "nbd-bridge/block_adapter.h"
 #include "nbd-bridge/session.h"
 
@@ -42,13 +43,8 @@ std::uint16_t flags_for(const BlockDevice& device, const ExportOptions& options)
 
 // A unix stream socket queues what its sender wrote against the sender's
 // send buffer: the default 208 KiB holds a fifth of a 1 MiB read reply, so
-// every reply costs several wake-ups of both ends.  Root may go past
-// wmem_max; otherwise the kernel takes what the limit allows.
-void widen_buffers(int fd) {
-  const int bytes = 4 << 20;
-  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-}
+// every reply costs several wake-ups of both ends.
+void widen_buffers(int fd) { set_socket_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, 4 << 20); }
 
 }  // namespace
 
@@ -62,7 +58,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
         pool(std::make_shared<BufferPool>(options.max_buffered_bytes)),
         config(std::make_shared<ExportConfig>(ExportConfig{options.name, options.description, device.size_bytes(),
                                                            flags_for(device, options), options.handshake_timeout,
-                                                           options.drain_timeout})) {}
+                                                           options.drain_timeout})) {
+    pool->reserve_waiters(options.max_connections);
+  }
 
   void add_session(Protocol::socket socket, bool handshake) {
     widen_buffers(socket.native_handle());

@@ -24,12 +24,14 @@ void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
 }
 
+static_assert(BufferPool::max_class_bytes >= max_payload, "the pool must hold the largest payload");
+
 // READ and WRITE move data through a pool buffer (zero length: nothing to move).
 bool needs_buffer(const Request& r) { return (r.type == cmd_read || r.type == cmd_write) && r.length > 0; }
 
-// The rejected payloads every connection skips land here: single io thread,
-// and nothing ever reads it, so one is enough and skipping allocates nothing.
-std::array<std::byte, 64 * 1024> discarded;
+// The rejected payloads every connection skips land here: nothing ever
+// reads it, so one per io thread is enough and skipping allocates nothing.
+thread_local std::array<std::byte, 64 * 1024> discarded;
 
 }  // namespace
 
@@ -181,8 +183,7 @@ asio::awaitable<void> Session::transmission() {
       continue;
     }
     try {
-      asio::co_spawn(socket_.get_executor(), execute(shared_from_this(), request, std::move(buffer), charge),
-                     rethrow);
+      asio::co_spawn(socket_.get_executor(), execute(shared_from_this(), request, std::move(buffer)), rethrow);
     } catch (const std::bad_alloc&) {  // the coroutine's frame
       reply_error(request, err_nomem, charge);
     }
@@ -201,7 +202,10 @@ asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& ou
       switch (pool_->take(size, out, this)) {
         case BufferPool::Take::ok: co_return 0;
         case BufferPool::Take::no_memory:
-          log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
+          if (unsigned long suppressed = 0; no_memory_log_.allow(suppressed)) {
+            if (suppressed) log::warning("nbd: {} more requests were answered ENOMEM", suppressed);
+            log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
+          }
           co_return err_nomem;
         case BufferPool::Take::over_budget: pool_->notify_on_release(&wake_); break;
       }
@@ -211,8 +215,8 @@ asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& ou
   }
 }
 
-asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, Request r,
-                                       Buffer buffer, std::size_t charge) {
+asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, Request r, Buffer buffer) {
+  const std::size_t charge = buffer.capacity();  // what the reader counted in buffered_
   const bool fua = r.flags & cmd_flag_fua;
   std::error_code ec;
   try {

@@ -9,7 +9,7 @@
 //
 // Time limits, so that no client wedges the server: the handshake must end
 // within handshake_timeout, and once the connection stops reading requests
-// (DISC, EOF, shutdown) a writer that makes no progress for drain_timeout
+// (DISC, EOF, shutdown) a writer that completes no reply for drain_timeout
 // (the client stopped reading replies) has its socket closed and its
 // pending replies dropped.  Requests already at the target still complete
 // first: nothing is acknowledged early, and nothing is freed under the I/O.
@@ -28,6 +28,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "initiator/log.h"
 #include "nbd-bridge/block_adapter.h"
 #include "nbd-bridge/buffer.h"
 #include "nbd-bridge/protocol.h"
@@ -40,8 +41,8 @@ struct ExportConfig {
   std::string description;
   std::uint64_t size = 0;
   std::uint16_t transmission_flags = 0;
-  std::chrono::milliseconds handshake_timeout{10'000};  // from accept to transmission
-  std::chrono::milliseconds drain_timeout{5'000};       // a stuck reply writer, once draining
+  std::chrono::milliseconds handshake_timeout{};  // from accept to transmission
+  std::chrono::milliseconds drain_timeout{};      // a stuck reply writer, once draining
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -65,11 +66,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // next option, for at most drain_timeout.
   void shutdown();
 
-  // Pool bytes this connection may hold: half the pool, so that a client
-  // that stops reading its replies pins at most half.  A request alone is
-  // admitted whatever its size (up to the pool's budget), so a 32 MiB one
-  // always gets through.
-  std::size_t max_buffered_bytes() const noexcept { return pool_->budget() / 2; }
+  // Pool bytes this connection may hold (BufferPool::connection_share).  A
+  // request alone is admitted whatever its size (up to the pool's budget),
+  // so a 32 MiB one gets through once the pool has room for it.
+  std::size_t max_buffered_bytes() const noexcept { return pool_->connection_share(); }
 
  private:
   // A reply header, without allocating: the longest is OFFSET_DATA's.
@@ -112,8 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The request's payload (WRITE) or reply data (READ) buffer, once this
   // connection and the pool have room: 0, or the NBD error to answer with.
   boost::asio::awaitable<std::uint32_t> take_buffer(std::size_t size, Buffer& out);
-  boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, Request request,
-                                       Buffer buffer, std::size_t charge);
+  boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, Request request, Buffer buffer);
   boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> discard(std::uint64_t length);
   boost::asio::awaitable<void> wait();
@@ -139,6 +138,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;           // shutdown() was called
   bool writing_ = false;            // write_replies is running
   bool broken_ = false;             // the socket failed or was closed: drop replies
+  log::RateLimit no_memory_log_;    // one line per request would flood the log when memory is short
   unsigned in_flight_ = 0;          // requests read whose reply is not yet sent
   std::size_t buffered_ = 0;        // payload bytes those requests hold
   std::uint64_t replies_written_ = 0;        // progress of the writer...

@@ -8,6 +8,8 @@
 #                            veth pair: IFA in host HA, IFB in host HB, both up
 #   lab_vblade HOST IF SHELF SLOT IMAGE [vblade options...]
 #                            serve IMAGE as eSHELF.SLOT from HOST on IF
+#                            (restarted whenever it exits if
+#                            LAB_VBLADE_RESTART is set)
 #   lab_image NAME SIZE      sparse file in the lab directory, echo its path
 #   lab_in HOST CMD...       run CMD inside HOST's namespace
 #   lab_bg HOST CMD...       same, in the background; killed at cleanup
@@ -78,8 +80,12 @@ lab_bg() {
 
 lab_vblade() {
   local host=$1 ifname=$2 shelf=$3 slot=$4 image=$5; shift 5
-  lab_bg "$host" vblade "$@" "$shelf" "$slot" "$ifname" "$image" \
-    >>"$LAB_DIR/vblade-$host-$ifname-e$shelf.$slot.log" 2>&1
+  local run=(vblade "$@" "$shelf" "$slot" "$ifname" "$image")
+  # vblade exits when a send fails (ENOBUFS as a link drops under it); in
+  # service a supervisor (systemd's Restart=always) starts it again.
+  [ -n "${LAB_VBLADE_RESTART:-}" ] &&
+    run=(bash -c 'while :; do "$@"; echo "vblade exited with status $?: restarting"; sleep 0.2; done' _ "${run[@]}")
+  lab_bg "$host" "${run[@]}" >>"$LAB_DIR/vblade-$host-$ifname-e$shelf.$slot.log" 2>&1
   # vblade announces itself with a broadcast once its socket is open
   sleep 0.3
 }

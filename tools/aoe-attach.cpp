@@ -322,9 +322,8 @@ int main(int argc, char** argv) {
   bool claiming = o.claim || o.force_claim;
   // A failure from here on must not leave the target claimed by nobody
   // serving it, unless the claim is our sibling's (see below).
-  bool claim_in_use_here = false;
   auto finish = [&](int code, bool was_ready) {
-    if (claiming && !o.keep_claim && !claim_in_use_here && (code == exit_ok || !was_ready)) {
+    if (claiming && !o.keep_claim && (code == exit_ok || !was_ready)) {
       io.restart();
       auto released = release(io, links.links, attach.shelf, attach.slot, attach.discovery_window);
       if (!released.ok()) log::warning("{}", released.message);
@@ -356,9 +355,8 @@ int main(int argc, char** argv) {
     // of one disk on one host: refuse.  Anything else only costs aoe-stat.
     // That one holds the claim legitimately: leave it.
     if (status_ec == std::errc::address_in_use) {
-      claim_in_use_here = true;
       readiness.failed(exit_failed, error);
-      return finish(exit_failed, false);
+      return exit_failed;
     }
     log::warning("{} (continuing without it)", error);
   }
@@ -367,6 +365,6 @@ int main(int argc, char** argv) {
                     : serve_socket(io, *target, o, readiness, served);
   status.reset();
   target.reset();
-  // A device that died under a mounted file system still has its user here: keep the claim.
+  // A device that failed while serving may still have a mounted file system: keep the claim.
   return finish(code, served.ready);
 }

@@ -70,7 +70,7 @@ std::optional<Resolved> resolve(const std::string& name, std::error_code& ec) {
 
 // The aoe-attach serving /dev/nbd`index`: its status socket and pid.
 struct Daemon {
-  std::filesystem::path socket;
+  std::filesystem::path socket;  // its status socket, which a clean exit removes
   pid_t pid = 0;
 };
 
@@ -80,8 +80,7 @@ std::optional<Daemon> find_daemon(const Resolved& r, const std::string& device) 
     sockets.push_back(tools::status_socket_path(*r.target));
   } else {
     std::error_code ec;
-    for (std::filesystem::directory_iterator it(tools::run_dir(), ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().extension() == ".sock") sockets.push_back(it->path());
+    sockets = tools::status_sockets(ec);
   }
   for (const auto& socket : sockets) {
     std::error_code ec;
@@ -92,11 +91,9 @@ std::optional<Daemon> find_daemon(const Resolved& r, const std::string& device) 
   return std::nullopt;
 }
 
-// Exited (a zombie whose parent has not reaped it yet counts) and its
-// status socket removed, which it does last.
+// Exited (a zombie whose parent has not reaped it yet counts): a clean exit
+// removed its status socket first; a crash leaves it, and is gone all the same.
 bool daemon_gone(const Daemon& d) {
-  std::error_code ec;
-  if (std::filesystem::exists(d.socket, ec)) return false;
   if (::kill(d.pid, 0) != 0) return errno == ESRCH;
   std::ifstream stat("/proc/" + std::to_string(d.pid) + "/stat");
   std::string line;
@@ -124,10 +121,8 @@ void remove_links(const Resolved& r) {
 }
 
 int detach(std::string name, unsigned timeout_seconds, bool force) {
-  std::uint16_t shelf = 0;
-  std::uint8_t slot = 0;
   // "e01.2" names e1.2's link and status socket, as aoe-attach spelt them.
-  if (aoe::wire::parse_target(name, shelf, slot)) name = aoe::wire::format_target(shelf, slot);
+  if (auto target = aoe::wire::canonical_target(name)) name = *target;
   std::error_code ec;
   const auto r = resolve(name, ec);
   if (!r) {
@@ -157,6 +152,7 @@ int detach(std::string name, unsigned timeout_seconds, bool force) {
   // Its aoe-attach disconnects the device itself on SIGTERM and drains;
   // without one (crashed, or no status socket), the kernel is told directly.
   const auto daemon = find_daemon(*r, device);
+  bool tell_kernel = !daemon;
   if (daemon) {
     if (::kill(daemon->pid, SIGTERM) != 0)
       return fail(errno == EPERM ? exit_permission : exit_failed,
@@ -168,7 +164,13 @@ int detach(std::string name, unsigned timeout_seconds, bool force) {
       return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) is still draining after {} s; it goes on "
                                            "in the background (see its log)", device, daemon->pid,
                                            timeout_seconds));
-  } else if ((ec = nbd::disconnect(r->index))) {
+    // One that crashed while draining left its status socket behind, and
+    // perhaps the kernel holding its dead connections.
+    std::error_code exists_ec;
+    tell_kernel = std::filesystem::exists(daemon->socket, exists_ec) &&
+                  nbd::status(r->index, ec) == nbd::DeviceStatus::connected;
+  }
+  if (tell_kernel && (ec = nbd::disconnect(r->index))) {
     const int code = ec == nbd::attach_errc::permission_denied ? exit_permission : exit_failed;
     return fail(code, fmt::format("{}: {}", device, ec.message()));
   }

@@ -146,10 +146,9 @@ int run(int argc, char** argv) {
   const auto wait = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
   const fs::path dir = tools::run_dir();
 
-  std::uint16_t shelf = 0;
-  std::uint8_t slot = 0;
-  const bool by_target = !wanted.empty() && aoe::wire::parse_target(wanted, shelf, slot);
-  if (by_target) wanted = aoe::wire::format_target(shelf, slot);  // "e01.2" is e1.2's socket too
+  const auto target = aoe::wire::canonical_target(wanted);
+  const bool by_target = target.has_value();
+  if (by_target) wanted = *target;  // "e01.2" is e1.2's socket too
   // Anything else names a device, or the NBD socket of aoe-attach --socket.
   const bool by_device = !wanted.empty() && !by_target;
 
@@ -158,9 +157,8 @@ int run(int argc, char** argv) {
     sockets.push_back(tools::status_socket_path(wanted));
   } else {
     std::error_code ec;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-      if (it->path().extension() == ".sock") sockets.push_back(it->path());
-    if (ec && ec != std::errc::no_such_file_or_directory)
+    sockets = tools::status_sockets(ec);
+    if (ec)
       return fail(ec == std::errc::permission_denied ? exit_permission : exit_failed,
                   fmt::format("cannot list {}: {}", dir.string(), ec.message()));
   }

@@ -31,6 +31,14 @@ fs::path run_dir() {
 
 fs::path status_socket_path(const std::string& target) { return run_dir() / (target + ".sock"); }
 
+std::vector<fs::path> status_sockets(std::error_code& ec) {
+  std::vector<fs::path> sockets;
+  for (fs::directory_iterator it(run_dir(), ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".sock") sockets.push_back(it->path());
+  if (ec == std::errc::no_such_file_or_directory) ec.clear();
+  return sockets;
+}
+
 namespace {
 
 long long micros(Duration d) { return std::chrono::duration_cast<std::chrono::microseconds>(d).count(); }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include <system_error>
 
 #include <boost/asio/io_context.hpp>
@@ -24,6 +25,8 @@ namespace aoe::tools {
 // /run/aoe unless the environment names another directory (AOE_RUN_DIR).
 std::filesystem::path run_dir();
 std::filesystem::path status_socket_path(const std::string& target);
+// Every status socket in run_dir(), live or stale; none if it does not exist.
+std::vector<std::filesystem::path> status_sockets(std::error_code& ec);
 
 // The status document of one daemon (stable keys; aoe-stat(8) lists them).
 // `device` is /dev/nbdN or the NBD socket path.  Pure but for reading the engine.

@@ -80,6 +80,9 @@ rc=0
 lab_in hosta env AOE_NBD_IDENTITY="$ida" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 --claim \
   --device /dev/nbd999999 e1.2 >/dev/null 2>"$LAB_DIR/kernel.err" || rc=$?
 [ "$rc" != 0 ] || fail "kernel attach to /dev/nbd999999 succeeded"
+# Failed at the kernel, so after the claim was written: its release is what is tested.
+grep -q "cannot attach e1.2 to the kernel" "$LAB_DIR/kernel.err" ||
+  fail "kernel attach failed (exit $rc) before reaching the kernel: $(cat "$LAB_DIR/kernel.err")"
 [ "$(current)" = "" ] || fail "failed kernel attach (exit $rc) left its claim: '$(current)': $(cat "$LAB_DIR/kernel.err")"
 
 # Without --claim nothing is written.

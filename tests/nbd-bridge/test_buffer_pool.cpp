@@ -50,15 +50,30 @@ TEST_CASE("test-nbd-pool-budget-bounds-total") {
 }
 
 TEST_CASE("test-nbd-pool-first-refused-not-starved") {
-  BufferPool pool(8 * MiB);
-  Buffer held, big, small;
-  REQUIRE(pool.take(4 * MiB, held, &client_a) == Take::ok);
-  CHECK(pool.take(8 * MiB, big, &client_b) == Take::over_budget);  // b waits first
-  CHECK(pool.take(MiB, small, &client_c) == Take::over_budget);    // would fit, but b is owed
+  BufferPool pool(48 * MiB);
+  Buffer held, more, big, small;
+  REQUIRE(pool.take(32 * MiB, held, &client_a) == Take::ok);
+  REQUIRE(pool.take(8 * MiB, more, &client_a) == Take::ok);
+  CHECK(pool.take(16 * MiB, big, &client_b) == Take::over_budget);  // b waits first
+  CHECK(pool.take(MiB, small, &client_c) == Take::over_budget);     // would fit, but b is owed
   held = Buffer();
-  REQUIRE(pool.take(8 * MiB, big, &client_b) == Take::ok);
+  REQUIRE(pool.take(16 * MiB, big, &client_b) == Take::ok);
   big = Buffer();
   CHECK(pool.take(MiB, small, &client_c) == Take::ok);  // the claim went with b's buffer
+}
+
+TEST_CASE("test-nbd-pool-claim-never-waits-on-a-stuck-client") {
+  BufferPool pool(48 * MiB);
+  Buffer stuck, big, small;
+  // a's client stopped reading: its 32 MiB reply may never be released.
+  REQUIRE(pool.take(32 * MiB, stuck, &client_a) == Take::ok);
+  // 32 MiB more cannot fit beside it: b waits, but claims nothing...
+  CHECK(pool.take(32 * MiB, big, &client_b) == Take::over_budget);
+  // ...so everyone else still gets what fits.
+  CHECK(pool.take(8 * MiB, small, &client_c) == Take::ok);
+  small = Buffer();
+  stuck = Buffer();
+  CHECK(pool.take(32 * MiB, big, &client_b) == Take::ok);
 }
 
 TEST_CASE("test-nbd-pool-out-of-memory-is-an-answer") {

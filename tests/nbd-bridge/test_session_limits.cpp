@@ -59,9 +59,11 @@ TEST_CASE("test-nbd-drain-client-not-reading-bounded") {
   Harness h(16 << 20, draining_within(200ms));
   h.run();
   RawClient c(h.transmission_fd());
-  // 8 MiB of replies the client never reads: the writer blocks on a full socket.
-  for (std::uint64_t i = 0; i < 8; ++i) c.request(cmd_read, i, i * MiB, MiB);
-  REQUIRE(h.eventually([&] { return h.device.reads == 8 && h.device.in_flight == 0; }));
+  // 16 MiB of replies the client never reads (its socket queues 8 MiB at
+  // most): the writer blocks, and the replies behind it hold pool buffers.
+  for (std::uint64_t i = 0; i < 16; ++i) c.request(cmd_read, i, (i % 12) * MiB, MiB);
+  REQUIRE(h.eventually([&] { return h.device.reads == 16 && h.device.in_flight == 0; }));
+  REQUIRE(h.on_io([&] { return h.server.buffer_pool().in_use_bytes(); }) >= MiB);
   // And a write still at the target when the drain gives up on the client.
   h.on_io([&] { h.device.delay = 1000ms; });
   const auto written = std::chrono::steady_clock::now();

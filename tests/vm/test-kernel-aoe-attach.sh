@@ -168,7 +168,7 @@ for name in "$DEV" "${DEV#/dev/}" "/dev/etherd/$target"; do
     [ "$(jq -r '.[0].device' <<<"$st")" = "$DEV" ] || fail "$label: aoe-stat --json $name: $st"
 done
 rc=0; "$stat" /dev/nbd999 >/dev/null 2>&1 || rc=$?
-[ "$rc" != 0 ] || fail "$label: aoe-stat /dev/nbd999 (nobody serves it) exited 0"
+[ "$rc" = 5 ] || fail "$label: aoe-stat /dev/nbd999 (nobody serves it) exited $rc, want 5 (not attached)"
 echo "$label: aoe-stat $DEV, ${DEV#/dev/} and /dev/etherd/$target show $target"
 
 mkfs.ext4 -q -F "$DEV"
