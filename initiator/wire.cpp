@@ -341,7 +341,16 @@ bool parse_mac(std::string_view text, Mac& out) noexcept {
 }
 
 std::string format_target(std::uint16_t shelf, std::uint8_t slot) {
-  return "e" + std::to_string(shelf) + "." + std::to_string(slot);
+  // to_chars into one buffer: "e" + to_string(...) chains made g++ 12 at -O3
+  // report a false -Wrestrict.
+  char text[sizeof "e65535.255"];
+  char* end = text + sizeof text;
+  char* p = text;
+  *p++ = 'e';
+  p = std::to_chars(p, end, shelf).ptr;
+  *p++ = '.';
+  p = std::to_chars(p, end, unsigned{slot}).ptr;
+  return std::string(text, p);
 }
 
 bool parse_target(std::string_view text, std::uint16_t& shelf, std::uint8_t& slot) noexcept {
