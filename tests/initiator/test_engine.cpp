@@ -246,6 +246,11 @@ TEST_CASE("test-engine-reserved-target-maps-to-eacces", "[engine]") {
   std::vector<std::byte> buf(1024);
   auto ec = lab.write(0, buf);
   CHECK(ec == errc::aoe_target_reserved);
+  // What the NBD client (and the kernel's nbd) sees: a permission error, not
+  // a generic EIO, and at once: a reservation is not a fault to retry.
+  CHECK(to_errno(ec) == EACCES);
+  CHECK(lab.engine->path_status()[0].retransmits == 0);
+  CHECK_FALSE(lab.engine->is_down());
 }
 
 TEST_CASE("test-engine-ata-error-fails-request-eio", "[engine]") {
