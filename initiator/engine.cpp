@@ -76,7 +76,7 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   r->fully_framed = false;
   r->frames_outstanding = 0;
   r->data = data;
-  r->submitted_at = Clock::now();
+  r->submitted_at = options_.now();
   r->pinned_path = -1;
   r->error.clear();
   r->done = std::move(done);
@@ -195,7 +195,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
     head = wire::min_frame_size;  // bytes 36..59 of the header buffer stay zero: the padding
   }
 
-  auto now = Clock::now();
+  auto now = options_.now();
   if (s.first_sent_at == Clock::time_point{}) s.first_sent_at = now;
   s.sent_at = now;
   s.path = path_index;
@@ -286,7 +286,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // Timing and window belong to the path of the latest transmission; an
   // answer that came another way says nothing about either.
   if (static_cast<unsigned>(from) == s.path) {
-    if (age == 0 && s.transmissions == 1) path.rtt.sample(Clock::now() - s.sent_at);  // Karn
+    if (age == 0 && s.transmissions == 1) path.rtt.sample(options_.now() - s.sent_at);  // Karn
     path.window.on_ack();
   }
   complete_frame(i, {});
@@ -346,7 +346,7 @@ void Engine::fail_all(std::error_code ec) {
 
 void Engine::on_tick() {
   if (stopped_) return;  // a tick queued before shutdown()
-  auto now = Clock::now();
+  auto now = options_.now();
   bool expired = false;
   bool io_in_flight = false;
   for (const Slot& s : slots_) {
@@ -387,7 +387,7 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
   if (s.request->kind == Kind::probe) return complete_frame(i, errc::timed_out);
   ++path.stats.timeouts;
   unsigned long suppressed = 0;
-  if (retransmit_log_.allow(suppressed))
+  if (retransmit_log_.allow(suppressed, now))
     log::info("{}: tag {:08x} lba {} unanswered on {} to {} after {:.1f} ms, retransmitting{}", target_.name(),
               tag::engine(i, s.generation), s.request->lba + s.first_sector, path.stats.interface,
               wire::format_mac(path.mac), to_ms(now - s.sent_at),

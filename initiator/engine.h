@@ -62,6 +62,10 @@ struct EngineOptions {
   // stop the probes that would bring the path back; probing a path that is
   // really gone costs only a frame per probe.
   unsigned misses_to_retire = 2;
+  // Where every decision by time (RTT samples, timeouts, the deadline,
+  // probes) reads it; tests put a clock they move by hand here.  The timer
+  // that makes the engine look again still runs on the steady clock.
+  std::function<Clock::time_point()> now = [] { return Clock::now(); };
 };
 
 // Live numbers of one path, for aoe-stat.

@@ -47,7 +47,7 @@ void Engine::update_paths(const std::vector<PathInfo>& infos) {
     path.missed_rediscoveries = 0;
     if (path.retired) {
       path.retired = false;
-      path.next_probe = Clock::now();
+      path.next_probe = options_.now();
     }
     Port& port = ports_[path.port];
     port.buffer_count = std::max<unsigned>(1, info.buffer_count);
@@ -130,7 +130,7 @@ void Engine::fail_path(unsigned p, const char* why) {
   Path& path = paths_[p];
   if (path.failed) return;
   path.failed = true;
-  path.next_probe = Clock::now() + options_.probe_interval;
+  path.next_probe = options_.now() + options_.probe_interval;
   requeue_frames_of(p);
   update_payload();
   log::warning("{}: path {} -> {} {}: moving its frames to the other paths and probing it", target_.name(),
@@ -186,7 +186,7 @@ void Engine::send_probe(unsigned p, unsigned sectors) {
   r->fully_framed = true;
   r->frames_outstanding = 1;
   r->data = probe_buffer_.data();
-  r->submitted_at = Clock::now();
+  r->submitted_at = options_.now();
   r->pinned_path = static_cast<int>(p);
   r->error.clear();
   r->done = [this, p, sectors](std::error_code ec) { on_probe_done(p, sectors, ec); };
@@ -213,7 +213,7 @@ void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
   if (!ec && sectors == path.payload_sectors) restore_path(p);
   if (!ec && sectors == 1) path.small_probe_answered = true;
   if (--path.probes_in_flight > 0) return;
-  path.next_probe = Clock::now() + options_.probe_interval;
+  path.next_probe = options_.now() + options_.probe_interval;
   if (path.failed && path.small_probe_answered && path.payload_sectors > 1) {
     unsigned lower = path.payload_sectors / 2;
     log::warning("{}: path {} -> {}: {}-byte frames are lost while small ones get through (a hop with a "
@@ -221,7 +221,7 @@ void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
                  target_.name(), path.stats.interface, wire::format_mac(path.mac),
                  path.payload_sectors * wire::sector_size, lower * wire::sector_size);
     path.payload_sectors = lower;
-    path.next_probe = Clock::now();  // try the new size at once
+    path.next_probe = options_.now();  // try the new size at once
     update_payload();
   }
 }
@@ -234,7 +234,7 @@ void Engine::set_link_state(const Link& link, bool up) {
     if (!up) {
       fail_path(p, "lost its link");
     } else {
-      path.next_probe = Clock::now();
+      path.next_probe = options_.now();
       log::notice("{}: {} is up again: probing path to {}", target_.name(), path.stats.interface,
                   wire::format_mac(path.mac));
     }

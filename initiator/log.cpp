@@ -15,8 +15,7 @@ void write(Level level, std::string_view message) noexcept {
   [[maybe_unused]] auto n = ::writev(STDERR_FILENO, parts, 3);
 }
 
-bool RateLimit::allow(unsigned long& suppressed) noexcept {
-  auto now = std::chrono::steady_clock::now();
+bool RateLimit::allow(unsigned long& suppressed, std::chrono::steady_clock::time_point now) noexcept {
   if (now - window_start_ >= interval_) {
     window_start_ = now;
     used_ = 0;

@@ -59,7 +59,9 @@ class RateLimit {
 
   // True if this event may be logged; `suppressed` is set to the number of
   // events dropped since the last one let through.
-  bool allow(unsigned long& suppressed) noexcept;
+  bool allow(unsigned long& suppressed) noexcept { return allow(suppressed, std::chrono::steady_clock::now()); }
+  // The same at `now`, for callers with their own clock (the engine's, tests').
+  bool allow(unsigned long& suppressed, std::chrono::steady_clock::time_point now) noexcept;
 
  private:
   int burst_;

@@ -13,10 +13,38 @@
 #   lab_image NAME SIZE      sparse file in the lab directory, echo its path
 #   lab_in HOST CMD...       run CMD inside HOST's namespace
 #   lab_bg HOST CMD...       same, in the background; killed at cleanup
+#   lab_require [TOOL...]    before lab_init in a test: exit 77 (ctest's
+#                            SKIP_RETURN_CODE) saying why, unless this is root
+#                            able to make network namespaces and every TOOL
+#                            is there (python3:MODULE: /usr/bin/python3 imports it)
+#   lab_require_tools TOOL...  the tools alone (tests without a lab)
+#   lab_skip REASON...       print "SKIP: REASON" and exit 77
 #
 # Nothing ever touches the machine's real NICs: every interface is created
 # directly inside a namespace of this lab.
 # shellcheck shell=bash
+
+lab_skip() { echo "SKIP: $*"; exit 77; }
+
+lab_require_tools() {
+  local tool
+  for tool; do
+    case $tool in
+      python3:*)
+        /usr/bin/python3 -c "import ${tool#python3:}" 2>/dev/null ||
+          lab_skip "/usr/bin/python3 cannot import ${tool#python3:} (scripts/install-deps installs it)" ;;
+      *) command -v "$tool" >/dev/null || lab_skip "$tool is not installed (scripts/install-deps installs it)" ;;
+    esac
+  done
+}
+
+lab_require() {
+  [ "$(id -u)" = 0 ] || lab_skip "a lab of network namespaces needs root"
+  command -v ip >/dev/null || lab_skip "ip (iproute2) is not installed"
+  # Creating one is the only sure test (a container may forbid it).
+  unshare --net true 2>/dev/null || lab_skip "cannot create a network namespace here (unshare --net failed)"
+  lab_require_tools "$@"
+}
 
 lab_init() {
   LAB="aoe${1:+-$1}-$$"

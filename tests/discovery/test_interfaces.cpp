@@ -1,8 +1,6 @@
 // Interface selection (-i) and the rtnetlink link watcher.
 #include "discovery/interfaces.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -10,6 +8,8 @@
 #include <catch2/catch.hpp>
 
 #include "initiator/errors.h"
+#include "tests/support/netns.h"
+#include "tests/support/skip.h"
 
 using namespace aoe;
 using namespace aoe::discovery;
@@ -65,12 +65,9 @@ TEST_CASE("test-discovery-interface-selection") {
 }
 
 // Runs in a private network namespace (root only) so `ip link` touches
-// nothing real.
+// nothing real; skipped (exit 77) elsewhere.
 TEST_CASE("test-discovery-link-watcher") {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    WARN("cannot create a network namespace (needs root); skipped");
-    return;
-  }
+  if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   REQUIRE(std::system("ip link add w0 type veth peer name w1 && ip link set w0 up") == 0);
   std::error_code ec;
   auto all = list_interfaces(ec);

@@ -42,6 +42,22 @@ inline EngineOptions fast_options() {
   return o;
 }
 
+// The engine's clock (EngineOptions::now), moved only by the test: what the
+// engine decides by time is checked against it, never against the wall.
+// The engine's tick timer still runs on real time and makes it look.
+struct ManualClock {
+  Clock::time_point time = Clock::time_point{} + std::chrono::hours(1);  // the epoch means "unset" to the engine
+  std::uint64_t reads = 0;  // how often the engine looked
+
+  std::function<Clock::time_point()> source() {
+    return [this] {
+      ++reads;
+      return time;
+    };
+  }
+  void advance(Duration by) { time += by; }
+};
+
 struct EngineLab {
   struct Port {
     std::unique_ptr<FakeWire> wire;
@@ -95,6 +111,12 @@ struct EngineLab {
       io.restart();
     }
     return true;
+  }
+
+  // Runs until the engine has read `clock` again (its next tick, when idle).
+  bool next_look(const ManualClock& clock) {
+    const auto seen = clock.reads;
+    return run_until([&] { return clock.reads > seen; });
   }
 
   std::error_code wait(std::optional<std::error_code>& result) {

@@ -193,17 +193,27 @@ TEST_CASE("test-engine-window-halves-on-loss-once-per-episode", "[engine]") {
 }
 
 TEST_CASE("test-engine-deadline-fails-eio-and-target-down", "[engine]") {
+  ManualClock clock;
   auto opts = fast_options();
   opts.deadline = std::chrono::milliseconds(300);
+  opts.now = clock.source();
   EngineLab lab({}, opts);
   lab.target().silent = true;
   std::vector<std::byte> buf(4096);
-  auto start = std::chrono::steady_clock::now();
-  auto ec = lab.read(0, buf);
-  auto took = std::chrono::steady_clock::now() - start;
+  std::optional<std::error_code> done;
+  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
+  REQUIRE(lab.run_until([&] { return !lab.wire().sent_from(0).empty(); }));
+  // 1 ms short of the deadline since the first send: retransmitted, not failed.
+  clock.advance(std::chrono::milliseconds(299));
+  REQUIRE(lab.run_until([&] { return lab.engine->path_status()[0].retransmits > 0; }));
+  REQUIRE(lab.next_look(clock));
+  CHECK_FALSE(done.has_value());
+  CHECK_FALSE(lab.engine->is_down());
+  // At the deadline: EIO.
+  clock.advance(std::chrono::milliseconds(1));
+  auto ec = lab.wait(done);
   CHECK(ec == errc::target_down);
   CHECK(to_errno(ec) == EIO);
-  CHECK(took >= std::chrono::milliseconds(300));
   CHECK(lab.engine->is_down());
   // Fails fast while down, without a frame on the wire.
   auto sent = lab.wire().sent_from(0).size();
@@ -246,6 +256,11 @@ TEST_CASE("test-engine-reserved-target-maps-to-eacces", "[engine]") {
   std::vector<std::byte> buf(1024);
   auto ec = lab.write(0, buf);
   CHECK(ec == errc::aoe_target_reserved);
+  // What the NBD client (and the kernel's nbd) sees: a permission error, not
+  // a generic EIO, and at once: a reservation is not a fault to retry.
+  CHECK(to_errno(ec) == EACCES);
+  CHECK(lab.engine->path_status()[0].retransmits == 0);
+  CHECK_FALSE(lab.engine->is_down());
 }
 
 TEST_CASE("test-engine-ata-error-fails-request-eio", "[engine]") {
@@ -319,8 +334,10 @@ TEST_CASE("test-engine-reply-credits-the-path-it-came-over", "[engine][multipath
 }
 
 TEST_CASE("test-engine-stalled-request-fails-at-deadline", "[engine]") {
+  ManualClock clock;
   auto o = fast_options();
   o.deadline = std::chrono::milliseconds(300);
+  o.now = clock.source();
   FakeTargetOptions t;
   t.buffer_count = 2;  // window 1: one frame at a time
   EngineLab lab(t, o);
@@ -333,9 +350,18 @@ TEST_CASE("test-engine-stalled-request-fails-at-deadline", "[engine]") {
     lab.engine->on_frame(link, f);
   });
   std::vector<std::byte> buf(8 * 1024);
-  auto t0 = std::chrono::steady_clock::now();
-  CHECK(lab.read(0, buf) == errc::target_down);
-  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  std::optional<std::error_code> done;
+  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
+  REQUIRE(lab.run_until([&] { return !first; }));
+  // The stall starts at the engine's next look; 1 ms short of the deadline
+  // after it, the request still waits...
+  REQUIRE(lab.next_look(clock));
+  clock.advance(std::chrono::milliseconds(299));
+  REQUIRE(lab.next_look(clock));
+  CHECK_FALSE(done.has_value());
+  // ...and at the deadline it fails, though none of its frames timed out.
+  clock.advance(std::chrono::milliseconds(1));
+  CHECK(lab.wait(done) == errc::target_down);
   CHECK(lab.wire().sent_from(0).size() == 1);
 }
 

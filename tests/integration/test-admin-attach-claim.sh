@@ -14,6 +14,7 @@ tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/../admin/bridge-lab.sh"
+lab_require vblade
 lab_init aatc
 
 bridge_lab

@@ -18,7 +18,7 @@ tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/../admin/bridge-lab.sh"
-for t in setpriv nbdinfo jq; do command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
+lab_require vblade setpriv nbdinfo jq
 lab_init aate
 
 bridge_lab

@@ -10,6 +10,7 @@ tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/../admin/bridge-lab.sh"
+lab_require vblade
 lab_init aclaim
 
 bridge_lab

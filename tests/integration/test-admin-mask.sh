@@ -11,6 +11,7 @@ tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/../admin/bridge-lab.sh"
+lab_require vblade
 lab_init amask
 
 bridge_lab

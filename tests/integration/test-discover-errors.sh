@@ -12,6 +12,7 @@ source "$here/../../scripts/lab.sh"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+lab_require jq setpriv
 lab_init discerr
 lab_wire i ei0 t et0
 

@@ -9,7 +9,7 @@ discover=${1:?usage: $0 path/to/aoe-discover}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/lab.sh
 source "$here/../../scripts/lab.sh"
-command -v vblade >/dev/null || { echo "SKIP: vblade not installed"; exit 77; }
+lab_require vblade jq
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 mac_of() { ip -n "$(lab_nsname "$1")" -o link show "$2" | sed -n 's|.*link/ether \([0-9a-f:]*\).*|\1|p'; }

@@ -8,6 +8,7 @@ set -euo pipefail
 build=$1 mtu=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
+lab_require vblade python3:nbd
 lab_init eng
 attach=$build/tools/aoe-attach discover=$build/tools/aoe-discover
 

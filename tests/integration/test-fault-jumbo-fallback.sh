@@ -14,6 +14,7 @@ fits=$(( (max_frame - 36) / 512 * 512 ))
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/fault-lab.sh"
+lab_require vblade nbdcopy python3
 lab_init "fjumbo$max_frame"
 start=$(now_s)
 fail() { echo "FAIL: $*"; sed 's/^/  attach: /' "$LAB_DIR/attach.log"; exit 1; }

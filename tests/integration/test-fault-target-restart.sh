@@ -11,6 +11,7 @@ attach=$1 relay=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/fault-lab.sh"
+lab_require vblade nbdcopy
 lab_init frestart
 start=$(now_s)
 size=$((64 << 20))

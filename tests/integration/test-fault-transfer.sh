@@ -14,6 +14,7 @@ if [ "${1:-}" != -- ]; then mtu=$1; shift; fi
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/fault-lab.sh"
+lab_require vblade nbdcopy
 lab_init "f$name"
 start=$(now_s)
 

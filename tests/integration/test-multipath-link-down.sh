@@ -8,6 +8,7 @@ set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
+lab_require vblade nbdcopy python3
 lab_init mpl
 attach=$build/tools/aoe-attach
 

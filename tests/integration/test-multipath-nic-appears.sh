@@ -9,6 +9,7 @@ set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
+lab_require vblade nbdcopy python3
 lab_init nicup
 attach=$build/tools/aoe-attach stat=$build/tools/aoe-stat
 fail() { sed 's/^/  attach: /' "$LAB_DIR/attach.log"; echo "FAIL: $*"; exit 1; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # fio's nbd engine: random writes of mixed sizes, deep queue, crc32c-verified.
 . "$(dirname "$0")/test-nbd-common.sh"
-requires fio
-fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd' || { echo "SKIP: fio without the nbd engine"; exit 77; }
+lab_require_tools fio
+fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*nbd' || lab_skip "fio has no nbd engine"
 
 start_server rw
 cd "$workdir"  # fio leaves verify state files in the working directory

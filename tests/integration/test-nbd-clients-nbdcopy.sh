@@ -3,7 +3,7 @@
 # over several connections and many requests in flight, and the server's
 # backing file (vblade's image) holds exactly what was written.
 . "$(dirname "$0")/test-nbd-common.sh"
-requires nbdcopy nbdinfo cmp
+lab_require_tools nbdcopy nbdinfo cmp
 
 start_server rw
 size=$(nbdinfo --size "$uri")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nbdinfo sees the export's size and the flags the bridge must advertise.
 . "$(dirname "$0")/test-nbd-common.sh"
-requires nbdinfo
+lab_require_tools nbdinfo
 
 start_server rw
 size=$(nbdinfo --size "$uri")

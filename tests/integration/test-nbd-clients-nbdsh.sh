@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bridge's own validation (libnbd strict mode off): range, flags, read-only.
 . "$(dirname "$0")/test-nbd-common.sh"
-requires nbdsh
+lab_require_tools nbdsh
 
 start_server rw
 PATH=/usr/bin:$PATH nbdsh -u "$uri" -c '

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # qemu-io's unaligned pattern writes go through the bridge's read-modify-write.
 . "$(dirname "$0")/test-nbd-common.sh"
-requires qemu-io
+lab_require_tools qemu-io
 
 start_server rw
 qio() { qemu-io -f raw "$uri" "$@" | tee -a "$workdir/log"; }

@@ -8,6 +8,7 @@ set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
+lab_require vblade python3:nbd
 lab_init cap
 attach=$build/tools/aoe-attach
 fail() { echo "FAIL: $*"; sed 's/^/  attach: /' "$LAB_DIR/attach.log"; exit 1; }

@@ -10,9 +10,7 @@ set -euo pipefail
 attach=$1 stat=$2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
-for tool in vblade nbdcopy python3; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
-done
+lab_require vblade nbdcopy python3
 lab_init stat
 export AOE_RUN_DIR=$LAB_DIR/run
 fail() { echo "FAIL: $*"; [ -f "$LAB_DIR/attach.log" ] && sed 's/^/  attach: /' "$LAB_DIR/attach.log"; exit 1; }

@@ -1,2 +1,28 @@
-#define CATCH_CONFIG_MAIN
+// The main of every Catch2 test binary: Catch's, except that a run in which
+// nothing failed but something was skipped (AOE_SKIP) exits 77, ctest's
+// skip code, so a test that could not run never shows as passed.
+#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+
+#include "tests/support/skip.h"
+
+namespace aoe::test {
+
+namespace {
+bool skipped = false;
+}
+
+void note_skip(const std::string& reason) {
+  skipped = true;
+  WARN("SKIPPED: " << reason);
+}
+
+bool any_skipped() noexcept { return skipped; }
+
+}  // namespace aoe::test
+
+int main(int argc, char* argv[]) {
+  const int failed = Catch::Session().run(argc, argv);
+  if (failed == 0 && aoe::test::any_skipped()) return 77;
+  return failed;
+}

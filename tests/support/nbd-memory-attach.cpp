@@ -1,5 +1,6 @@
-// nbd-memory-attach: serves a RAM disk through the kernel nbd driver, for the
-// kernel attach tests in the VM (tests/vm/test-kernel-attach-memory.sh).
+// nbd-memory-attach: serves a RAM disk (tests/support/memory_device.h, the
+// one the unit tests use) through the kernel nbd driver, for the kernel
+// attach tests in the VM (tests/vm/test-kernel-attach-memory.sh).
 //
 // The server runs on its own io thread before the kernel is told about the
 // socket (the kernel reads the device right away, doc nbd-protocol §5.2).
@@ -25,7 +26,7 @@
 
 #include "nbd-bridge/kernel_attach.h"
 #include "nbd-bridge/server.h"
-#include "tests/support/ram_device.h"
+#include "tests/support/memory_device.h"
 
 namespace {
 
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   auto work = asio::make_work_guard(io);
-  aoe::test::RamDevice disk(io, request.size_bytes);
+  aoe::test::MemoryDevice disk(io, request.size_bytes);
   aoe::nbd::Server server(io, disk, {});
   request.flags = server.transmission_flags();
   request.sockets = {fds[1]};
