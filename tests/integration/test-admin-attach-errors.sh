@@ -17,7 +17,7 @@ set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
-. "$here/../admin/bridge-lab.sh"
+. "$here/bridge-lab.sh"
 for t in setpriv nbdinfo jq; do command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
 lab_init aate
 
