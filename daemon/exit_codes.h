@@ -1,6 +1,6 @@
-// exit_codes.h: the exit codes every tool and the daemon share (README "Exit codes"; each
-// man page lists the ones it uses).  Apart from common.h so that tools
-// without network links (aoe-stat, aoe-detach) use the same numbers.
+// exit_codes.h: the exit codes every tool and the daemon share (README
+// "Exit codes"; each man page lists the ones it uses).  Header-only, so
+// tools without network links (aoe-stat, aoe-detach) use the same numbers.
 #pragma once
 
 namespace aoe {

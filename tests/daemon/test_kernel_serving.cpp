@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -159,26 +160,41 @@ struct Lab {
   }
 };
 
+// Lab, plus the fake kernel and what serve_kernel takes.
+struct Serving : Lab {
+  FakeKernel kernel;
+  FakeDriver driver{kernel};
+  boost::asio::signal_set signals{io, SIGTERM};
+  Readiness readiness = Readiness::foreground();
+  Served served;
+
+  // Serves until the device is detached, with `kernel_side` playing the
+  // kernel on a thread of its own once attached.
+  int run(std::function<void()> kernel_side = {}) {
+    std::thread kernel_thread([&] {
+      kernel.attached.get_future().wait();
+      if (kernel_side) kernel_side();
+    });
+    int code = serve_kernel(io, signals, *attached, options, readiness, served, driver);
+    kernel_thread.join();
+    return code;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("test-daemon-kernel-serving-signal-disconnects") {
-  Lab lab;
-  FakeKernel kernel;
-  FakeDriver driver(kernel);
-  boost::asio::signal_set signals(lab.io, SIGTERM);
-  auto readiness = Readiness::foreground();
-  Served served;
+  Serving lab;
+  auto& kernel = lab.kernel;
+  auto& served = lab.served;
   // The kernel: reads the first sector once attached, then aoe-detach's SIGTERM.
   std::optional<std::array<std::byte, 512>> got;
   bool linked = false;
-  std::thread kernel_thread([&] {
-    kernel.attached.get_future().wait();
+  int code = lab.run([&] {
     got = kernel_read(kernel.fd);
     linked = fs::read_symlink(lab.options.etherd_dir / "e1.2") == "/dev/nbd9";
     ::kill(::getpid(), SIGTERM);
   });
-  int code = serve_kernel(lab.io, signals, *lab.attached, lab.options, readiness, served, driver);
-  kernel_thread.join();
   CHECK(code == exit_ok);
   CHECK(served.ready);
   CHECK(served.device == "/dev/nbd9");
@@ -193,62 +209,40 @@ TEST_CASE("test-daemon-kernel-serving-signal-disconnects") {
 }
 
 TEST_CASE("test-daemon-kernel-serving-outside-disconnect-exits-ok") {
-  Lab lab;
-  FakeKernel kernel;
-  FakeDriver driver(kernel);
-  boost::asio::signal_set signals(lab.io, SIGTERM);
-  auto readiness = Readiness::foreground();
-  Served served;
+  Serving lab;
+  auto& kernel = lab.kernel;
   // nbd-client -d: the kernel drops the configuration and shuts the socket.
-  std::thread kernel_thread([&] {
-    kernel.attached.get_future().wait();
+  int code = lab.run([&] {
     {
       std::lock_guard lock(kernel.mutex);
       kernel.status = nbd::DeviceStatus::disconnected;
     }
     kernel.shut();
   });
-  int code = serve_kernel(lab.io, signals, *lab.attached, lab.options, readiness, served, driver);
-  kernel_thread.join();
   CHECK(code == exit_ok);
   CHECK(kernel.disconnects == 0);
 }
 
 TEST_CASE("test-daemon-kernel-serving-dead-sockets-fail") {
-  Lab lab;
-  FakeKernel kernel;
-  FakeDriver driver(kernel);
-  boost::asio::signal_set signals(lab.io, SIGTERM);
-  auto readiness = Readiness::foreground();
-  Served served;
+  Serving lab;
+  auto& kernel = lab.kernel;
   // A request outlived its timeout: the kernel shuts the socket but keeps
   // the device configured (netlink), or cannot say (ioctl).
   kernel.tells_outside_disconnect = GENERATE(true, false);
-  std::thread kernel_thread([&] {
-    kernel.attached.get_future().wait();
-    kernel.shut();
-  });
-  int code = serve_kernel(lab.io, signals, *lab.attached, lab.options, readiness, served, driver);
-  kernel_thread.join();
+  int code = lab.run([&] { kernel.shut(); });
   CHECK(code == exit_failed);  // systemd's Restart=on-failure attaches again
   CHECK(kernel.disconnects == 1);  // a dead configuration would pin /dev/nbd9
   CHECK_FALSE(fs::exists(fs::symlink_status(lab.options.etherd_dir / "e1.2")));
 }
 
 TEST_CASE("test-daemon-kernel-serving-attach-failure-exit-codes") {
-  Lab lab;
-  FakeKernel kernel;
+  Serving lab;
   auto [error, expected] = GENERATE(std::pair{std::error_code(nbd::attach_errc::module_missing), int(exit_no_nbd)},
                                     std::pair{std::error_code(nbd::attach_errc::permission_denied), int(exit_permission)},
                                     std::pair{std::error_code(nbd::attach_errc::device_busy), int(exit_failed)});
-  kernel.attach_error = error;
-  FakeDriver driver(kernel);
-  boost::asio::signal_set signals(lab.io, SIGTERM);
-  auto readiness = Readiness::foreground();
-  Served served;
-  int code = serve_kernel(lab.io, signals, *lab.attached, lab.options, readiness, served, driver);
-  CHECK(code == expected);
-  CHECK_FALSE(served.ready);
+  lab.kernel.attach_error = error;
+  CHECK(lab.run() == expected);
+  CHECK_FALSE(lab.served.ready);
   CHECK_FALSE(fs::exists(lab.options.etherd_dir));
 }
 
