@@ -13,6 +13,7 @@
 
 #include "initiator/errors.h"
 #include "tests/support/fake_link.h"
+#include "tests/support/run_task.h"
 
 using namespace aoe;
 using namespace aoe::daemon;
@@ -20,10 +21,6 @@ using namespace aoe::discovery;
 using namespace std::chrono_literals;
 
 namespace {
-
-LinkInfo info(std::string name, int ifindex, std::uint8_t mac_last) {
-  return LinkInfo{std::move(name), ifindex, {2, 0, 0, 0, 0, mac_last}, 1500};
-}
 
 // A target port answering Query Config like vblade's confcmd (doc §4.2).
 class ConfigPort {
@@ -77,25 +74,11 @@ class ConfigPort {
   test::FakeLink& link_;
 };
 
-template <typename T>
-T run(boost::asio::io_context& io, Task<T> task) {
-  std::optional<T> out;
-  boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(value);
-  });
-  io.restart();
-  while (!out && io.run_one() > 0) {
-  }
-  REQUIRE(out);
-  return std::move(*out);
-}
-
 // Two local NICs, each wired to one port of e1.2.
 struct Lab {
   boost::asio::io_context io;
-  test::FakeWire wa{io, info("a0", 1, 1), info("t0", 9, 0x10)};
-  test::FakeWire wb{io, info("b0", 2, 2), info("t1", 10, 0x11)};
+  test::FakeWire wa{io, test::link_info("a0", 1, 1), test::link_info("t0", 9, 0x10)};
+  test::FakeWire wb{io, test::link_info("b0", 2, 2), test::link_info("t1", 10, 0x11)};
   ConfigPort pa{wa.end(1)};
   ConfigPort pb{wb.end(1)};
   Control control{{2, 10ms}};
@@ -107,9 +90,9 @@ struct Lab {
     return {TargetPort{&wa.end(0), wa.end(1).info().mac, pa.config}, TargetPort{&wb.end(0), wb.end(1).info().mac, pb.config}};
   }
   ClaimResult claim(const std::string& identity, ClaimMode mode = ClaimMode::normal) {
-    return run(io, async_claim(control, ports(), 1, 2, identity, mode));
+    return test::run_task(io, async_claim(control, ports(), 1, 2, identity, mode));
   }
-  ClaimResult release(const std::string& identity) { return run(io, async_release(control, ports(), 1, 2, identity)); }
+  ClaimResult release(const std::string& identity) { return test::run_task(io, async_release(control, ports(), 1, 2, identity)); }
 };
 
 const std::string us = "aoe-nbd:hosta:1111";
@@ -153,7 +136,7 @@ TEST_CASE("test-claim-identity") {
 
 TEST_CASE("test-claim-held-message") {
   boost::asio::io_context io;
-  test::FakeWire w(io, info("eth0", 1, 1), info("t0", 9, 0x10));
+  test::FakeWire w(io, test::link_info("eth0", 1, 1), test::link_info("t0", 9, 0x10));
   TargetPort port{&w.end(0), {2, 0, 0, 0, 0, 0x10}, them};
   std::string m = held_message("e1.2", them, port);
   CHECK_THAT(m, Catch::Contains("e1.2 is claimed by \"aoe-nbd:hostb:2222\" (host hostb)"));
@@ -189,7 +172,7 @@ TEST_CASE("test-claim-race-lost") {
   Lab lab;
   auto ports = lab.ports();  // read while empty ...
   lab.pa.config = them;      // ... then another host sets it first
-  auto r = run(lab.io, async_claim(lab.control, ports, 1, 2, us, ClaimMode::normal));
+  auto r = test::run_task(lab.io, async_claim(lab.control, ports, 1, 2, us, ClaimMode::normal));
   CHECK(r.status == ClaimResult::Status::held);
   CHECK(r.holder == them);
   CHECK(lab.pa.config == them);
@@ -203,7 +186,7 @@ TEST_CASE("test-claim-equal-set-refused") {
   auto ports = lab.ports();
   lab.pa.config = us;
   lab.pa.refuse_equal = true;
-  CHECK(run(lab.io, async_claim(lab.control, ports, 1, 2, us, ClaimMode::normal)).ok());
+  CHECK(test::run_task(lab.io, async_claim(lab.control, ports, 1, 2, us, ClaimMode::normal)).ok());
   CHECK(lab.pa.config == us);
   CHECK(lab.pb.config == us);
 }
@@ -237,7 +220,7 @@ TEST_CASE("test-claim-release") {
 
 TEST_CASE("test-claim-errors") {
   Lab lab;
-  CHECK(run(lab.io, async_claim(lab.control, {}, 1, 2, us, ClaimMode::normal)).status ==
+  CHECK(test::run_task(lab.io, async_claim(lab.control, {}, 1, 2, us, ClaimMode::normal)).status ==
         ClaimResult::Status::error);
   CHECK(lab.claim("").status == ClaimResult::Status::error);
   CHECK(lab.claim(std::string(1025, 'x')).status == ClaimResult::Status::error);
