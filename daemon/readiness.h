@@ -1,4 +1,4 @@
-// daemon.h: going to the background the way a block-device helper must:
+// readiness.h: going to the background the way a block-device helper must:
 // the parent stays until the child is serving (or has failed), prints what
 // the child reports and exits with its status, so `aoe-attach e1.2 && mount`
 // works and a failure is never hidden behind a detached process.

@@ -1,6 +1,7 @@
 // admin.h: what the admin tools (aoe-cfg, aoe-mask, aoe-reserve) and the
-// claim module share: finding one target's ports, running Control exchanges
-// from a blocking main, and sentences for the errors a target can answer.
+// claim (daemon/claim.h) share: finding one target's ports, and sentences
+// for the errors a target can answer.  Blocking mains run these exchanges
+// with run_control (control.h).
 //
 // Config string, MAC mask and reserve list are per target port: vblade runs
 // one process per port, each with its own copy (doc §4-§6), so every edit

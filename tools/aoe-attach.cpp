@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   if (o.kernel()) daemon::harden_for_kernel_io();
 
   boost::asio::io_context io;
+  // From here on a SIGINT/SIGTERM waits until serving begins, then stops it cleanly.
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   Links links;
   if (auto code = open_links(io, app, c.common, links, &o.attach.pending_interfaces)) {
