@@ -28,8 +28,8 @@ namespace aoe::daemon {
 // as an I/O flusher and keeps every page resident.  Before any thread starts.
 void harden_for_kernel_io();
 
-// The kernel's per-request timeout for `connections` sockets (doc
-// nbd-protocol §5.5).
+// The kernel's per-request timeout for `connections` sockets
+// (docs/nbd-protocol.md §5.5).
 std::uint64_t kernel_request_timeout(double deadline_seconds, unsigned connections);
 
 // Attaches the target's NBD server to `driver` over o.connections

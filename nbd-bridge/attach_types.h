@@ -37,8 +37,8 @@ inline std::error_code make_error_code(attach_errc e) noexcept {
 // attach_errc so that callers can tell them apart portably.
 std::error_code errno_code(int err) noexcept;
 
-// Which kernel interface carries an attachment: generic netlink (doc
-// nbd-protocol §5.3) or the legacy ioctls (§5.2).
+// Which kernel interface carries an attachment: generic netlink
+// (docs/nbd-protocol.md §5.3) or the legacy ioctls (§5.2).
 enum class AttachMechanism { netlink, ioctl };
 
 struct AttachRequest {

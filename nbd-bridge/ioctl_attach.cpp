@@ -1,4 +1,4 @@
-// ioctl_attach.cpp: nbd-client's ioctl sequence (doc nbd-protocol §5.2).
+// ioctl_attach.cpp: nbd-client's ioctl sequence (docs/nbd-protocol.md §5.2).
 #include "nbd-bridge/ioctl_attach.h"
 
 #include <cerrno>

@@ -1,4 +1,4 @@
-// ioctl_attach.h: the nbd driver's legacy ioctl interface (doc nbd-protocol
+// ioctl_attach.h: the nbd driver's legacy ioctl interface (docs/nbd-protocol.md
 // §5.2), for kernels without its generic netlink family: a thread sets the
 // device up and stays parked in NBD_DO_IT for the device's lifetime.
 // Internal to the kernel attach (kernel_attach.h is the public face).

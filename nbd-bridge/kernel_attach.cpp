@@ -1,5 +1,5 @@
 // kernel_attach.cpp: the facade over the two kernel interfaces: netlink
-// where the kernel has it, the legacy ioctls otherwise (doc nbd-protocol §5).
+// where the kernel has it, the legacy ioctls otherwise (docs/nbd-protocol.md §5).
 // The mechanisms live in netlink.cpp and ioctl_attach.cpp; this file only
 // validates and sequences.
 #include "nbd-bridge/kernel_attach.h"

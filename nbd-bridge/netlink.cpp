@@ -1,5 +1,5 @@
 // netlink.cpp: generic netlink requests to the nbd driver through libnl-genl
-// (doc nbd-protocol §5.3).
+// (docs/nbd-protocol.md §5.3).
 #include "nbd-bridge/netlink.h"
 
 #include <functional>

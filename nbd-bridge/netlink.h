@@ -1,5 +1,5 @@
-// netlink.h: the kernel nbd driver's generic netlink family "nbd" (doc
-// nbd-protocol §5.3), one blocking request/reply per call through libnl.
+// netlink.h: the kernel nbd driver's generic netlink family "nbd"
+// (docs/nbd-protocol.md §5.3), one blocking request/reply per call through libnl.
 // Internal to the kernel attach (kernel_attach.h is the public face).
 #pragma once
 
