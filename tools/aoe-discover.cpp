@@ -127,7 +127,7 @@ int run(int argc, char** argv) {
   } else {
     print_table(result.targets);
   }
-  return tools::exit_ok;
+  return aoe::exit_ok;
 }
 
 }  // namespace
@@ -137,6 +137,6 @@ int main(int argc, char** argv) {
     return run(argc, argv);
   } catch (const std::exception& e) {
     fmt::print(stderr, "aoe-discover: {}\n", e.what());
-    return tools::exit_failed;
+    return aoe::exit_failed;
   }
 }

@@ -8,6 +8,7 @@
 #include "initiator/errors.h"
 #include "initiator/tag.h"
 #include "tests/support/fake_target.h"
+#include "tests/support/run_task.h"
 
 using namespace aoe;
 using namespace aoe::discovery;
@@ -15,36 +16,17 @@ using namespace std::chrono_literals;
 
 namespace {
 
-LinkInfo info(std::string name, int ifindex, std::uint8_t mac_last, unsigned mtu = 1500) {
-  return LinkInfo{std::move(name), ifindex, {2, 0, 0, 0, 0, mac_last}, mtu};
-}
-
-// Runs one coroutine to completion on io.
-template <typename T>
-T run(boost::asio::io_context& io, Task<T> task) {
-  std::optional<T> out;
-  boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
-    if (e) std::rethrow_exception(e);
-    out = std::move(value);
-  });
-  io.restart();
-  while (!out && io.run_one() > 0) {
-  }
-  REQUIRE(out);
-  return std::move(*out);
-}
-
 }  // namespace
 
 TEST_CASE("test-discovery-control-identify-retries") {
   boost::asio::io_context io;
-  test::FakeWire wire(io, info("a0", 1, 1), info("t0", 9, 0x10));
+  test::FakeWire wire(io, test::link_info("a0", 1, 1), test::link_info("t0", 9, 0x10));
   test::FakeTarget target(io, wire.end(1), {.sectors = 8192});
   wire.faults_from(0).drop = {0};  // the first IDENTIFY is lost
   Control control({3, 20ms});
   control.attach(wire.end(0));
 
-  auto r = run(io, control.identify(wire.end(0), wire.end(1).info().mac, 1, 2));
+  auto r = test::run_task(io, control.identify(wire.end(0), wire.end(1).info().mac, 1, 2));
   REQUIRE(!r.error);
   CHECK(r.value.sectors == 8192);
   CHECK(wire.sent_from(0).size() == 2);
@@ -56,30 +38,30 @@ TEST_CASE("test-discovery-control-identify-retries") {
 
 TEST_CASE("test-discovery-control-timeout-and-errors") {
   boost::asio::io_context io;
-  test::FakeWire wire(io, info("a0", 1, 1), info("t0", 9, 0x10));
+  test::FakeWire wire(io, test::link_info("a0", 1, 1), test::link_info("t0", 9, 0x10));
   test::FakeTarget target(io, wire.end(1));
   Control control({2, 10ms});
   control.attach(wire.end(0));
   const wire::Mac mac = wire.end(1).info().mac;
 
   target.aoe_error = [](const wire::Frame&) -> std::uint8_t { return 3; };
-  CHECK(run(io, control.identify(wire.end(0), mac, 1, 2)).error == errc::aoe_device_unavailable);
+  CHECK(test::run_task(io, control.identify(wire.end(0), mac, 1, 2)).error == errc::aoe_device_unavailable);
 
   target.aoe_error = nullptr;
   target.silent = true;
   // Counted from here: a loaded host may have delayed the answer above past
   // its 10 ms and made it send twice; a silent target gets both attempts.
   const auto before = wire.sent_from(0).size();
-  CHECK(run(io, control.identify(wire.end(0), mac, 1, 2)).error == errc::timed_out);
+  CHECK(test::run_task(io, control.identify(wire.end(0), mac, 1, 2)).error == errc::timed_out);
   CHECK(wire.sent_from(0).size() - before == 2);
   // Another slot of the same port does not answer for e1.2.
   target.silent = false;
-  CHECK(run(io, control.identify(wire.end(0), mac, 1, 5)).error == errc::timed_out);
+  CHECK(test::run_task(io, control.identify(wire.end(0), mac, 1, 5)).error == errc::timed_out);
 }
 
 TEST_CASE("test-discovery-control-routing") {
   boost::asio::io_context io;
-  test::FakeWire wire(io, info("a0", 1, 1), info("t0", 9, 0x10));
+  test::FakeWire wire(io, test::link_info("a0", 1, 1), test::link_info("t0", 9, 0x10));
   Control control;
   std::vector<ConfigInfo> announced;
   control.set_announcement([&](const ConfigInfo& c) { announced.push_back(c); });
@@ -110,9 +92,9 @@ TEST_CASE("test-discovery-control-routing") {
 
 TEST_CASE("test-discovery-discover-two-links-and-conflict") {
   boost::asio::io_context io;
-  test::FakeWire wa(io, info("a0", 1, 1), info("t0", 9, 0x10));
-  test::FakeWire wb(io, info("b0", 2, 2, 9000), info("t1", 10, 0x11, 9000));
-  test::FakeWire wc(io, info("c0", 3, 3), info("t2", 11, 0x12));
+  test::FakeWire wa(io, test::link_info("a0", 1, 1), test::link_info("t0", 9, 0x10));
+  test::FakeWire wb(io, test::link_info("b0", 2, 2, 9000), test::link_info("t1", 10, 0x11, 9000));
+  test::FakeWire wc(io, test::link_info("c0", 3, 3), test::link_info("t2", 11, 0x12));
   test::FakeTarget ta(io, wa.end(1), {.sectors = 4096, .max_sectors = 2});
   test::FakeTarget tb(io, wb.end(1), {.sectors = 4096, .max_sectors = 17});
   test::FakeTarget impostor(io, wc.end(1), {.sectors = 999});
@@ -120,7 +102,7 @@ TEST_CASE("test-discovery-discover-two-links-and-conflict") {
   std::vector<Link*> links{&wa.end(0), &wb.end(0), &wc.end(0)};
   for (Link* l : links) control.attach(*l);
 
-  auto result = run(io, async_discover(control, links, {.window = 50ms, .only = {}, .expected = {}}));
+  auto result = test::run_task(io, async_discover(control, links, {.window = 50ms, .only = {}, .expected = {}}));
   REQUIRE(result.targets.size() == 1);
   const TargetInfo& t = result.targets[0];
   CHECK(t.name() == "e1.2");
@@ -136,6 +118,6 @@ TEST_CASE("test-discovery-discover-two-links-and-conflict") {
   CHECK(result.conflicts[0].mac == wc.end(1).info().mac);
   CHECK(result.conflicts[0].found.sectors == 999);
 
-  auto none = run(io, async_discover(control, links, {.window = 20ms, .only = {TargetId{1, 3}}, .expected = {}}));
+  auto none = test::run_task(io, async_discover(control, links, {.window = 20ms, .only = {TargetId{1, 3}}, .expected = {}}));
   CHECK(none.targets.empty());
 }

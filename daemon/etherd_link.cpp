@@ -1,0 +1,97 @@
+#include "daemon/etherd_link.h"
+
+#include <unistd.h>
+
+#include <string>
+
+#include "initiator/wire.h"
+#include "nbd-bridge/attach_types.h"
+#include "nbd-bridge/kernel_attach.h"
+
+namespace aoe::daemon {
+
+namespace {
+
+class EtherdCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "aoe-etherd-link"; }
+  std::string message(int value) const override {
+    switch (static_cast<etherd_errc>(value)) {
+      case etherd_errc::not_a_target_name: return "not an AoE target name (want eSHELF.SLOT)";
+      case etherd_errc::not_our_link: return "the /dev/etherd link points to another device";
+    }
+    return "unknown /dev/etherd error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& etherd_category() noexcept {
+  static const EtherdCategory category;
+  return category;
+}
+
+std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
+                                   const std::filesystem::path& dir) {
+  const auto name = wire::canonical_target(target);
+  if (!name) return etherd_errc::not_a_target_name;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ec;
+  const auto link = dir / *name;
+  // Never replace a real node (the kernel aoe driver's own /dev/etherd/eS.L).
+  const auto st = std::filesystem::symlink_status(link, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_symlink(st))
+    return std::make_error_code(std::errc::file_exists);
+  // A stale link is replaced atomically: new link beside it, then rename.
+  const auto tmp = dir / ("." + *name + ".tmp" + std::to_string(::getpid()));
+  std::filesystem::remove(tmp, ec);
+  std::filesystem::create_symlink(nbd::device_path_of(index), tmp, ec);
+  if (ec) return ec;
+  std::filesystem::rename(tmp, link, ec);
+  if (ec) std::filesystem::remove(tmp);
+  return ec;
+}
+
+std::optional<std::uint32_t> resolve_etherd_link(std::string_view target, std::error_code& ec,
+                                                 const std::filesystem::path& dir) {
+  ec.clear();
+  const auto name = wire::canonical_target(target);
+  if (!name) {
+    ec = etherd_errc::not_a_target_name;
+    return std::nullopt;
+  }
+  const auto points_to = std::filesystem::read_symlink(dir / *name, ec);
+  if (ec) return std::nullopt;
+  const auto index = nbd::parse_device_path(points_to.string());
+  if (!index) ec = etherd_errc::not_our_link;
+  return index;
+}
+
+std::error_code remove_etherd_link(std::string_view target, std::uint32_t index,
+                                   const std::filesystem::path& dir) {
+  std::error_code ec;
+  const auto current = resolve_etherd_link(target, ec, dir);
+  if (ec == std::errc::no_such_file_or_directory) return {};
+  if (ec) return ec;
+  if (*current != index) return etherd_errc::not_our_link;
+  std::filesystem::remove(dir / *wire::canonical_target(target), ec);
+  return ec;
+}
+
+std::optional<std::uint32_t> resolve_device_name(std::string_view name, std::optional<std::string>& target,
+                                                 std::error_code& ec, const std::filesystem::path& dir) {
+  ec.clear();
+  target.reset();
+  if (auto index = nbd::parse_device_path(name)) return index;
+  const auto canonical = wire::canonical_target(name);
+  if (!canonical) {
+    ec = etherd_errc::not_a_target_name;
+    return std::nullopt;
+  }
+  auto index = resolve_etherd_link(*canonical, ec, dir);
+  if (index) target = *canonical;
+  return index;
+}
+
+}  // namespace aoe::daemon
