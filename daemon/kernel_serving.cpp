@@ -182,8 +182,9 @@ void KernelServing::adopt(std::uint32_t index) {
       if (auto tec = device_->set_timeouts(request_.timeout_seconds, request_.dead_conn_timeout_seconds))
         log::warning("{}: cannot renew the timeouts of {}: {}", name_, device_->path(), tec.message());
       std::uint64_t sectors = 0;
-      std::ifstream(nbd::sysfs_dir_of(index) / "size") >> sectors;
-      resize = sectors * 512 != request_.size_bytes;  // the target changed while nobody served it
+      std::ifstream size_file(nbd::sysfs_dir_of(index) / "size");
+      if (size_file >> sectors)
+        resize = sectors * 512 != request_.size_bytes;  // the target changed while nobody served it
     }
     boost::asio::post(io_, [this, ec, taken, held, resize] { on_adopted(ec, taken, held, resize); });
   });
