@@ -1,5 +1,6 @@
 #include "daemon/kernel_serving.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "daemon/etherd_link.h"
 #include "daemon/exit_codes.h"
 #include "initiator/log.h"
+#include "nbd-bridge/kernel_attach.h"
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER 57  // Linux 5.6
@@ -50,7 +53,12 @@ class KernelServing {
 
  private:
   bool make_sockets();
+  void attach();
+  void adopt(std::uint32_t index);
+  void on_adopted(std::error_code ec, std::vector<int> taken, std::uint64_t held, bool resize);
   void on_attached(std::error_code ec);
+  void serving();
+  void resize_device(std::uint64_t size);
   void on_signal(int sig);
   void on_kernel_gone();
   void check_outside_disconnect(int checks_left);
@@ -66,6 +74,7 @@ class KernelServing {
   KernelDriver& driver_;
   const std::string name_;
   nbd::AttachRequest request_;
+  std::vector<int> ours_;  // our ends of request_.sockets, until served
   // The blocking kernel calls, in order, off the io thread.  Written there,
   // read here only after a posted completion.
   boost::asio::thread_pool kernel_{1};
@@ -84,9 +93,10 @@ bool KernelServing::make_sockets() {
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
       readiness_.failed(exit_failed, fmt::format("socketpair: {}", std::strerror(errno)));
       for (int fd : request_.sockets) ::close(fd);
+      for (int fd : ours_) ::close(fd);
       return false;
     }
-    target_.server().serve_transmission(sv[0]);
+    ours_.push_back(sv[0]);
     request_.sockets.push_back(sv[1]);
   }
   return true;
@@ -102,26 +112,105 @@ int KernelServing::run() {
   request_.block_size = 512;
   request_.flags = target_.server().transmission_flags();
   request_.backend_id = "aoe-nbd:" + name_;
-  request_.timeout_seconds = kernel_request_timeout(o_.deadline_seconds, o_.connections);
+  request_.timeout_seconds = kernel_request_timeout(o_.deadline_seconds, o_.connections, o_.reconnect_timeout_seconds);
+  request_.dead_conn_timeout_seconds = o_.reconnect_timeout_seconds;
   request_.index = o_.device;
 
+  work_.emplace(io_.get_executor());
+  // A device of this target whose aoe-attach is gone (a crash, a restart):
+  // no other aoe-attach answers for the target here (lifecycle.cpp made
+  // sure), so its connections are dead and the kernel holds its I/O for us.
+  const auto orphan = o_.reconnect_timeout_seconds ? driver_.find_backend(request_.backend_id) : std::nullopt;
+  if (orphan && (!request_.index || *request_.index == *orphan))
+    adopt(*orphan);
+  else
+    attach();
+  io_.run();
+  kernel_.join();
+  if (device_ && !served_.kept) {
+    if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
+      log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
+    log::notice("{}: detached from {}", name_, path_);
+  }
+  return code_;
+}
+
+void KernelServing::attach() {
   // The kernel reads the device as soon as it is connected: the io thread
   // (this one) serves the sockets while the kernel thread attaches.
-  work_.emplace(io_.get_executor());
+  for (int fd : ours_) target_.server().serve_transmission(fd);
+  ours_.clear();
   boost::asio::post(kernel_, [this] {
     std::error_code ec;
     device_ = driver_.attach(request_, ec);
     for (int fd : request_.sockets) ::close(fd);  // the kernel holds its own references
     boost::asio::post(io_, [this, ec] { on_attached(ec); });
   });
-  io_.run();
-  kernel_.join();
-  if (device_) {
-    if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
-      log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
-    log::notice("{}: detached from {}", name_, path_);
+}
+
+// Requests of /dev/nbdN sent and not answered (sysfs inflight: reads and
+// writes), for the log; those waiting for a connection are not counted.
+std::uint64_t requests_in_flight(std::uint32_t index) {
+  std::ifstream in(nbd::sysfs_dir_of(index) / "inflight");
+  std::uint64_t reads = 0, writes = 0;
+  in >> reads >> writes;
+  return reads + writes;
+}
+
+// Adopting needs no serving first: the kernel only resends what it held,
+// and that waits in the sockets.  It drops the sockets it has no dead
+// connection for: those that hang up once our copies are closed.
+void KernelServing::adopt(std::uint32_t index) {
+  boost::asio::post(kernel_, [this, index] {
+    const std::uint64_t held = requests_in_flight(index);
+    std::error_code ec;
+    device_ = driver_.adopt(index, request_, ec);
+    if (!device_ && ec == nbd::attach_errc::module_missing) {  // no netlink here: attach anew
+      boost::asio::post(io_, [this] { attach(); });
+      return;
+    }
+    for (int fd : request_.sockets) ::close(fd);
+    std::vector<int> taken;
+    for (int fd : ours_) {
+      if (device_ && nbd::kernel_holds(fd)) taken.push_back(fd);
+      else ::close(fd);
+    }
+    ours_.clear();
+    bool resize = false;
+    if (device_ && !taken.empty()) {
+      // Not before: on a device someone else serves, that would change theirs.
+      if (auto tec = device_->set_timeouts(request_.timeout_seconds, request_.dead_conn_timeout_seconds))
+        log::warning("{}: cannot renew the timeouts of {}: {}", name_, device_->path(), tec.message());
+      std::uint64_t sectors = 0;
+      std::ifstream size_file(nbd::sysfs_dir_of(index) / "size");
+      if (size_file >> sectors)
+        resize = sectors * 512 != request_.size_bytes;  // the target changed while nobody served it
+    }
+    boost::asio::post(io_, [this, ec, taken, held, resize] { on_adopted(ec, taken, held, resize); });
+  });
+}
+
+void KernelServing::on_adopted(std::error_code ec, std::vector<int> taken, std::uint64_t held, bool resize) {
+  if (!device_ || taken.empty()) {
+    // Its connections are live after all: someone serves it without a
+    // status socket here.
+    const std::string why =
+        device_ ? fmt::format("{} is already in use: its connections are live, so another process serves it",
+                              device_->path())
+                : ec.message();
+    device_.reset();
+    const int code = ec == nbd::attach_errc::permission_denied ? exit_permission : exit_failed;
+    readiness_.failed(code, fmt::format("cannot adopt the device of {} ({}): {}", name_, request_.backend_id, why));
+    stop(code);
+    return;
   }
-  return code_;
+  for (int fd : taken) target_.server().serve_transmission(fd);
+  path_ = device_->path();
+  log::notice("{}: adopted {} left by a previous aoe-attach ({} of {} connections); the kernel resends the I/O "
+              "it held ({} requests were in flight on the dead connections)",
+              name_, path_, taken.size(), o_.connections, held);
+  serving();
+  if (resize) resize_device(request_.size_bytes);
 }
 
 void KernelServing::on_attached(std::error_code ec) {
@@ -137,21 +226,21 @@ void KernelServing::on_attached(std::error_code ec) {
     return;
   }
   path_ = device_->path();
+  log::notice("{}: attached as {}", name_, path_);
+  if (o_.reconnect_timeout_seconds && !device_->adoptable())
+    log::warning("{}: without the kernel's nbd netlink interface a restart of aoe-attach fails the I/O of {} "
+                 "(--reconnect-timeout needs it)", name_, path_);
+  serving();
+}
+
+// Attached or adopted: link, resizes, the target's rounds, the signals.
+void KernelServing::serving() {
   if (auto link_ec = create_etherd_link(name_, device_->index(), o_.etherd_dir))
     log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, link_ec.message());
   served_.device = path_;
-  // Resizing the kernel device waits for in-flight I/O, which this thread serves.
-  target_.set_resize_listener([this](std::uint64_t size) {
-    boost::asio::post(kernel_, [this, size] {
-      if (auto rec = device_->resize(size))
-        log::warning("{}: cannot resize {} to {} bytes: {}", name_, path_, size, rec.message());
-      else
-        log::notice("{}: {} resized to {} bytes", name_, path_, size);
-    });
-  });
+  target_.set_resize_listener([this](std::uint64_t size) { resize_device(size); });
   target_.start();
   target_.server().set_idle_listener([this] { on_kernel_gone(); });
-  log::notice("{}: attached as {}", name_, path_);
   served_.ready = true;
   readiness_.ready(path_);
   signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
@@ -161,13 +250,38 @@ void KernelServing::on_attached(std::error_code ec) {
   if (target_.server().connection_count() == 0) on_kernel_gone();
 }
 
+// Resizing the kernel device waits for in-flight I/O, which the io thread serves.
+void KernelServing::resize_device(std::uint64_t size) {
+  boost::asio::post(kernel_, [this, size] {
+    if (auto rec = device_->resize(size))
+      log::warning("{}: cannot resize {} to {} bytes: {}", name_, path_, size, rec.message());
+    else
+      log::notice("{}: {} resized to {} bytes", name_, path_, size);
+  });
+}
+
+// SIGINT (aoe-detach, Ctrl-C) means "go away": disconnect.  SIGTERM
+// (systemctl stop or restart, kill) leaves a device in use to the next
+// aoe-attach, which adopts it while the kernel holds its I/O; one nothing
+// uses is disconnected all the same.
 void KernelServing::on_signal(int sig) {
   if (stopping_) return;
   stopping_ = true;
-  log::notice("{}: signal {}: disconnecting {}", name_, sig, path_);
-  boost::asio::post(kernel_, [this] {
-    if (auto dec = device_->disconnect()) log::warning("{}: disconnect {}: {}", name_, path_, dec.message());
-    boost::asio::post(io_, [this] { stop(exit_ok); });
+  const bool may_leave = sig == SIGTERM && o_.reconnect_timeout_seconds && device_->adoptable();
+  boost::asio::post(kernel_, [this, sig, may_leave] {
+    const auto user = may_leave ? device_->in_use() : std::nullopt;
+    if (user) {
+      log::notice("{}: signal {}: leaving {} ({}) to the next aoe-attach {}; the kernel holds its I/O for up to "
+                  "{} s (aoe-detach {} detaches it for good)", name_, sig, path_, *user, name_,
+                  o_.reconnect_timeout_seconds, name_);
+    } else {
+      log::notice("{}: signal {}: disconnecting {}", name_, sig, path_);
+      if (auto dec = device_->disconnect()) log::warning("{}: disconnect {}: {}", name_, path_, dec.message());
+    }
+    boost::asio::post(io_, [this, kept = user.has_value()] {
+      served_.kept = kept;
+      stop(exit_ok);
+    });
   });
 }
 
@@ -235,13 +349,17 @@ void harden_for_kernel_io() {
     log::warning("mlockall: {} (continuing; pages may be swapped out under pressure)", std::strerror(errno));
 }
 
-// One socket with timeout 0 never gives up, and our engine's deadline fails
-// requests itself.  With several, the kernel times out at 30 s whatever we
-// say and kills the socket: give it room above the deadline, as a request
-// may wait in the bridge before its first frame is sent.  --deadline 0
-// (retry forever) cannot hold there; aoe-attach refuses it.
-std::uint64_t kernel_request_timeout(double deadline_seconds, unsigned connections) {
-  if (connections <= 1) return 0;
+// Above the deadline with room to spare, as a request may wait in the
+// bridge before its first frame is sent: our engine fails a request long
+// before, so the kernel only times out requests nobody serves any more, and
+// then requeues them for a successor (reconnect > 0): their timer is what
+// resends the requests that were in flight on a dead connection.  0 (one
+// socket: never give up) where that is what was asked: --deadline 0, or no
+// reconnect (a timed out request would fail at once).  With several
+// sockets the kernel times out at 30 s whatever we say and kills the
+// socket; --deadline 0 cannot hold there (aoe-attach refuses it).
+std::uint64_t kernel_request_timeout(double deadline_seconds, unsigned connections, unsigned reconnect_seconds) {
+  if (connections <= 1 && (deadline_seconds == 0 || reconnect_seconds == 0)) return 0;
   const auto deadline = static_cast<std::uint64_t>(std::ceil(deadline_seconds));
   return deadline + std::max<std::uint64_t>(deadline, 30);
 }

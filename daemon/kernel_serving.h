@@ -2,6 +2,12 @@
 // nbd driver, until SIGINT/SIGTERM, a detach from outside, or the kernel
 // declaring the sockets dead.
 //
+// Surviving our own restart (docs/nbd-protocol.md §5.5): the device gets a
+// dead-connection timeout, so that once we are gone (a crash, SIGTERM while
+// it is in use) the kernel holds its I/O for the next aoe-attach of the
+// target, which adopts the device with fresh sockets (NBD_CMD_RECONFIGURE)
+// instead of attaching a new one.
+//
 // Everything is driven from the io_context: the NBD sessions, the signals,
 // the server noticing that the kernel let go of every socket, and the
 // watchdog that bounds how long we wait for the kernel to drop the
@@ -28,9 +34,9 @@ namespace aoe::daemon {
 // as an I/O flusher and keeps every page resident.  Before any thread starts.
 void harden_for_kernel_io();
 
-// The kernel's per-request timeout for `connections` sockets
-// (docs/nbd-protocol.md §5.5).
-std::uint64_t kernel_request_timeout(double deadline_seconds, unsigned connections);
+// The kernel's per-request timeout for `connections` sockets (docs/nbd-protocol.md
+// §5.5), given our deadline and --reconnect-timeout.
+std::uint64_t kernel_request_timeout(double deadline_seconds, unsigned connections, unsigned reconnect_seconds);
 
 // Attaches the target's NBD server to `driver` over o.connections
 // socketpairs, reports readiness, runs `io` until the device is detached,

@@ -8,6 +8,8 @@
 #include "daemon/status_endpoint.h"
 #include "daemon/status_schema.h"
 #include "initiator/log.h"
+#include "initiator/wire.h"
+#include "nbd-bridge/kernel_attach.h"
 
 namespace aoe::daemon {
 
@@ -17,8 +19,12 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
   const bool claiming = o.claim || o.force_claim;
   // A failure from here on must not leave the target claimed by nobody
   // serving it, unless the claim is our sibling's (see below).
+  // Nor one whose device waits for the next aoe-attach: the claim goes with it.
+  Served served;
   auto finish = [&](int code, bool was_ready) {
-    if (claiming && !o.keep_claim && (code == exit_ok || !was_ready)) {
+    const auto name = wire::canonical_target(o.target).value_or(o.target);
+    const bool device_waits = o.kernel() && (served.kept || nbd::find_backend("aoe-nbd:" + name));
+    if (claiming && !o.keep_claim && (code == exit_ok || !was_ready) && !device_waits) {
       io.restart();
       auto released = release(io, links, attach.shelf, attach.slot, attach.discovery_window);
       if (!released.ok()) log::warning("{}", released.message);
@@ -41,7 +47,6 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
     readiness.failed(exit_not_found, error);
     return finish(exit_not_found, false);
   }
-  Served served;
   std::error_code status_ec;
   auto status = StatusEndpoint::open(
       io, o.target, [&] { return status_json(target->engine(), served.device); }, status_ec, error);

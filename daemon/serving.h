@@ -20,6 +20,9 @@ struct Options {
   std::optional<std::uint32_t> device;  // --device /dev/nbdN; else the kernel picks
   unsigned connections = 1;             // NBD sockets to the kernel
   double deadline_seconds = 60;         // as given; attach.engine.deadline holds it too
+  // How long the kernel holds the device's I/O for the next aoe-attach once
+  // we are gone (kernel_serving.h); 0: it fails the I/O at once.
+  unsigned reconnect_timeout_seconds = 300;
   bool claim = false;
   bool force_claim = false;
   bool keep_claim = false;
@@ -34,6 +37,7 @@ struct Options {
 struct Served {
   std::string device;
   bool ready = false;
+  bool kept = false;  // left configured for the next aoe-attach, with its link and the claim
 };
 
 }  // namespace aoe::daemon

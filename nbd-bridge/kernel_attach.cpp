@@ -6,7 +6,10 @@
 
 #include <charconv>
 #include <filesystem>
+#include <fstream>
 #include <utility>
+
+#include <poll.h>
 
 #include "initiator/log.h"
 #include "nbd-bridge/ioctl_attach.h"
@@ -44,6 +47,15 @@ std::error_code Attachment::resize(std::uint64_t size_bytes) {
   auto g = netlink::open_genl(ec);
   if (!g) return ec ? ec : attach_errc::module_missing;
   return netlink::resize(*g, index_, size_bytes, backend_id_);
+}
+
+std::error_code Attachment::set_timeouts(std::uint64_t request_seconds, std::uint64_t dead_conn_seconds) {
+  // Only adopted devices renew them, and adoption is netlink's.
+  if (mechanism_ == AttachMechanism::ioctl) return std::make_error_code(std::errc::not_supported);
+  std::error_code ec;
+  auto g = netlink::open_genl(ec);
+  if (!g) return ec ? ec : attach_errc::module_missing;
+  return netlink::set_timeouts(*g, index_, request_seconds, dead_conn_seconds, backend_id_);
 }
 
 std::error_code Attachment::disconnect() {
@@ -103,6 +115,45 @@ std::optional<Attachment> connect(const AttachRequest& request, std::error_code&
   auto t = IoctlThread::start(*index, request, ec);
   if (!t) return std::nullopt;
   return Attachment(*index, AttachMechanism::ioctl, request.backend_id, std::move(t));
+}
+
+std::vector<Backend> backends() {
+  std::vector<Backend> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/block", ec)) {
+    const auto index = parse_device_path(entry.path().filename().string());
+    if (!index) continue;
+    std::ifstream in(entry.path() / "backend");
+    std::string line;
+    if (std::getline(in, line) && !line.empty()) found.push_back({*index, line});
+  }
+  return found;
+}
+
+std::optional<std::uint32_t> find_backend(std::string_view backend_id) {
+  for (const auto& b : backends())
+    if (b.id == backend_id) return b.index;
+  return std::nullopt;
+}
+
+std::optional<Attachment> adopt(std::uint32_t index, const AttachRequest& request, std::error_code& ec) {
+  ec.clear();
+  if (request.sockets.empty()) {
+    ec = attach_errc::no_sockets;
+    return std::nullopt;
+  }
+  auto g = netlink::open_genl(ec);
+  if (!g) {
+    if (!ec) ec = attach_errc::module_missing;
+    return std::nullopt;
+  }
+  if ((ec = netlink::reconnect(*g, index, request.sockets, request.backend_id))) return std::nullopt;
+  return Attachment(index, AttachMechanism::netlink, request.backend_id, nullptr);
+}
+
+bool kernel_holds(int peer) {
+  pollfd p{peer, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 0 || (p.revents & (POLLRDHUP | POLLHUP)) == 0;
 }
 
 std::error_code disconnect(std::uint32_t index) {

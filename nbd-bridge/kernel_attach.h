@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "nbd-bridge/attach_types.h"
 
@@ -43,12 +44,17 @@ class Attachment {
   // that serves the sockets.
   std::error_code resize(std::uint64_t size_bytes);
 
+  // Renews the request and dead-connection timeouts (AttachRequest);
+  // netlink only.
+  std::error_code set_timeouts(std::uint64_t request_seconds, std::uint64_t dead_conn_seconds);
+
   // Sends DISC on every socket and waits until the kernel let go of them
   // (ioctl: until the NBD_DO_IT thread returned).
   std::error_code disconnect();
 
  private:
   friend std::optional<Attachment> connect(const AttachRequest&, std::error_code&);
+  friend std::optional<Attachment> adopt(std::uint32_t, const AttachRequest&, std::error_code&);
   Attachment(std::uint32_t index, AttachMechanism mechanism, std::string backend_id,
              std::unique_ptr<IoctlThread> ioctl);
 
@@ -61,6 +67,30 @@ class Attachment {
 // Attaches the sockets as a /dev/nbdN; on failure returns nothing and sets ec
 // (attach_errc where the cause is known, else the kernel's errno).
 std::optional<Attachment> connect(const AttachRequest& request, std::error_code& ec);
+
+// Every /dev/nbdN holding a configuration with a backend identifier
+// (/sys/block/nbdN/backend: netlink attachments only), live or not.
+struct Backend {
+  std::uint32_t index = 0;
+  std::string id;
+};
+std::vector<Backend> backends();
+// The one whose identifier is `backend_id`.
+std::optional<std::uint32_t> find_backend(std::string_view backend_id);
+
+// Gives request.sockets to the configured netlink device `index` in place
+// of its dead connections (NBD_CMD_RECONFIGURE, §5.3); everything else
+// stays.  The kernel resends the requests it held on them at once; they
+// wait in the sockets until served.  It silently drops a socket for which
+// no connection is dead: close your copies, ask kernel_holds() about the
+// other ends, and only then set_timeouts() (on a device someone else
+// serves, that would change theirs).  attach_errc::module_missing without
+// netlink (a network namespace), and then nothing was sent.
+std::optional<Attachment> adopt(std::uint32_t index, const AttachRequest& request, std::error_code& ec);
+
+// After the caller closed its copy of the kernel's end: false once the
+// kernel dropped that end too (`peer` is the other end of the socketpair).
+bool kernel_holds(int peer);
 
 // Disconnects /dev/nbdN whoever attached it (genl DISCONNECT, else the
 // NBD_DISCONNECT ioctl).  Returns at once; poll status() to see it end.

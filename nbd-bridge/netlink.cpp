@@ -92,6 +92,21 @@ std::error_code transact(Genl& g, NlMsg msg, ReplyHandler on_reply = {}) {
 // these few attributes, but reported rather than ignored.
 std::error_code put_failed() { return std::make_error_code(std::errc::no_buffer_space); }
 
+// NBD_ATTR_SOCKETS { NBD_SOCK_ITEM { NBD_SOCK_FD } ... }; nonzero on failure.
+int put_sockets(nl_msg* m, const std::vector<int>& fds) {
+  nlattr* sockets = nla_nest_start(m, NBD_ATTR_SOCKETS);
+  if (!sockets) return -1;
+  int rc = 0;
+  for (int fd : fds) {
+    nlattr* item = nla_nest_start(m, NBD_SOCK_ITEM);
+    if (!item) return -1;
+    rc |= nla_put_u32(m, NBD_SOCK_FD, static_cast<std::uint32_t>(fd));
+    nla_nest_end(m, item);
+  }
+  nla_nest_end(m, sockets);
+  return rc;
+}
+
 }  // namespace
 
 std::error_code connect_device(Genl& g, const AttachRequest& r, std::uint32_t& index) {
@@ -107,15 +122,7 @@ std::error_code connect_device(Genl& g, const AttachRequest& r, std::uint32_t& i
   if (r.dead_conn_timeout_seconds)
     rc |= nla_put_u64(m, NBD_ATTR_DEAD_CONN_TIMEOUT, r.dead_conn_timeout_seconds);
   if (!r.backend_id.empty()) rc |= nla_put_string(m, NBD_ATTR_BACKEND_IDENTIFIER, r.backend_id.c_str());
-  nlattr* sockets = nla_nest_start(m, NBD_ATTR_SOCKETS);
-  if (!sockets) return put_failed();
-  for (int fd : r.sockets) {
-    nlattr* item = nla_nest_start(m, NBD_SOCK_ITEM);
-    if (!item) return put_failed();
-    rc |= nla_put_u32(m, NBD_SOCK_FD, static_cast<std::uint32_t>(fd));
-    nla_nest_end(m, item);
-  }
-  nla_nest_end(m, sockets);
+  rc |= put_sockets(m, r.sockets);
   if (rc != 0) return put_failed();
 
   // The reply carrying NBD_ATTR_INDEX comes before the ACK (§5.3).
@@ -149,6 +156,28 @@ std::error_code simple(Genl& g, std::uint8_t command, std::uint32_t index,
 
 std::error_code resize(Genl& g, std::uint32_t index, std::uint64_t size_bytes, const std::string& backend_id) {
   return simple(g, NBD_CMD_RECONFIGURE, index, size_bytes, backend_id);
+}
+
+std::error_code reconnect(Genl& g, std::uint32_t index, const std::vector<int>& sockets, const std::string& backend_id) {
+  NlMsg msg = new_request(g, NBD_CMD_RECONFIGURE);
+  if (!msg) return put_failed();
+  int rc = nla_put_u32(msg.get(), NBD_ATTR_INDEX, index);
+  if (!backend_id.empty()) rc |= nla_put_string(msg.get(), NBD_ATTR_BACKEND_IDENTIFIER, backend_id.c_str());
+  rc |= put_sockets(msg.get(), sockets);
+  if (rc != 0) return put_failed();
+  return transact(g, std::move(msg));
+}
+
+std::error_code set_timeouts(Genl& g, std::uint32_t index, std::uint64_t request_seconds,
+                             std::uint64_t dead_conn_seconds, const std::string& backend_id) {
+  NlMsg msg = new_request(g, NBD_CMD_RECONFIGURE);
+  if (!msg) return put_failed();
+  int rc = nla_put_u32(msg.get(), NBD_ATTR_INDEX, index);
+  if (!backend_id.empty()) rc |= nla_put_string(msg.get(), NBD_ATTR_BACKEND_IDENTIFIER, backend_id.c_str());
+  rc |= nla_put_u64(msg.get(), NBD_ATTR_TIMEOUT, request_seconds);
+  rc |= nla_put_u64(msg.get(), NBD_ATTR_DEAD_CONN_TIMEOUT, dead_conn_seconds);
+  if (rc != 0) return put_failed();
+  return transact(g, std::move(msg));
 }
 
 std::error_code disconnect(Genl& g, std::uint32_t index) { return simple(g, NBD_CMD_DISCONNECT, index); }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "nbd-bridge/attach_types.h"
 
@@ -34,6 +35,15 @@ std::optional<Genl> open_genl(std::error_code& ec);
 std::error_code connect_device(Genl& g, const AttachRequest& r, std::uint32_t& index);
 // RECONFIGURE with a new size (the backend id is quoted again, or the kernel refuses).
 std::error_code resize(Genl& g, std::uint32_t index, std::uint64_t size_bytes, const std::string& backend_id);
+// RECONFIGURE with fresh sockets: each replaces the first dead connection;
+// one for which none is dead is dropped silently, and the call succeeds.
+// Nothing else changes (a new size would freeze the queue until every
+// request the kernel holds completed).
+std::error_code reconnect(Genl& g, std::uint32_t index, const std::vector<int>& sockets,
+                          const std::string& backend_id);
+// RECONFIGURE with a new request and dead-connection timeout (§5.5).
+std::error_code set_timeouts(Genl& g, std::uint32_t index, std::uint64_t request_seconds,
+                             std::uint64_t dead_conn_seconds, const std::string& backend_id);
 std::error_code disconnect(Genl& g, std::uint32_t index);
 DeviceStatus status(Genl& g, std::uint32_t index, std::error_code& ec);
 

@@ -2,6 +2,7 @@
 // driver) or as an NBD unix socket, until detached or signalled.  The
 // command line only: serving is the daemon layer's (daemon/lifecycle.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -52,6 +53,13 @@ void add_options(CLI::App& app, CommandLine& c) {
       ->type_name("SECONDS")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--reconnect-timeout", o.reconnect_timeout_seconds,
+                 "While no aoe-attach serves the device (a restart, a crash), the kernel holds its I/O this long "
+                 "for the next one to adopt it, then fails it with EIO; 0 fails it at once")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 86400u))
+      ->excludes("--socket");
   app.add_option("-t,--timeout", c.timeout, "How long discovery waits for answers")
       ->type_name("SECONDS")
       ->capture_default_str()
@@ -94,6 +102,10 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Run from an initramfs, we may back the root file system: systemd's mark
+  // for such storage daemons keeps its killing sprees (the switch to the
+  // root, shutdown) away from us (aoe-attach(8), SYSTEMD).
+  if (argc > 0 && argv[0][0] != '\0' && ::access("/etc/initrd-release", F_OK) == 0) argv[0][0] = '@';
   CommandLine c;
   CLI::App app{"Attach an AoE target as a block device (/dev/nbdN through the kernel's nbd driver) "
                "or serve it as an NBD unix socket.",

@@ -1,9 +1,11 @@
 // aoe-detach: disconnects a /dev/nbdN that aoe-attach made, named either by
 // the device or by its AoE target (eS.L, through /dev/etherd/eS.L): refuses
 // while it is mounted or held (unless --force), has the aoe-attach serving
-// it disconnect and drain (SIGTERM, found through its status socket; the
-// kernel's disconnect directly when none answers), waits until that process
-// exited and the kernel let go, and removes the /dev/etherd link.
+// it disconnect and drain (SIGINT, found through its status socket; the
+// kernel's disconnect directly when none answers, as for a device whose
+// aoe-attach is gone and whose I/O the kernel holds for a successor),
+// waits until that process exited and the kernel let go, and removes the
+// /dev/etherd link.
 #include <signal.h>
 
 #include <cerrno>
@@ -147,12 +149,13 @@ int detach(std::string name, unsigned timeout_seconds, bool force) {
                                          "with --force, losing writes not yet on the target", device, *why));
 
   const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
-  // Its aoe-attach disconnects the device itself on SIGTERM and drains;
-  // without one (crashed, or no status socket), the kernel is told directly.
+  // Its aoe-attach disconnects the device itself on SIGINT and drains
+  // (SIGTERM would leave a device in use to a restarted aoe-attach);
+  // without one (gone, or no status socket), the kernel is told directly.
   const auto daemon = find_daemon(*r, device);
   bool tell_kernel = !daemon;
   if (daemon) {
-    if (::kill(daemon->pid, SIGTERM) != 0)
+    if (::kill(daemon->pid, SIGINT) != 0)
       return fail(errno == EPERM ? exit_permission : exit_failed,
                   fmt::format("{}: cannot signal its aoe-attach (pid {}): {}", device, daemon->pid,
                               std::strerror(errno)));

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "daemon/exit_codes.h"
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
+#include "nbd-bridge/kernel_attach.h"
 
 namespace {
 
@@ -105,6 +107,29 @@ bool is_stale(const std::error_code& ec) {
   return ec == std::errc::connection_refused || ec == std::errc::no_such_file_or_directory;
 }
 
+// /dev/nbdN of a target whose aoe-attach is gone: the kernel holds its I/O
+// for the next aoe-attach (--reconnect-timeout), then fails it; aoe-detach
+// detaches it.  State "orphaned", pid 0, no paths.
+std::vector<json> orphaned_devices(const std::vector<json>& served) {
+  std::vector<json> docs;
+  for (const auto& b : aoe::nbd::backends()) {
+    if (!b.id.starts_with("aoe-nbd:")) continue;
+    const std::string target = b.id.substr(8);
+    const bool has_daemon = std::any_of(served.begin(), served.end(),
+                                        [&](const json& d) { return d.value("target", std::string()) == target; });
+    if (has_daemon) continue;
+    std::uint64_t sectors = 0;
+    std::ifstream(aoe::nbd::sysfs_dir_of(b.index) / "size") >> sectors;
+    docs.push_back({{"target", target},
+                    {"device", aoe::nbd::device_path_of(b.index)},
+                    {"size_bytes", sectors * 512},
+                    {"state", "orphaned"},
+                    {"pid", 0},
+                    {"paths", json::array()}});
+  }
+  return docs;
+}
+
 // "nbd0", "/dev/nbd0" and a /dev/etherd link all name the same device;
 // a socket path may be relative.
 std::string canonical_device(const std::string& name) {
@@ -178,6 +203,9 @@ int run(int argc, char** argv) {
       aoe::log::warning("{}: {}", s.string(), ec.message());
     }
   }
+
+  for (auto& d : orphaned_devices(docs))
+    if (!by_target || d.value("target", std::string()) == wanted) docs.push_back(std::move(d));
 
   if (by_target) {
     if (docs.empty())

@@ -46,6 +46,13 @@ struct FakeKernel {
   nbd::DeviceStatus status = nbd::DeviceStatus::connected;
   std::error_code attach_error;  // set: attach fails with it
   std::promise<void> attached;
+  // A device left by a previous aoe-attach, which adopt() takes over
+  // unless its connection is live (then the kernel drops our socket).
+  std::optional<std::uint32_t> orphan;
+  bool orphan_live = false;
+  bool adopted = false;
+  bool adoptable = false;                // netlink: a successor can adopt ours
+  std::optional<std::string> in_use;     // what a disconnect would hurt
 
   void shut() {
     std::lock_guard lock(mutex);
@@ -78,6 +85,8 @@ class FakeDevice final : public KernelDevice {
     std::lock_guard lock(k_.mutex);
     return k_.status;
   }
+  bool adoptable() const override { return k_.adoptable; }
+  std::optional<std::string> in_use() override { return k_.in_use; }
 
  private:
   FakeKernel& k_;
@@ -96,6 +105,20 @@ class FakeDriver final : public KernelDriver {
       std::lock_guard lock(k_.mutex);
       k_.request = request;
       k_.fd = ::dup(request.sockets.front());  // the caller closes its copy, as with the kernel
+    }
+    k_.attached.set_value();
+    return std::make_unique<FakeDevice>(k_);
+  }
+  std::optional<std::uint32_t> find_backend(const std::string& backend_id) override {
+    return backend_id == "aoe-nbd:e1.2" ? k_.orphan : std::nullopt;
+  }
+  std::unique_ptr<KernelDevice> adopt(std::uint32_t, const nbd::AttachRequest& request, std::error_code& ec) override {
+    ec.clear();
+    {
+      std::lock_guard lock(k_.mutex);
+      k_.request = request;
+      k_.adopted = !k_.orphan_live;
+      if (k_.adopted) k_.fd = ::dup(request.sockets.front());
     }
     k_.attached.set_value();
     return std::make_unique<FakeDevice>(k_);
@@ -164,7 +187,7 @@ struct Lab {
 struct Serving : Lab {
   FakeKernel kernel;
   FakeDriver driver{kernel};
-  boost::asio::signal_set signals{io, SIGTERM};
+  boost::asio::signal_set signals{io, SIGINT, SIGTERM};
   Readiness readiness = Readiness::foreground();
   Served served;
 
@@ -187,13 +210,13 @@ TEST_CASE("test-daemon-kernel-serving-signal-disconnects") {
   Serving lab;
   auto& kernel = lab.kernel;
   auto& served = lab.served;
-  // The kernel: reads the first sector once attached, then aoe-detach's SIGTERM.
+  // The kernel: reads the first sector once attached, then aoe-detach's SIGINT.
   std::optional<std::array<std::byte, 512>> got;
   bool linked = false;
   int code = lab.run([&] {
     got = kernel_read(kernel.fd);
     linked = fs::read_symlink(lab.options.etherd_dir / "e1.2") == "/dev/nbd9";
-    ::kill(::getpid(), SIGTERM);
+    ::kill(::getpid(), SIGINT);
   });
   CHECK(code == exit_ok);
   CHECK(served.ready);
@@ -205,7 +228,9 @@ TEST_CASE("test-daemon-kernel-serving-signal-disconnects") {
   CHECK_FALSE(fs::exists(fs::symlink_status(lab.options.etherd_dir / "e1.2")));
   CHECK(kernel.request.backend_id == "aoe-nbd:e1.2");
   CHECK(kernel.request.size_bytes == lab.target.disk.size());
-  CHECK(kernel.request.timeout_seconds == 0);  // one socket: our deadline, never the kernel's
+  // Above the deadline: it fires only for requests nobody serves any more
+  CHECK(kernel.request.timeout_seconds == 120);
+  CHECK(kernel.request.dead_conn_timeout_seconds == 300);
 }
 
 TEST_CASE("test-daemon-kernel-serving-outside-disconnect-exits-ok") {
@@ -247,8 +272,51 @@ TEST_CASE("test-daemon-kernel-serving-attach-failure-exit-codes") {
 }
 
 TEST_CASE("test-daemon-kernel-request-timeout") {
-  CHECK(kernel_request_timeout(60, 1) == 0);
-  CHECK(kernel_request_timeout(60, 2) == 120);
-  CHECK(kernel_request_timeout(5, 4) == 35);
-  CHECK(kernel_request_timeout(0.5, 2) == 31);
+  CHECK(kernel_request_timeout(60, 1, 0) == 0);
+  CHECK(kernel_request_timeout(0, 1, 300) == 0);
+  CHECK(kernel_request_timeout(60, 1, 300) == 120);
+  CHECK(kernel_request_timeout(60, 2, 0) == 120);
+  CHECK(kernel_request_timeout(5, 4, 300) == 35);
+  CHECK(kernel_request_timeout(0.5, 2, 0) == 31);
+}
+
+TEST_CASE("test-daemon-kernel-serving-adopts-orphan") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  kernel.orphan = 9;
+  // The kernel resends what it held on the adopted socket; then aoe-detach.
+  std::optional<std::array<std::byte, 512>> got;
+  int code = lab.run([&] {
+    got = kernel_read(kernel.fd);
+    ::kill(::getpid(), SIGINT);
+  });
+  CHECK(code == exit_ok);
+  CHECK(kernel.adopted);
+  CHECK(lab.served.device == "/dev/nbd9");
+  REQUIRE(got);
+  CHECK(std::memcmp(got->data(), lab.target.disk.data(), 512) == 0);
+  CHECK(kernel.disconnects == 1);
+}
+
+TEST_CASE("test-daemon-kernel-serving-live-orphan-refused") {
+  Serving lab;
+  lab.kernel.orphan = 9;
+  lab.kernel.orphan_live = true;  // someone serves it: the kernel drops our socket
+  CHECK(lab.run() == exit_failed);
+  CHECK_FALSE(lab.served.ready);
+  CHECK(lab.kernel.disconnects == 0);
+  CHECK_FALSE(fs::exists(lab.options.etherd_dir));
+}
+
+TEST_CASE("test-daemon-kernel-serving-sigterm-leaves-device-in-use") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  kernel.adoptable = true;
+  kernel.in_use = "mounted on /mnt";
+  int code = lab.run([&] { ::kill(::getpid(), SIGTERM); });
+  CHECK(code == exit_ok);
+  CHECK(lab.served.kept);
+  CHECK(kernel.disconnects == 0);
+  // the link waits for the successor, like the device
+  CHECK(fs::read_symlink(lab.options.etherd_dir / "e1.2") == "/dev/nbd9");
 }
