@@ -19,6 +19,8 @@
 #include "initiator/wire.h"
 #include "tools/exit_codes.h"
 #include "tools/status_endpoint.h"
+#include "tools/usage.h"
+#include "tools/validate.h"
 
 namespace {
 
@@ -123,7 +125,7 @@ int run(int argc, char** argv) {
   app.add_option("-t,--timeout", timeout, "How long to wait for each aoe-attach to answer")
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 60.0));
+      ->check(tools::validate::Number(0.1, 60));
   int verbose = 0;
   bool quiet = false;
   app.add_flag("-v,--verbose", verbose, "Also report stale sockets left by daemons that died");
@@ -131,6 +133,7 @@ int run(int argc, char** argv) {
   std::string wanted;
   app.add_option("target", wanted, "Show only this target (eSHELF.SLOT), device (/dev/nbdN) or NBD socket")
       ->type_name("eS.L|/dev/nbdN");
+  tools::report_usage_errors(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -139,10 +142,9 @@ int run(int argc, char** argv) {
   if (quiet) aoe::log::threshold = aoe::log::Level::error;
   else if (verbose > 0) aoe::log::threshold = aoe::log::Level::info;
 
-  auto fail = [](int code, const std::string& message) {
-    fmt::print(stderr, "aoe-stat: {}\n", message);
-    return code;
-  };
+  auto fail = [](int code, const std::string& message) { return tools::fail("aoe-stat", code, message); };
+  if (tools::validate::meant_as_target(wanted))
+    if (auto why = tools::validate::target_name(wanted)) return fail(exit_usage, *why);
   const auto wait = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
   const fs::path dir = tools::run_dir();
 
@@ -212,7 +214,6 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "aoe-stat: {}\n", e.what());
-    return exit_failed;
+    return tools::fail("aoe-stat", exit_failed, e.what());
   }
 }

@@ -66,6 +66,11 @@ std::optional<std::string> target_name(std::string_view value) {
                      wire::broadcast_shelf - 1, wire::broadcast_slot - 1);
 }
 
+bool meant_as_target(std::string_view value) {
+  return value.size() > 1 && value[0] == 'e' &&
+         value.find_first_not_of("0123456789.", 1) == std::string_view::npos;
+}
+
 CLI::Validator InterfaceList() { return wrap(interface_list, "IFACE[,IFACE...]"); }
 
 CLI::Validator Number(double min, double max, std::string what) {

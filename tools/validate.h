@@ -34,6 +34,11 @@ std::optional<std::string> path(std::string_view value);
 // broadcast addresses).
 std::optional<std::string> target_name(std::string_view value);
 
+// "e" and digits and dots: meant as a target name, so checked as one where a
+// device or socket path is accepted too ("e1" is a mistyped target, not a
+// file in the current directory).
+bool meant_as_target(std::string_view value);
+
 // The same checks as CLI11 validators, for ->check(...).
 CLI::Validator InterfaceList();
 CLI::Validator Number(double min, double max, std::string what = "seconds");

@@ -53,6 +53,11 @@ TEST_CASE("test-validate-target-names: out of range names say the limits") {
   }
 }
 
+TEST_CASE("test-validate-meant-as-target: e, digits and dots are a target name, paths are not") {
+  for (const char* target : {"e1", "e1.2", "e70000.1", "e1.", "e01.2"}) CHECK(meant_as_target(target));
+  for (const char* other : {"e", "nbd0", "/dev/nbd0", "e1.sock", "./e1.2", "eth0", ""}) CHECK_FALSE(meant_as_target(other));
+}
+
 TEST_CASE("test-validate-cli: CLI11 refuses through the validators while parsing") {
   CLI::App app{"t", "t"};
   std::vector<std::string> interfaces;
