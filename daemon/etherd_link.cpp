@@ -1,46 +1,99 @@
 #include "daemon/etherd_link.h"
 
-#include <thread>
+#include <unistd.h>
 
-#include "initiator/log.h"
+#include <string>
+
+#include "initiator/wire.h"
+#include "nbd-bridge/attach_types.h"
 #include "nbd-bridge/kernel_attach.h"
 
-namespace aoe::tools {
+namespace aoe::daemon {
 
-bool udev_names_devices(const UdevPaths& paths) {
+namespace {
+
+class EtherdCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "aoe-etherd-link"; }
+  std::string message(int value) const override {
+    switch (static_cast<etherd_errc>(value)) {
+      case etherd_errc::not_a_target_name: return "not an AoE target name (want eSHELF.SLOT)";
+      case etherd_errc::not_our_link: return "the /dev/etherd link points to another device";
+    }
+    return "unknown /dev/etherd error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& etherd_category() noexcept {
+  static const EtherdCategory category;
+  return category;
+}
+
+std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
+                                   const std::filesystem::path& dir) {
+  const auto name = wire::canonical_target(target);
+  if (!name) return etherd_errc::not_a_target_name;
   std::error_code ec;
-  if (!std::filesystem::exists(paths.control, ec)) return false;
-  for (const auto& dir : paths.rule_dirs) {
-    const auto rule = dir / "60-aoe-nbd.rules";
-    if (!std::filesystem::exists(std::filesystem::symlink_status(rule, ec))) continue;
-    // udev's masking conventions: a link to /dev/null, or an empty file.
-    if (std::filesystem::is_symlink(std::filesystem::symlink_status(rule, ec)) &&
-        std::filesystem::read_symlink(rule, ec) == "/dev/null")
-      return false;
-    return std::filesystem::file_size(rule, ec) > 0 && !ec;
-  }
-  return false;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return ec;
+  const auto link = dir / *name;
+  // Never replace a real node (the kernel aoe driver's own /dev/etherd/eS.L).
+  const auto st = std::filesystem::symlink_status(link, ec);
+  if (std::filesystem::exists(st) && !std::filesystem::is_symlink(st))
+    return std::make_error_code(std::errc::file_exists);
+  // A stale link is replaced atomically: new link beside it, then rename.
+  const auto tmp = dir / ("." + *name + ".tmp" + std::to_string(::getpid()));
+  std::filesystem::remove(tmp, ec);
+  std::filesystem::create_symlink(nbd::device_path_of(index), tmp, ec);
+  if (ec) return ec;
+  std::filesystem::rename(tmp, link, ec);
+  if (ec) std::filesystem::remove(tmp);
+  return ec;
 }
 
-EtherdLink make_etherd_link(const std::string& target, std::uint32_t index, bool by_udev,
-                            std::chrono::milliseconds udev_wait) {
-  if (by_udev) {
-    const auto until = std::chrono::steady_clock::now() + udev_wait;
-    do {
-      std::error_code ec;
-      if (nbd::resolve_etherd_link(target, ec) == index) {
-        log::info("{}: udev named /dev/nbd{} {}/{}", target, index, nbd::etherd_dir.string(), target);
-        return {};
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    } while (std::chrono::steady_clock::now() < until);
-    log::warning("{}: udev did not link {}/{} to /dev/nbd{} within {} ms; linking it here", target,
-                 nbd::etherd_dir.string(), target, index, udev_wait.count());
+std::optional<std::uint32_t> resolve_etherd_link(std::string_view target, std::error_code& ec,
+                                                 const std::filesystem::path& dir) {
+  ec.clear();
+  const auto name = wire::canonical_target(target);
+  if (!name) {
+    ec = etherd_errc::not_a_target_name;
+    return std::nullopt;
   }
-  EtherdLink link;
-  link.error = nbd::create_etherd_link(target, index);
-  link.ours = !link.error;
-  return link;
+  auto points_to = std::filesystem::read_symlink(dir / *name, ec);
+  if (ec) return std::nullopt;
+  // udev's links are relative ("../nbd0"; udev/60-aoe-nbd.rules.in), ours absolute.
+  if (points_to.is_relative() && points_to.parent_path() == "..") points_to = points_to.filename();
+  const auto index = nbd::parse_device_path(points_to.string());
+  if (!index) ec = etherd_errc::not_our_link;
+  return index;
 }
 
-}  // namespace aoe::tools
+std::error_code remove_etherd_link(std::string_view target, std::uint32_t index,
+                                   const std::filesystem::path& dir) {
+  std::error_code ec;
+  const auto current = resolve_etherd_link(target, ec, dir);
+  if (ec == std::errc::no_such_file_or_directory) return {};
+  if (ec) return ec;
+  if (*current != index) return etherd_errc::not_our_link;
+  std::filesystem::remove(dir / *wire::canonical_target(target), ec);
+  return ec;
+}
+
+std::optional<std::uint32_t> resolve_device_name(std::string_view name, std::optional<std::string>& target,
+                                                 std::error_code& ec, const std::filesystem::path& dir) {
+  ec.clear();
+  target.reset();
+  if (auto index = nbd::parse_device_path(name)) return index;
+  const auto canonical = wire::canonical_target(name);
+  if (!canonical) {
+    ec = etherd_errc::not_a_target_name;
+    return std::nullopt;
+  }
+  auto index = resolve_etherd_link(*canonical, ec, dir);
+  if (index) target = *canonical;
+  return index;
+}
+
+}  // namespace aoe::daemon

@@ -1,40 +1,50 @@
-// etherd_link.h: who names an attached /dev/nbdN /dev/etherd/eS.L.  Where
-// udev runs with our rule (udev/60-aoe-nbd.rules.in) it is udev, from the
-// backend identifier, and systemd then knows the name as a device unit; the
-// daemon waits for that link so that "ready" means the name works.
-// Elsewhere (no udev, the rule not installed, or an ioctl attach, which has
-// no backend identifier) the daemon makes the link itself.
+// etherd_link.h: the stable names /dev/etherd/eS.L -> /dev/nbdN, like the
+// kernel aoe driver's nodes, so scripts and fstab name the AoE target, not
+// whichever nbd device it got.  The NBD layer knows nothing of AoE names.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <string>
+#include <optional>
+#include <string_view>
 #include <system_error>
-#include <vector>
 
-namespace aoe::tools {
+namespace aoe::daemon {
 
-struct EtherdLink {
-  bool ours = false;    // made by us: removed by us on detach
-  std::error_code error;  // neither udev nor we could make it
+enum class etherd_errc {
+  not_a_target_name = 1,  // not "eS.L"
+  not_our_link,           // /dev/etherd/eS.L is not a link to the expected device
 };
 
-// Where udev reads rules and whether udevd runs; overridable for tests.
-struct UdevPaths {
-  std::filesystem::path control = "/run/udev/control";
-  std::vector<std::filesystem::path> rule_dirs = {"/etc/udev/rules.d", "/run/udev/rules.d",
-                                                  "/usr/local/lib/udev/rules.d", "/usr/lib/udev/rules.d",
-                                                  "/lib/udev/rules.d"};
-};
+const std::error_category& etherd_category() noexcept;
 
-// True if udevd runs and our rule is installed (not masked by a link to
-// /dev/null or an empty file of the same name, the first file found wins).
-bool udev_names_devices(const UdevPaths& paths = {});
+inline std::error_code make_error_code(etherd_errc e) noexcept {
+  return {static_cast<int>(e), etherd_category()};
+}
 
-// Gives /dev/nbd`index` its link for `target`: waits up to `udev_wait` for
-// udev's when `by_udev`, else (or when it does not come) links it itself.
-EtherdLink make_etherd_link(const std::string& target, std::uint32_t index, bool by_udev,
-                            std::chrono::milliseconds udev_wait = std::chrono::seconds(10));
+inline const std::filesystem::path etherd_dir = "/dev/etherd";
 
-}  // namespace aoe::tools
+// Creates the directory if needed and replaces whatever link was there.
+std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
+                                   const std::filesystem::path& dir = etherd_dir);
+// Removes the link only if it still points to /dev/nbd`index`; a missing
+// link is not an error, another device's link is (etherd_errc::not_our_link).
+std::error_code remove_etherd_link(std::string_view target, std::uint32_t index,
+                                   const std::filesystem::path& dir = etherd_dir);
+// The nbd index /dev/etherd/eS.L points to.
+std::optional<std::uint32_t> resolve_etherd_link(std::string_view target, std::error_code& ec,
+                                                 const std::filesystem::path& dir = etherd_dir);
+
+// What a user may name an attached target by: /dev/nbdN or nbdN directly,
+// eS.L (any spelling wire::parse_target takes) through its /dev/etherd link.
+// `target` is set to the canonical eS.L when the name was one.  Errors:
+// etherd_errc::not_a_target_name for neither, the link's errors otherwise
+// (errc::no_such_file_or_directory: not attached).
+std::optional<std::uint32_t> resolve_device_name(std::string_view name, std::optional<std::string>& target,
+                                                 std::error_code& ec,
+                                                 const std::filesystem::path& dir = etherd_dir);
+
+}  // namespace aoe::daemon
+
+template <>
+struct std::is_error_code_enum<aoe::daemon::etherd_errc> : std::true_type {};

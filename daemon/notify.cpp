@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace aoe::tools {
+namespace aoe::daemon {
 
 Notifier Notifier::from_environment() {
   const char* address = std::getenv("NOTIFY_SOCKET");
@@ -47,4 +47,4 @@ std::error_code Notifier::send(std::string_view state) const {
   return ec;
 }
 
-}  // namespace aoe::tools
+}  // namespace aoe::daemon

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace aoe::tools {
+namespace aoe::daemon {
 
 class Notifier {
  public:
@@ -39,4 +39,4 @@ class Notifier {
   std::string address_;
 };
 
-}  // namespace aoe::tools
+}  // namespace aoe::daemon

@@ -8,7 +8,7 @@
 
 #include <fmt/core.h>
 
-namespace aoe::tools {
+namespace aoe::daemon {
 
 std::optional<std::string> socket_path_problem(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
@@ -26,4 +26,4 @@ std::optional<std::string> socket_path_problem(const std::filesystem::path& path
   return std::nullopt;
 }
 
-}  // namespace aoe::tools
+}  // namespace aoe::daemon

@@ -7,11 +7,11 @@
 #include <optional>
 #include <string>
 
-namespace aoe::tools {
+namespace aoe::daemon {
 
 // Nothing if a unix socket can be bound at `path` (absolute): it fits in
 // sockaddr_un, its directory exists and we may create files there, and
 // nothing but a (stale) socket is in the way.  Else the sentence for the user.
 std::optional<std::string> socket_path_problem(const std::filesystem::path& path);
 
-}  // namespace aoe::tools
+}  // namespace aoe::daemon

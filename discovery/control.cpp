@@ -39,9 +39,9 @@ wire::Command command_of(const wire::Arg& arg) { return static_cast<wire::Comman
 
 // One exchange in flight; lives in its coroutine's frame.
 struct Control::Pending {
-  const Request& request;
+  const Exchange& request;
   asio::steady_timer& timer;
-  std::vector<Reply> replies;
+  std::vector<Answer> replies;
 };
 
 ConfigInfo config_info(Link* link, const wire::Header& header, const wire::ConfigArg& arg) {
@@ -92,7 +92,7 @@ bool Control::on_frame(Link& link, std::span<const std::byte> frame) {
 // command, R; the port we asked unless we broadcast).
 void Control::deliver(Pending& pending, Link& link, std::span<const std::byte> frame,
                       const wire::Header& header) {
-  const Request& request = pending.request;
+  const Exchange& request = pending.request;
   const bool broadcast = is_broadcast(request.dst);
   if (!header.response || header.command != command_of(request.arg) ||
       (request.shelf != wire::broadcast_shelf && header.shelf != request.shelf) ||
@@ -100,11 +100,11 @@ void Control::deliver(Pending& pending, Link& link, std::span<const std::byte> f
       (!broadcast && header.src != request.dst) ||
       std::find(request.links.begin(), request.links.end(), &link) == request.links.end())
     return;
-  for (const Reply& r : pending.replies)  // a resend's duplicate
+  for (const Answer& r : pending.replies)  // a resend's duplicate
     if (r.link == &link && r.frame.header.src == header.src && r.frame.header.shelf == header.shelf &&
         r.frame.header.slot == header.slot)
       return;
-  Reply reply{&link, std::vector<std::byte>(frame.begin(), frame.end()), {}};
+  Answer reply{&link, std::vector<std::byte>(frame.begin(), frame.end()), {}};
   if (auto ec = wire::decode(reply.bytes, reply.frame)) {
     log::info("{}: bad answer from {} to tag {:#x}: {}", link.info().name,
               wire::format_mac(header.src), header.tag, ec.message());
@@ -114,7 +114,7 @@ void Control::deliver(Pending& pending, Link& link, std::span<const std::byte> f
   if (!broadcast) pending.timer.cancel();
 }
 
-void Control::send(const Request& request, std::uint32_t tag) {
+void Control::send(const Exchange& request, std::uint32_t tag) {
   std::vector<std::byte> buffer(max_request_size);
   for (Link* link : request.links) {
     wire::Header header;
@@ -131,7 +131,7 @@ void Control::send(const Request& request, std::uint32_t tag) {
   }
 }
 
-Task<std::vector<Control::Reply>> Control::exchange(const Request& request) {
+Task<std::vector<Control::Answer>> Control::exchange(const Exchange& request) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   Pending pending{request, timer, {}};
   const std::uint32_t tag = tag::control(sequence_++);
@@ -154,17 +154,17 @@ Task<std::vector<Control::Reply>> Control::exchange(const Request& request) {
   co_return std::move(pending.replies);
 }
 
-Task<Result<Control::Reply>> Control::unicast(Link& link, wire::Mac mac, std::uint16_t shelf,
+Task<Result<Control::Answer>> Control::unicast(Link& link, wire::Mac mac, std::uint16_t shelf,
                                               std::uint8_t slot, wire::Arg arg) {
-  Request request{{&link}, mac, shelf, slot, std::move(arg), {}};
-  std::vector<Reply> replies = co_await exchange(request);
+  Exchange request{{&link}, mac, shelf, slot, std::move(arg), {}};
+  std::vector<Answer> replies = co_await exchange(request);
   if (replies.empty()) {
     log::info("{}: no answer from {} ({}) after {} tries", link.info().name,
               wire::format_target(shelf, slot), wire::format_mac(mac), timing_.tries);
-    co_return Result<Reply>{errc::timed_out, {}};
+    co_return Result<Answer>{errc::timed_out, {}};
   }
-  Reply& reply = replies.front();
-  co_return Result<Reply>{aoe_error(reply.frame.header), std::move(reply)};
+  Answer& reply = replies.front();
+  co_return Result<Answer>{aoe_error(reply.frame.header), std::move(reply)};
 }
 
 Task<std::vector<ConfigInfo>> Control::query_config_broadcast(std::vector<Link*> links,
@@ -175,9 +175,9 @@ Task<std::vector<ConfigInfo>> Control::query_config_broadcast(std::vector<Link*>
   wire::ConfigArg arg;
   arg.ccmd = ccmd;
   arg.config_string = std::as_bytes(std::span(config));
-  Request request{std::move(links), wire::broadcast_mac, shelf, slot, arg, window};
+  Exchange request{std::move(links), wire::broadcast_mac, shelf, slot, arg, window};
   std::vector<ConfigInfo> answers;
-  for (const Reply& reply : co_await exchange(request)) {
+  for (const Answer& reply : co_await exchange(request)) {
     const wire::Header& header = reply.frame.header;
     if (header.error)
       log::info("{}: {} ({}) answers Query Config with {}", reply.link->info().name,
@@ -195,7 +195,7 @@ Task<Result<ConfigInfo>> Control::query_config(Link& link, wire::Mac mac, std::u
   wire::ConfigArg arg;
   arg.ccmd = ccmd;
   arg.config_string = std::as_bytes(std::span(config));
-  Result<Reply> r = co_await unicast(link, mac, shelf, slot, arg);
+  Result<Answer> r = co_await unicast(link, mac, shelf, slot, arg);
   if (r.error) co_return Result<ConfigInfo>{r.error, {}};
   co_return Result<ConfigInfo>{
       {}, config_info(&link, r.value.frame.header, std::get<wire::ConfigArg>(r.value.frame.arg))};
@@ -203,7 +203,7 @@ Task<Result<ConfigInfo>> Control::query_config(Link& link, wire::Mac mac, std::u
 
 Task<Result<Identity>> Control::identify(Link& link, wire::Mac mac, std::uint16_t shelf,
                                          std::uint8_t slot) {
-  Result<Reply> r = co_await unicast(link, mac, shelf, slot, wire::ata_identify());
+  Result<Answer> r = co_await unicast(link, mac, shelf, slot, wire::ata_identify());
   if (r.error) co_return Result<Identity>{r.error, {}};
   const auto& ata = std::get<wire::AtaArg>(r.value.frame.arg);
   Result<Identity> out;
@@ -229,7 +229,7 @@ Task<Result<MaskList>> Control::mac_mask(Link& link, wire::Mac mac, std::uint16_
   arg.mcmd = directives.empty() ? wire::MaskCommand::read : wire::MaskCommand::edit;
   arg.dir_count = static_cast<std::uint8_t>(directives.size());
   arg.directives = list;
-  Result<Reply> r = co_await unicast(link, mac, shelf, slot, arg);
+  Result<Answer> r = co_await unicast(link, mac, shelf, slot, arg);
   if (r.error) co_return Result<MaskList>{r.error, {}};
   const auto& answer = std::get<wire::MaskArg>(r.value.frame.arg);
   Result<MaskList> out;
@@ -252,7 +252,7 @@ Task<Result<std::vector<wire::Mac>>> Control::reserve(Link& link, wire::Mac mac,
   arg.rcmd = rcmd;
   arg.nmacs = static_cast<std::uint8_t>(macs.size());
   arg.macs = list;
-  Result<Reply> r = co_await unicast(link, mac, shelf, slot, arg);
+  Result<Answer> r = co_await unicast(link, mac, shelf, slot, arg);
   if (r.error) co_return Result<Macs>{r.error, {}};
   const auto& answer = std::get<wire::ReserveArg>(r.value.frame.arg);
   Result<Macs> out;

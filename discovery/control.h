@@ -19,7 +19,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "initiator/identify.h"
@@ -121,12 +124,12 @@ class Control {
 
  private:
   // A received answer, kept with its bytes: frame's spans point into them.
-  struct Reply {
+  struct Answer {
     Link* link = nullptr;
     std::vector<std::byte> bytes;
     wire::Frame frame;
   };
-  struct Request {
+  struct Exchange {
     std::vector<Link*> links;
     wire::Mac dst{};  // broadcast_mac: every port answers, collect for `window`
     std::uint16_t shelf = 0;
@@ -136,10 +139,10 @@ class Control {
   };
   struct Pending;
 
-  Task<std::vector<Reply>> exchange(const Request& request);
-  Task<Result<Reply>> unicast(Link& link, wire::Mac mac, std::uint16_t shelf, std::uint8_t slot,
+  Task<std::vector<Answer>> exchange(const Exchange& request);
+  Task<Result<Answer>> unicast(Link& link, wire::Mac mac, std::uint16_t shelf, std::uint8_t slot,
                               wire::Arg arg);
-  void send(const Request& request, std::uint32_t tag);
+  void send(const Exchange& request, std::uint32_t tag);
   void deliver(Pending& pending, Link& link, std::span<const std::byte> frame,
                const wire::Header& header);
 
@@ -148,6 +151,30 @@ class Control {
   std::unordered_map<std::uint32_t, Pending*> pending_;  // by tag
   Announcement announcement_;
 };
+
+// Runs `body` on `io` with a private Control receiving every link's frames,
+// until it returns; the links' receivers are cleared afterwards.  For mains
+// (discover(), the admin tools, the claim), before or after a daemon routes
+// the links itself.
+template <typename T>
+T run_control(boost::asio::io_context& io, const std::vector<Link*>& links,
+              std::function<Task<T>(Control&)> body, Control::Timing timing = {}) {
+  Control control(timing);
+  for (Link* link : links) control.attach(*link);
+  std::optional<T> result;
+  std::exception_ptr failure;
+  boost::asio::co_spawn(io, body(control), [&](std::exception_ptr e, T value) {
+    failure = e;
+    if (!e) result = std::move(value);
+  });
+  io.restart();
+  // The links keep waiting for frames, so run() would never return.
+  while (!result && !failure && io.run_one() > 0) {
+  }
+  for (Link* link : links) link->set_receiver([](std::span<const std::byte>) {});
+  if (failure) std::rethrow_exception(failure);
+  return result ? std::move(*result) : T{};
+}
 
 // The ConfigInfo of a decoded Query Config frame.
 ConfigInfo config_info(Link* link, const wire::Header& header, const wire::ConfigArg& arg);

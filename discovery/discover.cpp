@@ -174,22 +174,7 @@ Task<DiscoverResult> async_discover(Control& control, std::vector<Link*> links, 
 
 DiscoverResult discover(boost::asio::io_context& io, const std::vector<Link*>& links,
                         const DiscoverOptions& options) {
-  Control control;
-  for (Link* link : links) control.attach(*link);
-  std::optional<DiscoverResult> result;
-  std::exception_ptr failure;
-  asio::co_spawn(io, async_discover(control, links, options),
-                 [&](std::exception_ptr e, DiscoverResult r) {
-                   failure = e;
-                   result = std::move(r);
-                 });
-  io.restart();
-  // The links keep waiting for frames, so run() would never return.
-  while (!result && io.run_one() > 0) {
-  }
-  for (Link* link : links) link->set_receiver([](std::span<const std::byte>) {});  // control dies here
-  if (failure) std::rethrow_exception(failure);
-  return result ? std::move(*result) : DiscoverResult{};
+  return run_control<DiscoverResult>(io, links, [&](Control& control) { return async_discover(control, links, options); });
 }
 
 }  // namespace aoe::discovery

@@ -220,7 +220,7 @@ void append_info_block_size(std::vector<std::byte>& out, std::uint32_t option) {
   append_option_reply(out, option, rep_info, info);
 }
 
-Parse parse_request(std::span<const std::byte> in, Request& out) noexcept {
+Parse parse_request(std::span<const std::byte> in, TransmissionRequest& out) noexcept {
   if (in.size() < request_header_size) return Parse::need_more;
   if (load_be(in, 0, 4) != request_magic) return Parse::bad_magic;
   out.flags = static_cast<std::uint16_t>(load_be(in, 4, 2));
@@ -231,7 +231,7 @@ Parse parse_request(std::span<const std::byte> in, Request& out) noexcept {
   return Parse::ok;
 }
 
-std::uint32_t validate_request(const Request& r, const ExportLimits& limits) noexcept {
+std::uint32_t validate_request(const TransmissionRequest& r, const ExportLimits& limits) noexcept {
   const std::uint16_t tf = limits.transmission_flags;
   const bool writes = r.type == cmd_write || r.type == cmd_write_zeroes || r.type == cmd_trim;
 

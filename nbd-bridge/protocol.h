@@ -204,7 +204,7 @@ void append_info_block_size(std::vector<std::byte>& out, std::uint32_t option);
 
 // --- transmission
 
-struct Request {
+struct TransmissionRequest {
   std::uint16_t flags = 0;
   std::uint16_t type = 0;
   std::uint64_t cookie = 0;
@@ -214,7 +214,7 @@ struct Request {
 
 // Needs request_header_size bytes; bad_magic (extended-header magic included,
 // we never negotiate it) ⇒ hard disconnect.
-Parse parse_request(std::span<const std::byte> in, Request& out) noexcept;
+Parse parse_request(std::span<const std::byte> in, TransmissionRequest& out) noexcept;
 
 struct ExportLimits {
   std::uint64_t size = 0;
@@ -224,10 +224,10 @@ struct ExportLimits {
 // 0 when the request may run, else the NBD error to reply with (DISC is the
 // session's business and never reaches here).  Zero-length requests in range
 // are valid: the session answers them without touching the backend.
-std::uint32_t validate_request(const Request& request, const ExportLimits& limits) noexcept;
+std::uint32_t validate_request(const TransmissionRequest& request, const ExportLimits& limits) noexcept;
 
 // Whether the request carries a payload the session must read (or drain).
-constexpr bool has_payload(const Request& r) noexcept { return r.type == cmd_write; }
+constexpr bool has_payload(const TransmissionRequest& r) noexcept { return r.type == cmd_write; }
 
 std::array<std::byte, simple_reply_size> encode_simple_reply(std::uint64_t cookie,
                                                              std::uint32_t error) noexcept;

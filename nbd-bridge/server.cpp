@@ -75,6 +75,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   void session_closed(Session* key) {
     sessions.erase(key);
+    if (sessions.empty() && idle_listener) asio::post(io, idle_listener);
     if (shutting_down && sessions.empty() && shutdown_done) asio::post(io, std::move(shutdown_done));
   }
 
@@ -117,6 +118,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   std::map<Session*, std::shared_ptr<Session>> sessions;  // open connections
   bool shutting_down = false;
   std::function<void()> shutdown_done;
+  std::function<void()> idle_listener;  // Server::set_idle_listener
 };
 
 struct Server::Impl {
@@ -198,6 +200,8 @@ void Server::shutdown(std::function<void()> done) {
 void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = size_bytes; }
 
 std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
+
+void Server::set_idle_listener(std::function<void()> listener) { impl_->state->idle_listener = std::move(listener); }
 
 BufferPool& Server::buffer_pool() noexcept { return *impl_->state->pool; }
 

@@ -69,6 +69,10 @@ class Server {
   // Number of open connections (for status and tests).
   std::size_t connection_count() const noexcept;
 
+  // Called (posted on the io thread) each time the last open connection
+  // closes: for the kernel's sockets, the kernel let go of the device.
+  void set_idle_listener(std::function<void()> listener);
+
   // Where every connection's payload buffers come from (for status and tests).
   BufferPool& buffer_pool() noexcept;
 

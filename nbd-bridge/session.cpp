@@ -27,7 +27,7 @@ void rethrow(std::exception_ptr e) {
 static_assert(BufferPool::max_class_bytes >= max_payload, "the pool must hold the largest payload");
 
 // READ and WRITE move data through a pool buffer (zero length: nothing to move).
-bool needs_buffer(const Request& r) { return (r.type == cmd_read || r.type == cmd_write) && r.length > 0; }
+bool needs_buffer(const TransmissionRequest& r) { return (r.type == cmd_read || r.type == cmd_write) && r.length > 0; }
 
 // The rejected payloads every connection skips land here: nothing ever
 // reads it, so one per io thread is enough and skipping allocates nothing.
@@ -149,7 +149,7 @@ asio::awaitable<void> Session::transmission() {
     boost::system::error_code ec;
     co_await asio::async_read(socket_, asio::buffer(header), asio::redirect_error(use_awaitable, ec));
     if (ec) break;  // EOF, hard disconnect or shutdown()
-    Request request;
+    TransmissionRequest request;
     if (parse_request(header, request) != Parse::ok) {
       log::info("nbd: bad request magic, closing the connection");
       broken_ = true;  // cannot resync: drop every pending reply
@@ -215,7 +215,7 @@ asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& ou
   }
 }
 
-asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, Request r, Buffer buffer) {
+asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, TransmissionRequest r, Buffer buffer) {
   const std::size_t charge = buffer.capacity();  // what the reader counted in buffered_
   const bool fua = r.flags & cmd_flag_fua;
   std::error_code ec;
@@ -250,7 +250,7 @@ asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, 
   }
 }
 
-void Session::reply_error(const Request& r, std::uint32_t error, std::size_t charge) {
+void Session::reply_error(const TransmissionRequest& r, std::uint32_t error, std::size_t charge) {
   if (structured_ && r.type == cmd_read)
     send(Reply{ReplyHead::of(encode_error_chunk(r.cookie, error)), {}, charge});
   else

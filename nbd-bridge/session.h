@@ -112,12 +112,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // The request's payload (WRITE) or reply data (READ) buffer, once this
   // connection and the pool have room: 0, or the NBD error to answer with.
   boost::asio::awaitable<std::uint32_t> take_buffer(std::size_t size, Buffer& out);
-  boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, Request request, Buffer buffer);
+  boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, TransmissionRequest request, Buffer buffer);
   boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> discard(std::uint64_t length);
   boost::asio::awaitable<void> wait();
 
-  void reply_error(const Request& request, std::uint32_t error, std::size_t charge = 0);
+  void reply_error(const TransmissionRequest& request, std::uint32_t error, std::size_t charge = 0);
   void send(Reply reply);
   void release(const Reply& reply);
   void notify() { wake_.cancel(); }

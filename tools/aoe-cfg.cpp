@@ -7,49 +7,34 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <fmt/core.h>
 
 #include "initiator/errors.h"
 #include "initiator/log.h"
-#include "tools/admin.h"
-#include "tools/claim.h"
-#include "tools/common.h"
+#include "discovery/admin.h"
+#include "daemon/claim.h"
+#include "tools/admin_tool.h"
 
 namespace {
 
-namespace tools = aoe::tools;
 namespace wire = aoe::wire;
-using aoe::tools::Control;
-using aoe::tools::Port;
-using aoe::tools::Task;
+using aoe::discovery::Control;
+using aoe::discovery::TargetPort;
+using aoe::discovery::Task;
 
 enum class Op { read, set, force, test, prefix, claim, force_claim, release_claim };
 
-struct Request {
+struct Command : aoe::tools::AdminTarget {
   Op op = Op::read;
   std::string value;
-  std::uint16_t shelf = 0;
-  std::uint8_t slot = 0;
-  std::string target;
-  std::chrono::milliseconds window{1000};
-  std::vector<aoe::Link*> links;
 };
 
 void error(const std::string& message) { fmt::print(stderr, "aoe-cfg: {}\n", message); }
 
-std::string not_found(const Request& r) {
-  std::string names;
-  for (const aoe::Link* l : r.links) names += (names.empty() ? "" : ",") + l->info().name;
-  return fmt::format("{}: no answer to Query Config on {} within {:.1f} s (absent, or this host is not on its "
-                     "MAC mask list)",
-                     r.target, names, static_cast<double>(r.window.count()) / 1000);
-}
-
 // Set if empty (CCmd 3), port by port: vblade keeps a string per port.
-Task<int> set_if_empty(Control& control, const Request& r, const std::vector<Port>& ports) {
-  int status = tools::exit_ok;
-  for (const Port& port : ports) {
+Task<int> set_if_empty(Control& control, const Command& r, const std::vector<TargetPort>& ports) {
+  int status = aoe::exit_ok;
+  for (const TargetPort& port : ports) {
     auto answer = co_await control.query_config(*port.link, port.mac, r.shelf, r.slot,
                                                 wire::ConfigCommand::set_if_empty, r.value);
     if (answer.error == aoe::errc::aoe_config_string_present) {
@@ -57,23 +42,23 @@ Task<int> set_if_empty(Control& control, const Request& r, const std::vector<Por
       if (!now.error && now.value.config_string == r.value) continue;  // set meanwhile to the same
       error(fmt::format("{}: port {} already has a config string (AoE error 4): {}", r.target, port.name(),
                         now.error ? "(cannot read it: " + now.error.message() + ")" : now.value.config_string));
-      status = tools::exit_failed;
+      status = aoe::exit_failed;
     } else if (answer.error) {
-      error(fmt::format("{}: port {}: {}", r.target, port.name(), tools::describe_error(answer.error, "Query Config")));
-      status = tools::exit_failed;
+      error(fmt::format("{}: port {}: {}", r.target, port.name(), aoe::discovery::describe_error(answer.error, "Query Config")));
+      status = aoe::exit_failed;
     }
   }
   co_return status;
 }
 
-Task<int> force_set(Control& control, const Request& r, const std::vector<Port>& ports) {
-  int status = tools::exit_ok;
-  for (const Port& port : ports) {
+Task<int> force_set(Control& control, const Command& r, const std::vector<TargetPort>& ports) {
+  int status = aoe::exit_ok;
+  for (const TargetPort& port : ports) {
     auto answer = co_await control.query_config(*port.link, port.mac, r.shelf, r.slot,
                                                 wire::ConfigCommand::force_set, r.value);
     if (answer.error) {
-      error(fmt::format("{}: port {}: {}", r.target, port.name(), tools::describe_error(answer.error, "Query Config")));
-      status = tools::exit_failed;
+      error(fmt::format("{}: port {}: {}", r.target, port.name(), aoe::discovery::describe_error(answer.error, "Query Config")));
+      status = aoe::exit_failed;
     }
   }
   co_return status;
@@ -81,36 +66,36 @@ Task<int> force_set(Control& control, const Request& r, const std::vector<Port>&
 
 // The target decides (CCmd 1/2): it answers a match and stays silent
 // otherwise (doc §4.2).  A match means every port matches.
-Task<int> test(Control& control, const Request& r, const std::vector<Port>& ports) {
+Task<int> test(Control& control, const Command& r, const std::vector<TargetPort>& ports) {
   auto ccmd = r.op == Op::test ? wire::ConfigCommand::test_exact : wire::ConfigCommand::test_prefix;
-  for (const Port& port : ports) {
+  for (const TargetPort& port : ports) {
     auto answer = co_await control.query_config(*port.link, port.mac, r.shelf, r.slot, ccmd, r.value);
     if (answer.error == aoe::errc::timed_out) {
       aoe::log::info("{}: port {} does not match", r.target, port.name());
-      co_return tools::exit_failed;
+      co_return aoe::exit_failed;
     }
     if (answer.error) {
-      error(fmt::format("{}: port {}: {}", r.target, port.name(), tools::describe_error(answer.error, "Query Config")));
-      co_return tools::exit_failed;
+      error(fmt::format("{}: port {}: {}", r.target, port.name(), aoe::discovery::describe_error(answer.error, "Query Config")));
+      co_return aoe::exit_failed;
     }
   }
-  co_return tools::exit_ok;
+  co_return aoe::exit_ok;
 }
 
-Task<int> run_request(Control& control, Request r) {
-  std::vector<Port> ports = co_await tools::find_ports(control, r.links, r.shelf, r.slot, r.window);
+Task<int> run_request(Control& control, Command r) {
+  std::vector<TargetPort> ports = co_await aoe::discovery::find_ports(control, r.links, r.shelf, r.slot, r.window);
   if (ports.empty()) {
-    error(not_found(r));
-    co_return tools::exit_not_found;
+    error(r.no_answer());
+    co_return aoe::exit_not_found;
   }
   switch (r.op) {
     case Op::read: {
-      for (const Port& port : ports)
+      for (const TargetPort& port : ports)
         if (port.config_string != ports.front().config_string)
           aoe::log::warning("{}: port {} has config string \"{}\", port {} \"{}\"", r.target, port.name(),
                             port.config_string, ports.front().name(), ports.front().config_string);
       fmt::print("{}\n", ports.front().config_string);
-      co_return tools::exit_ok;
+      co_return aoe::exit_ok;
     }
     case Op::set: co_return co_await set_if_empty(control, r, ports);
     case Op::force: co_return co_await force_set(control, r, ports);
@@ -120,30 +105,26 @@ Task<int> run_request(Control& control, Request r) {
     case Op::force_claim:
     case Op::release_claim: {
       // No co_await inside ?: (GCC 12 destroys the temporary twice).
-      tools::ClaimResult result;
+      aoe::daemon::ClaimResult result;
       if (r.op == Op::release_claim) {
-        result = co_await tools::async_release(control, ports, r.shelf, r.slot, tools::host_identity());
+        result = co_await aoe::daemon::async_release(control, ports, r.shelf, r.slot, aoe::daemon::host_identity());
       } else {
-        auto mode = r.op == Op::claim ? tools::ClaimMode::normal : tools::ClaimMode::force;
-        result = co_await tools::async_claim(control, ports, r.shelf, r.slot, tools::host_identity(), mode);
+        auto mode = r.op == Op::claim ? aoe::daemon::ClaimMode::normal : aoe::daemon::ClaimMode::force;
+        result = co_await aoe::daemon::async_claim(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(), mode);
       }
-      if (result.ok()) co_return tools::exit_ok;
+      if (result.ok()) co_return aoe::exit_ok;
       error(result.message);
-      co_return result.status == tools::ClaimResult::Status::held ? tools::exit_claimed : tools::exit_failed;
+      co_return result.status == aoe::daemon::ClaimResult::Status::held ? aoe::exit_claimed : aoe::exit_failed;
     }
   }
-  co_return tools::exit_failed;
+  co_return aoe::exit_failed;
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"Read, set or test the config string of an AoE target.", "aoe-cfg"};
-  tools::CommonOptions common;
-  tools::add_common_options(app, common);
-  double seconds = 1.0;
-  app.add_option("-t,--timeout", seconds, "Seconds to wait for the target's ports to answer (default 1)")
-      ->type_name("SECONDS")
-      ->check(CLI::Range(0.05, 60.0));
-  Request r;
+  Command r;
+  aoe::tools::AdminTool tool("Read, set or test the config string of an AoE target.", "aoe-cfg", r);
+  CLI::App& app = tool.app();
+  tool.add_options();
   auto* set = app.add_option("--set", r.value, "Store STR unless the target has a config string already")
                   ->type_name("STR");
   auto* force = app.add_option("--force", r.value, "Store STR unconditionally")->type_name("STR");
@@ -160,10 +141,7 @@ int run(int argc, char** argv) {
   for (auto* a : ops)
     for (auto* b : ops)
       if (a != b) a->excludes(b);
-  app.add_option("target", r.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required()->type_name("eS.L");
-  if (auto code = tools::parse(app, common, argc, argv)) return *code;
-
-  if (auto code = tools::parse_target_name(app, r.target, r.shelf, r.slot)) return *code;
+  if (auto code = tool.parse(argc, argv)) return *code;
   r.op = *set       ? Op::set
          : *force   ? Op::force
          : *test    ? Op::test
@@ -173,24 +151,13 @@ int run(int argc, char** argv) {
          : release_claim ? Op::release_claim
                          : Op::read;
   if (r.value.size() > wire::max_config_string)
-    return tools::fail(app, tools::exit_usage,
+    return tool.fail(aoe::exit_usage,
                        fmt::format("a config string holds at most {} bytes", wire::max_config_string));
-  r.window = std::chrono::milliseconds(std::lround(seconds * 1000));
-
-  boost::asio::io_context io;
-  tools::Links links;
-  if (auto code = tools::open_links(io, app, common, links)) return *code;
-  r.links = links.links;
-  return tools::run_control<int>(io, links.links, [&](Control& control) { return run_request(control, r); });
+  return tool.run([&](Control& control) { return run_request(control, r); });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "aoe-cfg: {}\n", e.what());
-    return tools::exit_failed;
-  }
+  return aoe::tools::guarded_main("aoe-cfg", [&] { return run(argc, argv); });
 }

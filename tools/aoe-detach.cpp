@@ -24,30 +24,33 @@
 #include "aoe_version.h"
 #include "initiator/log.h"
 #include "initiator/wire.h"
+#include "daemon/etherd_link.h"
+#include "nbd-bridge/device_usage.h"
 #include "nbd-bridge/kernel_attach.h"
-#include "tools/exit_codes.h"
-#include "tools/status_endpoint.h"
+#include "daemon/exit_codes.h"
+#include "daemon/status_client.h"
+#include "daemon/status_schema.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
 
 namespace {
 
 namespace nbd = aoe::nbd;
-namespace tools = aoe::tools;
+namespace daemon = aoe::daemon;
 using Clock = std::chrono::steady_clock;
 namespace validate = aoe::tools::validate;
 
 // Exit codes (man/aoe-detach.8): 1 in use, or the disconnect failed or did
 // not finish in time; 5 no such device, or it holds no connection.
-using tools::exit_failed, tools::exit_ok, tools::exit_permission, tools::exit_usage;
-constexpr int exit_not_attached = tools::exit_not_found;
+using aoe::exit_failed, aoe::exit_ok, aoe::exit_permission, aoe::exit_usage;
+constexpr int exit_not_attached = aoe::exit_not_found;
 
 struct Resolved {
   std::uint32_t index = 0;
   std::optional<std::string> target;  // eS.L when the user named the target
 };
 
-int fail(int code, const std::string& message) { return tools::fail("aoe-detach", code, message); }
+int fail(int code, const std::string& message) { return aoe::tools::fail("aoe-detach", code, message); }
 
 bool is_target_name(const std::string& text) {
   std::uint16_t shelf = 0;
@@ -56,18 +59,13 @@ bool is_target_name(const std::string& text) {
 }
 
 // What the user named -> the nbd index: /dev/nbdN directly, eS.L through its
-// /dev/etherd link.  This is the one place that knows how names resolve; the
-// control socket of a running aoe-attach can answer eS.L here as well.
+// /dev/etherd link.
 std::optional<Resolved> resolve(const std::string& name, std::error_code& ec) {
-  ec.clear();
-  if (auto index = nbd::parse_device_path(name)) return Resolved{*index, std::nullopt};
-  if (!is_target_name(name)) {
-    ec = nbd::attach_errc::not_a_target_name;
-    return std::nullopt;
-  }
-  auto index = nbd::resolve_etherd_link(name, ec);
+  Resolved r;
+  auto index = daemon::resolve_device_name(name, r.target, ec);
   if (!index) return std::nullopt;
-  return Resolved{*index, name};
+  r.index = *index;
+  return r;
 }
 
 // The aoe-attach serving /dev/nbd`index`: its status socket and pid.
@@ -79,14 +77,14 @@ struct Daemon {
 std::optional<Daemon> find_daemon(const Resolved& r, const std::string& device) {
   std::vector<std::filesystem::path> sockets;
   if (r.target) {
-    sockets.push_back(tools::status_socket_path(*r.target));
+    sockets.push_back(aoe::daemon::status_socket_path(*r.target));
   } else {
     std::error_code ec;
-    sockets = tools::status_sockets(ec);
+    sockets = aoe::daemon::status_sockets(ec);
   }
   for (const auto& socket : sockets) {
     std::error_code ec;
-    auto doc = tools::query_status(socket, std::chrono::seconds(2), ec);
+    auto doc = aoe::daemon::query_status(socket, std::chrono::seconds(2), ec);
     if (doc && doc->value("device", std::string()) == device && doc->value("pid", 0L) > 0)
       return Daemon{socket, static_cast<pid_t>(doc->value("pid", 0L))};
   }
@@ -107,18 +105,18 @@ bool daemon_gone(const Daemon& d) {
 // Removes every /dev/etherd link to /dev/nbd`index` (the user named the device).
 void remove_links_to(std::uint32_t index) {
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(nbd::etherd_dir, ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(daemon::etherd_dir, ec)) {
     const auto name = entry.path().filename().string();
     std::error_code lec;
-    if (is_target_name(name) && nbd::resolve_etherd_link(name, lec) == index)
-      if ((lec = nbd::remove_etherd_link(name, index))) aoe::log::warning("aoe-detach: {}: {}", entry.path().string(), lec.message());
+    if (is_target_name(name) && daemon::resolve_etherd_link(name, lec) == index)
+      if ((lec = daemon::remove_etherd_link(name, index))) aoe::log::warning("aoe-detach: {}: {}", entry.path().string(), lec.message());
   }
 }
 
 void remove_links(const Resolved& r) {
   if (!r.target) return remove_links_to(r.index);
-  if (auto ec = nbd::remove_etherd_link(*r.target, r.index))
-    aoe::log::warning("aoe-detach: {}/{}: {}", nbd::etherd_dir.string(), *r.target, ec.message());
+  if (auto ec = daemon::remove_etherd_link(*r.target, r.index))
+    aoe::log::warning("aoe-detach: {}/{}: {}", daemon::etherd_dir.string(), *r.target, ec.message());
 }
 
 // SIGTERM to the aoe-attach `d` and wait until it exited: it disconnects
@@ -137,9 +135,9 @@ int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point dead
 // A target served on an NBD socket (aoe-attach --socket) has no /dev/etherd
 // link: its status socket names it.  Nothing if it is not served that way.
 std::optional<int> detach_socket_attach(const std::string& target, double timeout_seconds) {
-  const auto socket = tools::status_socket_path(target);
+  const auto socket = daemon::status_socket_path(target);
   std::error_code ec;
-  auto doc = tools::query_status(socket, std::chrono::seconds(2), ec);
+  auto doc = daemon::query_status(socket, std::chrono::seconds(2), ec);
   if (!doc) return std::nullopt;
   const std::string served = doc->value("device", std::string());
   const long pid = doc->value("pid", 0L);
@@ -162,11 +160,11 @@ int detach(std::string name, double timeout_seconds, bool force) {
   std::error_code ec;
   const auto r = resolve(name, ec);
   if (!r) {
-    if (ec == nbd::attach_errc::not_a_target_name)
+    if (ec == daemon::etherd_errc::not_a_target_name)
       return fail(exit_usage, fmt::format("{}: not /dev/nbdN or an AoE target name eSHELF.SLOT", name));
     if (ec == std::errc::no_such_file_or_directory)
       return fail(exit_not_attached, fmt::format("{}: not attached (no {}/{})", name,
-                                                 nbd::etherd_dir.string(), name));
+                                                 daemon::etherd_dir.string(), name));
     return fail(exit_failed, fmt::format("{}: {}", name, ec.message()));
   }
   const std::string device = "/dev/nbd" + std::to_string(r->index);
@@ -219,7 +217,7 @@ int detach(std::string name, double timeout_seconds, bool force) {
 int main(int argc, char** argv) {
   CLI::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach (or served on a socket)", "aoe-detach"};
   app.set_version_flag("--version", std::string("aoe-detach ") + AOE_NBD_VERSION);
-  tools::report_usage_errors(app);
+  aoe::tools::report_usage_errors(app);
   std::string name;
   double timeout_seconds = 10;
   app.add_option("DEVICE", name, "/dev/nbdN, or the AoE target eSHELF.SLOT")->required();

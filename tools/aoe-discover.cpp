@@ -126,7 +126,7 @@ int run(int argc, char** argv) {
   } else {
     print_table(result.targets);
   }
-  return tools::exit_ok;
+  return aoe::exit_ok;
 }
 
 }  // namespace
@@ -135,6 +135,6 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    return tools::fail("aoe-discover", tools::exit_failed, e.what());
+    return tools::fail("aoe-discover", aoe::exit_failed, e.what());
   }
 }

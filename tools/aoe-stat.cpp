@@ -17,20 +17,21 @@
 #include "aoe_version.h"
 #include "initiator/log.h"
 #include "initiator/wire.h"
-#include "tools/exit_codes.h"
-#include "tools/status_endpoint.h"
+#include "daemon/exit_codes.h"
+#include "daemon/status_client.h"
+#include "daemon/status_schema.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-namespace tools = aoe::tools;
 using nlohmann::json;
+namespace tools = aoe::tools;
 
 // Exit codes (man/aoe-stat.8): 1 the named target's daemon did not answer;
 // 4 a status socket could not be read (not root); 5 not attached.
-using tools::exit_failed, tools::exit_not_found, tools::exit_ok, tools::exit_permission, tools::exit_usage;
+using aoe::exit_failed, aoe::exit_not_found, aoe::exit_ok, aoe::exit_permission, aoe::exit_usage;
 
 // Decimal units, three decimals, as aoetools' aoe-stat and aoe-discover print sizes.
 std::string format_size(std::uint64_t bytes) {
@@ -146,7 +147,7 @@ int run(int argc, char** argv) {
   if (tools::validate::meant_as_target(wanted))
     if (auto why = tools::validate::target_name(wanted)) return fail(exit_usage, *why);
   const auto wait = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
-  const fs::path dir = tools::run_dir();
+  const fs::path dir = aoe::daemon::run_dir();
 
   const auto target = aoe::wire::canonical_target(wanted);
   const bool by_target = target.has_value();
@@ -156,10 +157,10 @@ int run(int argc, char** argv) {
 
   std::vector<fs::path> sockets;
   if (by_target) {
-    sockets.push_back(tools::status_socket_path(wanted));
+    sockets.push_back(aoe::daemon::status_socket_path(wanted));
   } else {
     std::error_code ec;
-    sockets = tools::status_sockets(ec);
+    sockets = aoe::daemon::status_sockets(ec);
     if (ec)
       return fail(ec == std::errc::permission_denied ? exit_permission : exit_failed,
                   fmt::format("cannot list {}: {}", dir.string(), ec.message()));
@@ -169,7 +170,7 @@ int run(int argc, char** argv) {
   bool denied = false, broken = false;
   for (const fs::path& s : sockets) {
     std::error_code ec;
-    auto doc = tools::query_status(s, wait, ec);
+    auto doc = aoe::daemon::query_status(s, wait, ec);
     if (doc) {
       docs.push_back(std::move(*doc));
     } else if (is_stale(ec)) {

@@ -12,7 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "initiator/packet_link.h"
-#include "tools/exit_codes.h"
+#include "daemon/exit_codes.h"
 
 namespace aoe::tools {
 

@@ -6,12 +6,12 @@
 // link name is always a plain eS.L.
 #include <cstdio>
 
-#include "nbd-bridge/backend_id.h"
+#include "daemon/backend_id.h"
 
 int main(int argc, char** argv) {
   // udev splits the substituted attribute at spaces: more than one word is not ours.
   if (argc != 2) return 1;
-  auto target = aoe::nbd::target_of_backend(argv[1]);
+  auto target = aoe::daemon::target_of_backend(argv[1]);
   if (!target) return 1;
   std::printf("%s\n", target->c_str());
   return 0;

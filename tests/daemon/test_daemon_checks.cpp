@@ -1,6 +1,6 @@
 // The daemon's checks before it serves: whether a --socket path can be
 // bound (daemon/socket_path.h), and whether udev names the device
-// (daemon/etherd_link.h), over scratch directories.
+// (daemon/udev_link.h), over scratch directories.
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,11 +9,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "daemon/etherd_link.h"
+#include "daemon/udev_link.h"
 #include "daemon/socket_path.h"
 
 namespace fs = std::filesystem;
-using aoe::tools::socket_path_problem;
+using aoe::daemon::socket_path_problem;
 
 namespace {
 struct Scratch {
@@ -47,20 +47,20 @@ TEST_CASE("test-daemon-socket-path: unusable socket paths are found before servi
 
 TEST_CASE("test-daemon-udev-detect: udev names devices only if udevd runs and our rule is live") {
   Scratch s;
-  aoe::tools::UdevPaths paths;
+  aoe::daemon::UdevPaths paths;
   paths.control = s.dir / "control";
   paths.rule_dirs = {s.dir / "etc", s.dir / "lib"};
   for (const auto& d : paths.rule_dirs) fs::create_directories(d);
   std::ofstream(s.dir / "lib" / "60-aoe-nbd.rules") << "KERNEL==\"nbd*\"\n";
-  CHECK_FALSE(aoe::tools::udev_names_devices(paths));  // no udevd
+  CHECK_FALSE(aoe::daemon::udev_names_devices(paths));  // no udevd
   std::ofstream(paths.control) << "";
-  CHECK(aoe::tools::udev_names_devices(paths));
+  CHECK(aoe::daemon::udev_names_devices(paths));
   fs::create_symlink("/dev/null", s.dir / "etc" / "60-aoe-nbd.rules");  // masked
-  CHECK_FALSE(aoe::tools::udev_names_devices(paths));
+  CHECK_FALSE(aoe::daemon::udev_names_devices(paths));
   fs::remove(s.dir / "etc" / "60-aoe-nbd.rules");
   std::ofstream(s.dir / "etc" / "60-aoe-nbd.rules") << "";  // masked by an empty file
-  CHECK_FALSE(aoe::tools::udev_names_devices(paths));
+  CHECK_FALSE(aoe::daemon::udev_names_devices(paths));
   fs::remove(s.dir / "etc" / "60-aoe-nbd.rules");
   fs::remove(s.dir / "lib" / "60-aoe-nbd.rules");
-  CHECK_FALSE(aoe::tools::udev_names_devices(paths));  // not installed
+  CHECK_FALSE(aoe::daemon::udev_names_devices(paths));  // not installed
 }

@@ -48,7 +48,7 @@ struct Manager {
 
 TEST_CASE("test-notify-datagrams: READY, STATUS and STOPPING reach a path socket as sd_notify sends them") {
   Manager manager((std::filesystem::temp_directory_path() / ("aoe-notify-" + std::to_string(::getpid()))).string());
-  aoe::tools::Notifier notifier(manager.address);
+  aoe::daemon::Notifier notifier(manager.address);
   REQUIRE(notifier.enabled());
   REQUIRE_FALSE(notifier.status("searching for e1.2"));
   CHECK(manager.receive() == "STATUS=searching for e1.2");
@@ -61,18 +61,18 @@ TEST_CASE("test-notify-datagrams: READY, STATUS and STOPPING reach a path socket
 
 TEST_CASE("test-notify-abstract: an @ address is the abstract namespace") {
   Manager manager("@aoe-notify-test-" + std::to_string(::getpid()));
-  aoe::tools::Notifier notifier(manager.address);
+  aoe::daemon::Notifier notifier(manager.address);
   REQUIRE_FALSE(notifier.ready(""));
   CHECK(manager.receive() == "READY=1");
 }
 
 TEST_CASE("test-notify-environment: without NOTIFY_SOCKET nothing is sent; a bad address is an error") {
   ::unsetenv("NOTIFY_SOCKET");
-  auto off = aoe::tools::Notifier::from_environment();
+  auto off = aoe::daemon::Notifier::from_environment();
   CHECK_FALSE(off.enabled());
   CHECK_FALSE(off.ready("x"));
   ::setenv("NOTIFY_SOCKET", "relative/path", 1);
-  auto bad = aoe::tools::Notifier::from_environment();
+  auto bad = aoe::daemon::Notifier::from_environment();
   CHECK(bad.ready("x") == std::errc::invalid_argument);
   ::unsetenv("NOTIFY_SOCKET");
 }

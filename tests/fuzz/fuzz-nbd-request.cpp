@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                                          std::to_integer<unsigned>(in[9]));
   in = in.subspan(10);
   while (!in.empty()) {
-    Request r;
+    TransmissionRequest r;
     const Parse p = parse_request(in, r);
     if (p == Parse::need_more) return 0;
     in = in.subspan(request_header_size);

@@ -13,7 +13,7 @@ set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
-. "$here/../admin/bridge-lab.sh"
+. "$here/bridge-lab.sh"
 lab_init aatc
 
 bridge_lab

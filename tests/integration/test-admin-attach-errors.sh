@@ -7,7 +7,7 @@
 #    exists is enough: the others join when they appear);
 #  - a target nobody serves: exit 5, a message naming it;
 #  - masked out by the target's MAC mask list: exit 5, a message that
-#    mentions the mask (tools/attached_target.cpp gives the hint);
+#    mentions the mask (daemon/attached_target.cpp gives the hint);
 #  - in the background with a relative --socket (the daemon works from /)
 #    and the target typed as e01.2: the socket is the caller's path, the
 #    status socket, export name and aoe-stat all say e1.2, and the status
@@ -17,7 +17,7 @@ set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
-. "$here/../admin/bridge-lab.sh"
+. "$here/bridge-lab.sh"
 for t in setpriv nbdinfo jq; do command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 77; }; done
 lab_init aate
 

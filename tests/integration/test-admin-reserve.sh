@@ -8,7 +8,7 @@ set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
-. "$here/../admin/bridge-lab.sh"
+. "$here/bridge-lab.sh"
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd missing"; exit 77; }
 lab_init arsv
 

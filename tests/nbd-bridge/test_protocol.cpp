@@ -258,7 +258,7 @@ TEST_CASE("test-nbd-handshake-too-many-options") {
 }
 
 TEST_CASE("test-nbd-request-parse") {
-  Request r;
+  TransmissionRequest r;
   auto b = request_bytes(request_magic, 1, cmd_write, 0x0102030405060708, 4096, 512);
   REQUIRE(parse_request(std::span(b).first(27), r) == Parse::need_more);
   REQUIRE(parse_request(b, r) == Parse::ok);
@@ -274,7 +274,7 @@ TEST_CASE("test-nbd-request-parse") {
 TEST_CASE("test-nbd-validate-commands-and-flags") {
   const ExportLimits rw{1 << 20, static_cast<std::uint16_t>(disk.transmission_flags | tflag_send_fast_zero)};
   auto v = [&](std::uint16_t type, std::uint16_t flags, std::uint64_t off, std::uint32_t len,
-               const ExportLimits& l) { return validate_request(Request{flags, type, 7, off, len}, l); };
+               const ExportLimits& l) { return validate_request(TransmissionRequest{flags, type, 7, off, len}, l); };
   CHECK(v(cmd_read, 0, 0, 4096, rw) == 0);
   CHECK(v(cmd_write, cmd_flag_fua, 1, 3, rw) == 0);
   CHECK(v(cmd_read, cmd_flag_fua, 0, 512, rw) == 0);  // FUA is accepted and ignored on reads
@@ -307,7 +307,7 @@ TEST_CASE("test-nbd-validate-range-and-size") {
   const std::uint64_t size = 64u << 20;
   const ExportLimits rw{size, disk.transmission_flags};
   auto v = [&](std::uint16_t type, std::uint64_t off, std::uint32_t len) {
-    return validate_request(Request{0, type, 7, off, len}, rw);
+    return validate_request(TransmissionRequest{0, type, 7, off, len}, rw);
   };
   CHECK(v(cmd_read, size - 512, 512) == 0);
   CHECK(v(cmd_read, size - 256, 512) == err_inval);
@@ -328,7 +328,7 @@ TEST_CASE("test-nbd-validate-range-and-size") {
 TEST_CASE("test-nbd-validate-read-only") {
   const ExportLimits ro{1 << 20, tflag_has_flags | tflag_read_only | tflag_send_write_zeroes | tflag_send_flush};
   auto v = [&](std::uint16_t type, std::uint64_t off, std::uint32_t len) {
-    return validate_request(Request{0, type, 7, off, len}, ro);
+    return validate_request(TransmissionRequest{0, type, 7, off, len}, ro);
   };
   CHECK(v(cmd_write, 0, 512) == err_perm);
   CHECK(v(cmd_write_zeroes, 0, 512) == err_perm);

@@ -23,6 +23,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/etherd_link.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "nbd-bridge/server.h"
 #include "tests/support/ram_device.h"
@@ -132,7 +133,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!link.empty()) {
-    if (auto lec = aoe::nbd::create_etherd_link(link, attachment->index())) {
+    if (auto lec = aoe::daemon::create_etherd_link(link, attachment->index())) {
       std::fprintf(stderr, "nbd-memory-attach: /dev/etherd/%s: %s\n", link.c_str(), lec.message().c_str());
       attachment->disconnect();
       stop_server();
@@ -156,7 +157,7 @@ int main(int argc, char** argv) {
   }
   attachment.reset();  // an ioctl attachment joins its NBD_DO_IT thread here
   if (!link.empty()) {
-    if (auto lec = aoe::nbd::remove_etherd_link(link, index)) {
+    if (auto lec = aoe::daemon::remove_etherd_link(link, index)) {
       std::fprintf(stderr, "nbd-memory-attach: /dev/etherd/%s: %s\n", link.c_str(), lec.message().c_str());
       rc = 1;
     }

@@ -254,7 +254,7 @@ check_detached "$label"
 check_backing "$label backing"
 
 # --- 3. several sockets: the kernel times requests out on them whatever
-# the timeout, so it must lie above the deadline (tools/aoe-attach.cpp
+# the timeout, so it must lie above the deadline (daemon/kernel_serving.cpp
 # kernel_request_timeout: 5 s + 30 s); retrying forever is refused.
 label=multi-conn
 rc=0; run_attach root --connections 2 --deadline 0 "$target" || rc=$?
@@ -298,7 +298,7 @@ kill -TERM "$DAEMON_PID"
 wait_daemon_gone "$label SIGTERM"
 check_detached "$label SIGTERM"
 
-# --- 5. no nbd driver: a clear message and exit 6 (tools/common.h exit_no_nbd)
+# --- 5. no nbd driver: a clear message and exit 6 (daemon/exit_codes.h exit_no_nbd)
 rmmod nbd || fail "no-nbd: rmmod nbd (still in use?)"
 echo "install nbd /bin/false" >"$no_nbd_conf"   # newer kernels would autoload it via genl
 rc=0

@@ -1,0 +1,201 @@
+#include "daemon/attached_target.h"
+
+#include <algorithm>
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "discovery/discover.h"
+#include "initiator/log.h"
+
+namespace aoe::daemon {
+
+namespace {
+
+discovery::DiscoverOptions only(const AttachOptions& o) {
+  discovery::DiscoverOptions d;
+  d.window = o.discovery_window;
+  d.only = {discovery::TargetId{o.shelf, o.slot}};
+  return d;
+}
+
+std::string link_names(const std::vector<Link*>& links) {
+  std::string names;
+  for (const Link* l : links) names += (names.empty() ? "" : ",") + l->info().name;
+  return names;
+}
+
+}  // namespace
+
+std::unique_ptr<AttachedTarget> AttachedTarget::open(boost::asio::io_context& io, std::vector<Link*> links,
+                                                     AttachOptions options, std::string& error) {
+  auto found = discovery::discover(io, links, only(options));
+  for (const auto& c : found.conflicts) log::warning("{}", discovery::describe(c));
+  std::string name = wire::format_target(options.shelf, options.slot);
+  if (found.targets.empty()) {
+    error = fmt::format("target {} not found on {} within {:.1f} s (is it up, and on this segment? "
+                        "does its MAC mask list exclude this host? aoe-discover lists what answers, "
+                        "aoe-mask shows the mask from a host it admits)",
+                        name, link_names(links), static_cast<double>(options.discovery_window.count()) / 1000);
+    return nullptr;
+  }
+  TargetInfo target = found.targets.front();
+  if (target.identity.sectors == 0) {
+    error = fmt::format("target {} answered discovery but reports no capacity", name);
+    return nullptr;
+  }
+  log::notice("{}: {} bytes, {}{}, {} path(s), {} bytes per frame", name, target.identity.size_bytes(),
+              target.identity.model, target.identity.lba48 ? ", LBA48" : "", target.paths.size(),
+              target.payload_sectors() * wire::sector_size);
+  return std::unique_ptr<AttachedTarget>(new AttachedTarget(io, std::move(links), std::move(options), std::move(target)));
+}
+
+AttachedTarget::AttachedTarget(boost::asio::io_context& io, std::vector<Link*> links, AttachOptions options,
+                               TargetInfo target)
+    : io_(io),
+      links_(std::move(links)),
+      options_(std::move(options)),
+      engine_(std::make_unique<Engine>(io, std::move(target), options_.engine)),
+      server_(std::make_unique<nbd::Server>(io, *engine_, options_.export_options)),
+      rediscover_timer_(io) {
+  for (Link* l : links_) route_frames(*l);
+}
+
+AttachedTarget::~AttachedTarget() {
+  for (Link* l : links_) l->set_receiver(nullptr);
+}
+
+// Control exchanges carry tag bit 30 (tag.h); everything else is the engine's.
+void AttachedTarget::route_frames(Link& link) {
+  link.set_receiver([this, &link](std::span<const std::byte> frame) {
+    if (!control_.on_frame(link, frame)) engine_->on_frame(link, frame);
+  });
+}
+
+// An interface named with -i that did not exist at start has appeared.
+void AttachedTarget::join(const std::string& name) {
+  std::error_code ec;
+  auto link = PacketLink::open(io_, name, ec);
+  if (!link) {
+    log::warning("{}: {} appeared but cannot be opened: {}", engine_->target().name(), name, ec.message());
+    return;
+  }
+  std::erase(options_.pending_interfaces, name);
+  log::notice("{}: {} appeared: looking for the target through it", engine_->target().name(), name);
+  links_.push_back(link.get());
+  route_frames(*link);
+  joined_.push_back(std::move(link));
+  rediscover();
+}
+
+void AttachedTarget::start() {
+  control_.set_announcement([this](const discovery::ConfigInfo& c) {
+    // vblade announces itself when it (re)starts, perhaps now serving
+    // another file: look at once, and let IDENTIFY say whether it is still
+    // our disk before the target counts as back.
+    if (c.shelf == options_.shelf && c.slot == options_.slot) rediscover();
+  });
+  // Down: look for the target every second instead of every interval.
+  engine_->set_down_listener([this] {
+    if (!rediscovering_) schedule_rediscovery();
+  });
+  std::error_code ec;
+  watcher_ = discovery::LinkWatcher::open(io_, [this](const discovery::LinkEvent& e) { on_link_event(e); }, ec);
+  if (!watcher_) log::warning("cannot watch link state through rtnetlink: {}; relying on timeouts", ec.message());
+  schedule_rediscovery();
+}
+
+// A NIC going down fails its paths at once instead of after a window of
+// timeouts; one coming back is probed, and rediscovered for new target ports.
+void AttachedTarget::on_link_event(const discovery::LinkEvent& event) {
+  if (stopped_) return;
+  bool up = !event.removed && event.interface.up && event.interface.carrier;
+  auto link = std::find_if(links_.begin(), links_.end(),
+                           [&](const Link* l) { return l->info().name == event.interface.name; });
+  if (link == links_.end()) {
+    const auto& pending = options_.pending_interfaces;
+    if (up && std::find(pending.begin(), pending.end(), event.interface.name) != pending.end())
+      join(event.interface.name);
+    return;
+  }
+  Link& l = **link;
+  // Re-created under the same name, or a new MTU: frames must follow it.
+  if (up && (event.interface.ifindex != l.info().ifindex || event.interface.mtu != l.info().mtu))
+    if (auto ec = l.reopen()) log::warning("{}: cannot follow its change: {}", l.info().name, ec.message());
+  log::notice("{}: {} is {}", engine_->target().name(), event.interface.name, up ? "up" : "down");
+  engine_->set_link_state(l, up);
+  if (up) rediscover();  // refreshes the paths' payload for a new MTU too
+}
+
+void AttachedTarget::schedule_rediscovery() {
+  if (stopped_) return;
+  auto interval = engine_->is_down() ? std::chrono::seconds(1) : options_.rediscover_interval;
+  rediscover_timer_.expires_after(interval);
+  rediscover_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) rediscover();
+  });
+}
+
+void AttachedTarget::rediscover() {
+  if (stopped_) return;
+  if (rediscovering_) {  // asked for during a round (a link up, an announcement): that round may miss it
+    rediscover_again_ = true;
+    return;
+  }
+  rediscovering_ = true;
+  rediscover_again_ = false;
+  auto options = only(options_);
+  // Only the disk we attached is our target; another one behind the same
+  // shelf.slot is reported as a conflict and never used (doc §8.12).
+  options.expected = engine_->target().identity;
+  boost::asio::co_spawn(
+      io_,
+      [this, options]() -> boost::asio::awaitable<void> {
+        auto found = co_await discovery::async_discover(control_, links_, options);
+        rediscovering_ = false;
+        if (stopped_) {
+          if (on_rediscovery_idle_) boost::asio::post(io_, std::exchange(on_rediscovery_idle_, nullptr));
+          co_return;
+        }
+        for (const auto& c : found.conflicts) {
+          log::warning("{}", discovery::describe(c));
+          engine_->quarantine(c.mac);
+        }
+        if (!found.targets.empty()) on_found(found.targets.front());
+        if (rediscover_again_)
+          rediscover();
+        else
+          schedule_rediscovery();
+      },
+      boost::asio::detached);
+}
+
+void AttachedTarget::on_found(const TargetInfo& found) {
+  const Identity& now = found.identity;
+  const Identity& before = engine_->target().identity;
+  if (now.sectors != before.sectors && now.sectors != 0) {
+    log::warning("{}: capacity changed from {} to {} bytes", engine_->target().name(), before.size_bytes(),
+                 now.size_bytes());
+    engine_->set_capacity(now.sectors);
+    server_->set_size(now.size_bytes());
+    if (resize_listener_) resize_listener_(now.size_bytes());
+  }
+  engine_->target_answered();
+  engine_->update_paths(found.paths);
+}
+
+void AttachedTarget::stop(std::function<void()> done) {
+  stopped_ = true;
+  watcher_.reset();
+  rediscover_timer_.cancel();
+  server_->shutdown([this, done = std::move(done)]() mutable {
+    engine_->shutdown();
+    // A rediscovery in progress holds exchanges in control_: it calls `done` as it ends.
+    if (!rediscovering_) return done();
+    on_rediscovery_idle_ = std::move(done);
+  });
+}
+
+}  // namespace aoe::daemon

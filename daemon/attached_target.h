@@ -1,0 +1,90 @@
+// attached_target.h: one AoE target served for as long as aoe-attach runs:
+// the control client and the engine sharing the links, the NBD server over
+// the engine, and the loop that rediscovers the target (so a target that was
+// marked down comes back by itself, doc §8.8).  Everything here lives on the
+// io_context thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "discovery/control.h"
+#include "discovery/interfaces.h"
+#include "initiator/engine.h"
+#include "initiator/packet_link.h"
+#include "nbd-bridge/server.h"
+
+namespace aoe::daemon {
+
+struct AttachOptions {
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  std::chrono::milliseconds discovery_window{1000};
+  // Query Config is repeated this often to refresh the paths; while the
+  // target is down, every second so it comes back quickly.
+  std::chrono::seconds rediscover_interval{60};
+  EngineOptions engine;
+  nbd::ExportOptions export_options;
+  // Named with -i but absent at start: opened when rtnetlink says they are up.
+  std::vector<std::string> pending_interfaces;
+};
+
+class AttachedTarget {
+ public:
+  // Discovers the target over `links` (running `io` until that is done).
+  // Returns null and sets `error` to a sentence for the user if it is absent.
+  static std::unique_ptr<AttachedTarget> open(boost::asio::io_context& io, std::vector<Link*> links,
+                                              AttachOptions options, std::string& error);
+  ~AttachedTarget();
+  AttachedTarget(const AttachedTarget&) = delete;
+  AttachedTarget& operator=(const AttachedTarget&) = delete;
+
+  Engine& engine() noexcept { return *engine_; }
+  nbd::Server& server() noexcept { return *server_; }
+  const TargetInfo& target() const noexcept { return engine_->target(); }
+
+  // Called on the io thread when rediscovery finds a new capacity, after the
+  // engine and the NBD server took it (the kernel device is its owner's).
+  void set_resize_listener(std::function<void(std::uint64_t size_bytes)> listener) {
+    resize_listener_ = std::move(listener);
+  }
+
+  // Starts rediscovery and listens for announcements.
+  void start();
+  // Stops accepting NBD requests, lets in-flight ones finish, fails what the
+  // engine still holds, then calls `done`.
+  void stop(std::function<void()> done);
+
+ private:
+  AttachedTarget(boost::asio::io_context& io, std::vector<Link*> links, AttachOptions options, TargetInfo target);
+  void route_frames(Link& link);
+  void join(const std::string& name);
+  void schedule_rediscovery();
+  void rediscover();
+  void on_found(const TargetInfo& found);
+  void on_link_event(const discovery::LinkEvent& event);
+
+  boost::asio::io_context& io_;
+  std::vector<Link*> links_;
+  std::vector<std::unique_ptr<PacketLink>> joined_;  // links opened after start
+  AttachOptions options_;
+  discovery::Control control_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<nbd::Server> server_;
+  std::unique_ptr<discovery::LinkWatcher> watcher_;
+  boost::asio::steady_timer rediscover_timer_;
+  std::function<void(std::uint64_t)> resize_listener_;
+  bool rediscovering_ = false;
+  bool rediscover_again_ = false;  // asked for while a round ran: run another right after
+  bool stopped_ = false;
+  std::function<void()> on_rediscovery_idle_;  // stop()'s `done`, once the running round ends
+};
+
+}  // namespace aoe::daemon

@@ -1,0 +1,67 @@
+#include "daemon/lifecycle.h"
+
+#include "daemon/attached_target.h"
+#include "daemon/claim.h"
+#include "daemon/exit_codes.h"
+#include "daemon/kernel_serving.h"
+#include "daemon/socket_serving.h"
+#include "daemon/status_endpoint.h"
+#include "daemon/status_schema.h"
+#include "initiator/log.h"
+
+namespace aoe::daemon {
+
+int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std::vector<Link*>& links,
+        const Options& o, Readiness& readiness) {
+  const AttachOptions& attach = o.attach;
+  const bool claiming = o.claim || o.force_claim;
+  // A failure from here on must not leave the target claimed by nobody
+  // serving it, unless the claim is our sibling's (see below).
+  auto finish = [&](int code, bool was_ready) {
+    if (claiming && !o.keep_claim && (code == exit_ok || !was_ready)) {
+      io.restart();
+      auto released = release(io, links, attach.shelf, attach.slot, attach.discovery_window);
+      if (!released.ok()) log::warning("{}", released.message);
+    }
+    return code;
+  };
+  if (claiming) {
+    auto claimed = claim(io, links, attach.shelf, attach.slot, o.force_claim ? ClaimMode::force : ClaimMode::normal,
+                         attach.discovery_window);
+    if (!claimed.ok()) {
+      int code = claimed.status == ClaimResult::Status::held ? exit_claimed : exit_failed;
+      readiness.failed(code, claimed.message);
+      return code;
+    }
+    io.restart();
+  }
+  std::string error;
+  auto target = AttachedTarget::open(io, links, attach, error);
+  if (!target) {
+    readiness.failed(exit_not_found, error);
+    return finish(exit_not_found, false);
+  }
+  Served served;
+  std::error_code status_ec;
+  auto status = StatusEndpoint::open(
+      io, o.target, [&] { return status_json(target->engine(), served.device); }, status_ec, error);
+  if (!status) {
+    // Another aoe-attach answering for this target here is a second initiator
+    // of one disk on one host: refuse.  Anything else only costs aoe-stat.
+    // That one holds the claim legitimately: leave it.
+    if (status_ec == std::errc::address_in_use) {
+      readiness.failed(exit_failed, error);
+      return exit_failed;
+    }
+    log::warning("{} (continuing without it)", error);
+  }
+  io.restart();
+  int code = o.kernel() ? serve_kernel(io, signals, *target, o, readiness, served)
+                        : serve_socket(io, signals, *target, o, readiness, served);
+  status.reset();
+  target.reset();
+  // A device that failed while serving may still have a mounted file system: keep the claim.
+  return finish(code, served.ready);
+}
+
+}  // namespace aoe::daemon

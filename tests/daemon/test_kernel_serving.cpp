@@ -1,0 +1,254 @@
+// Kernel serving (daemon/kernel_serving.h) against a fake kernel side: an
+// AttachedTarget over a fake wire and target, and a KernelDriver whose
+// "device" is our end of the socketpair, read like the kernel reads it.
+// What the fake cannot show (the real driver's netlink and ioctls) the VM
+// tests do (tests/vm/test-kernel-*.sh); here: which way each ending goes,
+// which exit code it gives, and that the /dev/etherd name follows.
+#include "daemon/kernel_serving.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <catch2/catch.hpp>
+
+#include "daemon/exit_codes.h"
+#include "tests/support/fake_link.h"
+#include "tests/support/fake_target.h"
+#include "tests/support/temp_dir.h"
+
+using namespace aoe;
+using namespace aoe::daemon;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The kernel's side of one attachment: our dup of its socket, what it was
+// asked, and how it answers status().
+struct FakeKernel {
+  std::mutex mutex;
+  int fd = -1;
+  nbd::AttachRequest request;
+  int disconnects = 0;
+  bool tells_outside_disconnect = true;
+  nbd::DeviceStatus status = nbd::DeviceStatus::connected;
+  std::error_code attach_error;  // set: attach fails with it
+  std::promise<void> attached;
+
+  void shut() {
+    std::lock_guard lock(mutex);
+    if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  }
+  ~FakeKernel() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+class FakeDevice final : public KernelDevice {
+ public:
+  explicit FakeDevice(FakeKernel& k) : k_(k) {}
+  std::uint32_t index() const override { return 9; }
+  std::string path() const override { return "/dev/nbd9"; }
+  bool tells_outside_disconnect() const override { return k_.tells_outside_disconnect; }
+  std::error_code resize(std::uint64_t) override { return {}; }
+  // Like the kernel: DISC, then the sockets are shut.
+  std::error_code disconnect() override {
+    {
+      std::lock_guard lock(k_.mutex);
+      ++k_.disconnects;
+      k_.status = nbd::DeviceStatus::disconnected;
+    }
+    k_.shut();
+    return {};
+  }
+  nbd::DeviceStatus status(std::error_code& ec) override {
+    ec.clear();
+    std::lock_guard lock(k_.mutex);
+    return k_.status;
+  }
+
+ private:
+  FakeKernel& k_;
+};
+
+class FakeDriver final : public KernelDriver {
+ public:
+  explicit FakeDriver(FakeKernel& k) : k_(k) {}
+  std::unique_ptr<KernelDevice> attach(const nbd::AttachRequest& request, std::error_code& ec) override {
+    if (k_.attach_error) {
+      ec = k_.attach_error;
+      k_.attached.set_value();
+      return nullptr;
+    }
+    {
+      std::lock_guard lock(k_.mutex);
+      k_.request = request;
+      k_.fd = ::dup(request.sockets.front());  // the caller closes its copy, as with the kernel
+    }
+    k_.attached.set_value();
+    return std::make_unique<FakeDevice>(k_);
+  }
+
+ private:
+  FakeKernel& k_;
+};
+
+void put_be(std::byte* p, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) p[i] = std::byte(v & 0xff);
+}
+
+bool read_all(int fd, std::byte* p, std::size_t n) {
+  for (std::size_t done = 0; done < n;) {
+    ssize_t got = ::read(fd, p + done, n - done);
+    if (got <= 0) return false;
+    done += static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+// One NBD READ of the first sector, as the kernel sends it (no handshake:
+// docs/nbd-protocol.md §5.1); returns the data, or nothing on a bad reply.
+std::optional<std::array<std::byte, 512>> kernel_read(int fd) {
+  std::array<std::byte, 28> req{};
+  put_be(&req[0], 0x25609513, 4);  // request magic
+  put_be(&req[6], 0, 2);           // READ
+  put_be(&req[8], 77, 8);          // cookie
+  put_be(&req[16], 0, 8);          // offset
+  put_be(&req[24], 512, 4);
+  if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) return std::nullopt;
+  std::array<std::byte, 16> reply{};
+  std::array<std::byte, 512> data{};
+  if (!read_all(fd, reply.data(), reply.size())) return std::nullopt;
+  if (reply[4] != std::byte{0} || reply[7] != std::byte{0} || reply[15] != std::byte{77}) return std::nullopt;
+  if (!read_all(fd, data.data(), data.size())) return std::nullopt;
+  return data;
+}
+
+// One target (e1.2) on a fake wire, attached; the kernel side is the test's.
+struct Lab {
+  boost::asio::io_context io;
+  test::FakeWire wire{io, LinkInfo{"fake0", 1, {2, 0, 0, 0, 0, 1}, 1500}, LinkInfo{"fake1", 2, {2, 0, 0, 0, 0, 0x11}, 1500}};
+  test::FakeTarget target{io, wire.end(1)};
+  test::TempDir dir{"aoe-serving"};
+  Options options;
+  std::unique_ptr<AttachedTarget> attached;
+
+  Lab() {
+    for (std::size_t i = 0; i < 512; ++i) target.disk[i] = std::byte(i * 7 + 1);
+    options.target = "e1.2";
+    options.attach.shelf = 1;
+    options.attach.slot = 2;
+    options.attach.discovery_window = 200ms;
+    options.attach.export_options.name = "e1.2";
+    options.etherd_dir = dir.path / "etherd";
+    std::string error;
+    attached = AttachedTarget::open(io, {&wire.end(0)}, options.attach, error);
+    REQUIRE(attached);
+    io.restart();
+  }
+};
+
+// Lab, plus the fake kernel and what serve_kernel takes.
+struct Serving : Lab {
+  FakeKernel kernel;
+  FakeDriver driver{kernel};
+  boost::asio::signal_set signals{io, SIGTERM};
+  Readiness readiness = Readiness::foreground();
+  Served served;
+
+  // Serves until the device is detached, with `kernel_side` playing the
+  // kernel on a thread of its own once attached.
+  int run(std::function<void()> kernel_side = {}) {
+    std::thread kernel_thread([&] {
+      kernel.attached.get_future().wait();
+      if (kernel_side) kernel_side();
+    });
+    int code = serve_kernel(io, signals, *attached, options, readiness, served, driver);
+    kernel_thread.join();
+    return code;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("test-daemon-kernel-serving-signal-disconnects") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  auto& served = lab.served;
+  // The kernel: reads the first sector once attached, then aoe-detach's SIGTERM.
+  std::optional<std::array<std::byte, 512>> got;
+  bool linked = false;
+  int code = lab.run([&] {
+    got = kernel_read(kernel.fd);
+    linked = fs::read_symlink(lab.options.etherd_dir / "e1.2") == "/dev/nbd9";
+    ::kill(::getpid(), SIGTERM);
+  });
+  CHECK(code == exit_ok);
+  CHECK(served.ready);
+  CHECK(served.device == "/dev/nbd9");
+  REQUIRE(got);
+  CHECK(std::memcmp(got->data(), lab.target.disk.data(), 512) == 0);
+  CHECK(linked);
+  CHECK(kernel.disconnects == 1);
+  CHECK_FALSE(fs::exists(fs::symlink_status(lab.options.etherd_dir / "e1.2")));
+  CHECK(kernel.request.backend_id == "aoe-nbd:e1.2");
+  CHECK(kernel.request.size_bytes == lab.target.disk.size());
+  CHECK(kernel.request.timeout_seconds == 0);  // one socket: our deadline, never the kernel's
+}
+
+TEST_CASE("test-daemon-kernel-serving-outside-disconnect-exits-ok") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  // nbd-client -d: the kernel drops the configuration and shuts the socket.
+  int code = lab.run([&] {
+    {
+      std::lock_guard lock(kernel.mutex);
+      kernel.status = nbd::DeviceStatus::disconnected;
+    }
+    kernel.shut();
+  });
+  CHECK(code == exit_ok);
+  CHECK(kernel.disconnects == 0);
+}
+
+TEST_CASE("test-daemon-kernel-serving-dead-sockets-fail") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  // A request outlived its timeout: the kernel shuts the socket but keeps
+  // the device configured (netlink), or cannot say (ioctl).
+  kernel.tells_outside_disconnect = GENERATE(true, false);
+  int code = lab.run([&] { kernel.shut(); });
+  CHECK(code == exit_failed);  // systemd's Restart=on-failure attaches again
+  CHECK(kernel.disconnects == 1);  // a dead configuration would pin /dev/nbd9
+  CHECK_FALSE(fs::exists(fs::symlink_status(lab.options.etherd_dir / "e1.2")));
+}
+
+TEST_CASE("test-daemon-kernel-serving-attach-failure-exit-codes") {
+  Serving lab;
+  auto [error, expected] = GENERATE(std::pair{std::error_code(nbd::attach_errc::module_missing), int(exit_no_nbd)},
+                                    std::pair{std::error_code(nbd::attach_errc::permission_denied), int(exit_permission)},
+                                    std::pair{std::error_code(nbd::attach_errc::device_busy), int(exit_failed)});
+  lab.kernel.attach_error = error;
+  CHECK(lab.run() == expected);
+  CHECK_FALSE(lab.served.ready);
+  CHECK_FALSE(fs::exists(lab.options.etherd_dir));
+}
+
+TEST_CASE("test-daemon-kernel-request-timeout") {
+  CHECK(kernel_request_timeout(60, 1) == 0);
+  CHECK(kernel_request_timeout(60, 2) == 120);
+  CHECK(kernel_request_timeout(5, 4) == 35);
+  CHECK(kernel_request_timeout(0.5, 2) == 31);
+}
