@@ -20,7 +20,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <fmt/core.h>
 
+#include "daemon/backend_id.h"
 #include "daemon/etherd_link.h"
+#include "daemon/udev_link.h"
 #include "daemon/exit_codes.h"
 #include "initiator/log.h"
 
@@ -51,6 +53,7 @@ class KernelServing {
  private:
   bool make_sockets();
   void on_attached(std::error_code ec);
+  void on_linked();
   void on_signal(int sig);
   void on_kernel_gone();
   void check_outside_disconnect(int checks_left);
@@ -75,6 +78,7 @@ class KernelServing {
   // Keeps io_ running while the kernel thread works, whatever else is idle.
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   bool stopping_ = false;
+  bool link_ours_ = false;  // udev's link is udev's to remove
   int code_ = exit_ok;
 };
 
@@ -101,7 +105,7 @@ int KernelServing::run() {
   request_.size_bytes = target_.engine().size_bytes();
   request_.block_size = 512;
   request_.flags = target_.server().transmission_flags();
-  request_.backend_id = "aoe-nbd:" + name_;
+  request_.backend_id = backend_id(name_);
   request_.timeout_seconds = kernel_request_timeout(o_.deadline_seconds, o_.connections);
   request_.index = o_.device;
 
@@ -117,8 +121,9 @@ int KernelServing::run() {
   io_.run();
   kernel_.join();
   if (device_) {
-    if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
-      log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
+    if (link_ours_)
+      if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
+        log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
     log::notice("{}: detached from {}", name_, path_);
   }
   return code_;
@@ -137,8 +142,6 @@ void KernelServing::on_attached(std::error_code ec) {
     return;
   }
   path_ = device_->path();
-  if (auto link_ec = create_etherd_link(name_, device_->index(), o_.etherd_dir))
-    log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, link_ec.message());
   served_.device = path_;
   // Resizing the kernel device waits for in-flight I/O, which this thread serves.
   target_.set_resize_listener([this](std::uint64_t size) {
@@ -152,6 +155,23 @@ void KernelServing::on_attached(std::error_code ec) {
   target_.start();
   target_.server().set_idle_listener([this] { on_kernel_gone(); });
   log::notice("{}: attached as {}", name_, path_);
+  // udev names the device where it runs with our rule (fstab and systemd use
+  // that name); waiting for it blocks, and this thread serves the device.
+  readiness_.status(fmt::format("attached {} as {}; waiting for {}/{}", name_, path_, o_.etherd_dir.string(), name_));
+  boost::asio::post(kernel_, [this] {
+    const bool by_udev = o_.etherd_dir == etherd_dir && udev_will_name(device_->index(), request_.backend_id);
+    auto link = make_etherd_link(name_, device_->index(), by_udev, o_.etherd_dir);
+    if (link.error)
+      log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, link.error.message());
+    boost::asio::post(io_, [this, ours = link.ours] {
+      link_ours_ = ours;
+      on_linked();
+    });
+  });
+}
+
+void KernelServing::on_linked() {
+  if (stopping_) return;
   served_.ready = true;
   readiness_.ready(path_);
   signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
@@ -165,6 +185,7 @@ void KernelServing::on_signal(int sig) {
   if (stopping_) return;
   stopping_ = true;
   log::notice("{}: signal {}: disconnecting {}", name_, sig, path_);
+  readiness_.stopping("disconnecting " + path_);
   boost::asio::post(kernel_, [this] {
     if (auto dec = device_->disconnect()) log::warning("{}: disconnect {}: {}", name_, path_, dec.message());
     boost::asio::post(io_, [this] { stop(exit_ok); });

@@ -1,5 +1,7 @@
 #include "daemon/udev_link.h"
 
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "initiator/log.h"
@@ -22,23 +24,31 @@ bool udev_names_devices(const UdevPaths& paths) {
   return false;
 }
 
+bool udev_will_name(std::uint32_t index, const std::string& backend_id) {
+  if (!udev_names_devices()) return false;
+  std::ifstream file("/sys/block/nbd" + std::to_string(index) + "/backend");
+  std::string shown;
+  std::getline(file, shown);
+  return shown == backend_id;
+}
+
 EtherdLink make_etherd_link(const std::string& target, std::uint32_t index, bool by_udev,
-                            std::chrono::milliseconds udev_wait) {
+                            const std::filesystem::path& dir, std::chrono::milliseconds udev_wait) {
   if (by_udev) {
     const auto until = std::chrono::steady_clock::now() + udev_wait;
     do {
       std::error_code ec;
-      if (resolve_etherd_link(target, ec) == index) {
-        log::info("{}: udev named /dev/nbd{} {}/{}", target, index, etherd_dir.string(), target);
+      if (resolve_etherd_link(target, ec, dir) == index) {
+        log::info("{}: udev named /dev/nbd{} {}/{}", target, index, dir.string(), target);
         return {};
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     } while (std::chrono::steady_clock::now() < until);
     log::warning("{}: udev did not link {}/{} to /dev/nbd{} within {} ms; linking it here", target,
-                 etherd_dir.string(), target, index, udev_wait.count());
+                 dir.string(), target, index, udev_wait.count());
   }
   EtherdLink link;
-  link.error = create_etherd_link(target, index);
+  link.error = create_etherd_link(target, index, dir);
   link.ours = !link.error;
   return link;
 }

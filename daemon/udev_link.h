@@ -32,9 +32,15 @@ struct UdevPaths {
 // /dev/null or an empty file of the same name, the first file found wins).
 bool udev_names_devices(const UdevPaths& paths = {});
 
-// Gives /dev/nbd`index` its link for `target`: waits up to `udev_wait` for
-// udev's when `by_udev`, else (or when it does not come) links it itself.
+// True if udev will name /dev/nbd`index`: it runs with our rule, and the
+// kernel shows `backend_id` for the device (a netlink attach; the ioctls set none).
+bool udev_will_name(std::uint32_t index, const std::string& backend_id);
+
+// Gives /dev/nbd`index` its link for `target` in `dir`: waits up to
+// `udev_wait` for udev's when `by_udev`, else (or when it does not come)
+// links it itself.  Blocks: not on the thread serving the device.
 EtherdLink make_etherd_link(const std::string& target, std::uint32_t index, bool by_udev,
+                            const std::filesystem::path& dir,
                             std::chrono::milliseconds udev_wait = std::chrono::seconds(10));
 
 }  // namespace aoe::daemon
