@@ -2,6 +2,7 @@
 // the fake wire against two target ports that keep a config string each
 // (as two vblade processes do, doc §4.2).
 #include "daemon/claim.h"
+#include "daemon/exit_codes.h"
 
 #include <stdlib.h>
 
