@@ -11,6 +11,7 @@
 
 #include "initiator/errors.h"
 #include "initiator/log.h"
+#include "daemon/exit_codes.h"
 
 namespace aoe::daemon {
 
@@ -35,6 +36,20 @@ ClaimResult failed(std::string message) {
   r.message = std::move(message);
   return r;
 }
+
+}  // namespace
+
+int claim_exit_code(const ClaimResult& result) {
+  switch (result.status) {
+    case ClaimResult::Status::ok: return exit_ok;
+    case ClaimResult::Status::held: return exit_claimed;
+    case ClaimResult::Status::not_found: return exit_not_found;
+    case ClaimResult::Status::error: break;
+  }
+  return exit_failed;
+}
+
+namespace {
 
 Task<ClaimResult> find_and_claim(Control& control, std::vector<Link*> links, std::uint16_t shelf,
                                  std::uint8_t slot, std::chrono::milliseconds window, std::string identity,
@@ -98,7 +113,11 @@ std::string held_message(std::string_view target, std::string_view holder, const
 Task<ClaimResult> async_claim(Control& control, std::vector<TargetPort> ports, std::uint16_t shelf,
                               std::uint8_t slot, std::string identity, ClaimMode mode) {
   const std::string target = wire::format_target(shelf, slot);
-  if (ports.empty()) co_return failed(fmt::format("{}: no port answered Query Config; nothing claimed", target));
+  if (ports.empty()) {
+    auto result = failed(fmt::format("{}: no port answered Query Config; nothing claimed", target));
+    result.status = ClaimResult::Status::not_found;
+    co_return result;
+  }
   if (identity.empty() || identity.size() > wire::max_config_string)
     co_return failed(fmt::format("{}: claim identity must be 1 to {} bytes", target, wire::max_config_string));
 

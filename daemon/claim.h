@@ -59,13 +59,17 @@ struct ClaimResult {
   enum class Status {
     ok,     // claim: every port holds our identity; release: none does any more
     held,   // another identity holds the target (claim refused / release left it)
-    error,  // not found, no answer, or the target refused the command
+    not_found,  // no port of the target answered Query Config
+    error,      // no answer to an edit, or the target refused the command
   };
   Status status = Status::error;
   std::string holder;   // held: the other identity
   std::string message;  // held/error: a sentence for the user (names the target)
   bool ok() const noexcept { return status == Status::ok; }
 };
+
+// The exit code for a result (daemon/exit_codes.h): 0, 7 held, 5 not found, 1.
+int claim_exit_code(const ClaimResult& result);
 
 // The refusal: "e1.2 is claimed by aoe-nbd:hostb:... (host hostb) on port
 // ...; if that host no longer uses it, override with --force-claim".

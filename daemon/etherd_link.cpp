@@ -61,8 +61,10 @@ std::optional<std::uint32_t> resolve_etherd_link(std::string_view target, std::e
     ec = etherd_errc::not_a_target_name;
     return std::nullopt;
   }
-  const auto points_to = std::filesystem::read_symlink(dir / *name, ec);
+  auto points_to = std::filesystem::read_symlink(dir / *name, ec);
   if (ec) return std::nullopt;
+  // udev's links are relative ("../nbd0"; udev/60-aoe-nbd.rules.in), ours absolute.
+  if (points_to.is_relative() && points_to.parent_path() == "..") points_to = points_to.filename();
   const auto index = nbd::parse_device_path(points_to.string());
   if (!index) ec = etherd_errc::not_our_link;
   return index;

@@ -22,7 +22,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <fmt/core.h>
 
+#include "daemon/backend_id.h"
 #include "daemon/etherd_link.h"
+#include "daemon/udev_link.h"
 #include "daemon/exit_codes.h"
 #include "initiator/log.h"
 #include "nbd-bridge/kernel_attach.h"
@@ -58,6 +60,7 @@ class KernelServing {
   void on_adopted(std::error_code ec, std::vector<int> taken, std::uint64_t held, bool resize);
   void on_attached(std::error_code ec);
   void serving();
+  void on_linked();
   void resize_device(std::uint64_t size);
   void on_signal(int sig);
   void on_kernel_gone();
@@ -84,6 +87,7 @@ class KernelServing {
   // Keeps io_ running while the kernel thread works, whatever else is idle.
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   bool stopping_ = false;
+  bool link_ours_ = false;  // udev's link is udev's to remove
   int code_ = exit_ok;
 };
 
@@ -111,7 +115,7 @@ int KernelServing::run() {
   request_.size_bytes = target_.engine().size_bytes();
   request_.block_size = 512;
   request_.flags = target_.server().transmission_flags();
-  request_.backend_id = "aoe-nbd:" + name_;
+  request_.backend_id = backend_id(name_);
   request_.timeout_seconds = kernel_request_timeout(o_.deadline_seconds, o_.connections, o_.reconnect_timeout_seconds);
   request_.dead_conn_timeout_seconds = o_.reconnect_timeout_seconds;
   request_.index = o_.device;
@@ -128,8 +132,9 @@ int KernelServing::run() {
   io_.run();
   kernel_.join();
   if (device_ && !served_.kept) {
-    if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
-      log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
+    if (link_ours_)
+      if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
+        log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
     log::notice("{}: detached from {}", name_, path_);
   }
   return code_;
@@ -233,14 +238,29 @@ void KernelServing::on_attached(std::error_code ec) {
   serving();
 }
 
-// Attached or adopted: link, resizes, the target's rounds, the signals.
+// Attached or adopted: resizes, the target's rounds, the link, then the signals.
 void KernelServing::serving() {
-  if (auto link_ec = create_etherd_link(name_, device_->index(), o_.etherd_dir))
-    log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, link_ec.message());
   served_.device = path_;
   target_.set_resize_listener([this](std::uint64_t size) { resize_device(size); });
   target_.start();
   target_.server().set_idle_listener([this] { on_kernel_gone(); });
+  // udev names the device where it runs with our rule (fstab and systemd use
+  // that name); waiting for it blocks, and this thread serves the device.
+  readiness_.status(fmt::format("attached {} as {}; waiting for {}/{}", name_, path_, o_.etherd_dir.string(), name_));
+  boost::asio::post(kernel_, [this] {
+    const bool by_udev = o_.etherd_dir == etherd_dir && udev_will_name(device_->index(), request_.backend_id);
+    auto link = make_etherd_link(name_, device_->index(), by_udev, o_.etherd_dir);
+    if (link.error)
+      log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, link.error.message());
+    boost::asio::post(io_, [this, ours = link.ours] {
+      link_ours_ = ours;
+      on_linked();
+    });
+  });
+}
+
+void KernelServing::on_linked() {
+  if (stopping_) return;
   served_.ready = true;
   readiness_.ready(path_);
   signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
@@ -267,6 +287,7 @@ void KernelServing::resize_device(std::uint64_t size) {
 void KernelServing::on_signal(int sig) {
   if (stopping_) return;
   stopping_ = true;
+  readiness_.stopping("stopping: signal " + std::to_string(sig));
   const bool may_leave = sig == SIGTERM && o_.reconnect_timeout_seconds && device_->adoptable();
   boost::asio::post(kernel_, [this, sig, may_leave] {
     const auto user = may_leave ? device_->in_use() : std::nullopt;

@@ -1,5 +1,8 @@
 #include "daemon/lifecycle.h"
 
+#include <fmt/core.h>
+
+
 #include "daemon/attached_target.h"
 #include "daemon/claim.h"
 #include "daemon/exit_codes.h"
@@ -31,19 +34,36 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
     }
     return code;
   };
+  // SIGINT or SIGTERM before serving (the waiting parent passes Ctrl-C on
+  // as SIGTERM) cancels the attach; each step toward serving checks, and the
+  // serving code takes the signals over after the last check.
+  int cancelled_by = 0;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) cancelled_by = sig;
+  });
+  auto cancelled = [&] {
+    if (cancelled_by == 0) return false;
+    readiness.failed(exit_failed, fmt::format("cancelled by signal {} before serving {}", cancelled_by, o.target));
+    return true;
+  };
+  std::string names;
+  for (const Link* l : links) names += (names.empty() ? "" : ", ") + l->info().name;
+  readiness.status(fmt::format("searching for {} on {}", o.target, names.empty() ? "(interfaces to come)" : names));
   if (claiming) {
     auto claimed = claim(io, links, attach.shelf, attach.slot, o.force_claim ? ClaimMode::force : ClaimMode::normal,
                          attach.discovery_window);
     if (!claimed.ok()) {
-      int code = claimed.status == ClaimResult::Status::held ? exit_claimed : exit_failed;
+      const int code = claim_exit_code(claimed);
       readiness.failed(code, claimed.message);
       return code;
     }
     io.restart();
+    if (cancelled()) return finish(exit_failed, false);
   }
   std::string error;
   auto target = AttachedTarget::open(io, links, attach, error);
   if (!target) {
+    if (cancelled()) return finish(exit_failed, false);
     readiness.failed(exit_not_found, error);
     return finish(exit_not_found, false);
   }
@@ -61,6 +81,10 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
     log::warning("{} (continuing without it)", error);
   }
   io.restart();
+  if (cancelled()) return finish(exit_failed, false);
+  // Serving handles signals from here; the handler above is done with.
+  boost::system::error_code ignored;
+  signals.cancel(ignored);
   int code = o.kernel() ? serve_kernel(io, signals, *target, o, readiness, served)
                         : serve_socket(io, signals, *target, o, readiness, served);
   status.reset();

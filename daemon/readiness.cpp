@@ -1,18 +1,34 @@
 #include "daemon/readiness.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include <fmt/core.h>
 
+#include "initiator/log.h"
+
 namespace aoe::daemon {
 namespace {
+
+// The parent's child, and the stop signal the parent got while waiting.
+volatile sig_atomic_t waiting_child = 0;
+volatile sig_atomic_t cancelled_by = 0;
+
+// Ctrl-C or SIGTERM to the waiting parent cancels the attach: the child is
+// told to stop (it checks before each step toward serving, and detaches if
+// it got that far), and the parent leaves only once it is gone.
+void cancel_child(int sig) {
+  cancelled_by = sig;
+  if (waiting_child > 0) ::kill(static_cast<pid_t>(waiting_child), SIGTERM);
+}
 
 void write_all(int fd, const std::string& s) {
   for (std::size_t done = 0; done < s.size();) {
@@ -24,13 +40,31 @@ void write_all(int fd, const std::string& s) {
 
 // The parent's side: "<code> <text>\n" from the child, or EOF if it died.
 [[noreturn]] void wait_for_child(int fd, pid_t child) {
+  waiting_child = child;
+  struct sigaction sa {};
+  sa.sa_handler = cancel_child;  // no SA_RESTART: read() returns to look
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
   std::string report;
   char buf[512];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) report.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0) report.append(buf, static_cast<std::size_t>(n));
+  }
+  if (cancelled_by != 0) {
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    log::error("aoe-attach: cancelled by signal {}; the background process has stopped", static_cast<int>(cancelled_by));
+    // Exit as the signal would have ended us, as a shell expects of Ctrl-C.
+    ::signal(cancelled_by, SIG_DFL);
+    ::raise(cancelled_by);
+    std::exit(128 + cancelled_by);
+  }
   if (report.empty()) {
     int status = 0;
     ::waitpid(child, &status, 0);
-    fmt::print(stderr, "aoe-attach: the background process exited before it was ready (status {})\n", status);
+    log::error("aoe-attach: the background process exited before it was ready (status {})", status);
     std::exit(1);
   }
   int code = std::atoi(report.c_str());
@@ -39,7 +73,7 @@ void write_all(int fd, const std::string& s) {
   if (code == 0)
     fmt::print("{}\n", text);
   else
-    fmt::print(stderr, "aoe-attach: {}\n", text);
+    log::error("aoe-attach: {}", text);
   std::exit(code);
 }
 
@@ -74,6 +108,7 @@ Readiness Readiness::daemonize() {
 }
 
 void Readiness::ready(const std::string& line) {
+  notifier_.ready("serving " + line);
   if (fd_ < 0) {
     fmt::print("{}\n", line);
     std::fflush(stdout);
@@ -83,10 +118,14 @@ void Readiness::ready(const std::string& line) {
   ::close(fd_);
   fd_ = -1;
   // A caller that gave us a pipe as stderr waits for its EOF
-  // (`dev=$(aoe-attach e1.2 2>&1)`, ssh): let go of it once serving.
-  // Files, terminals and sockets (journald) keep the log.
+  // (`dev=$(aoe-attach e1.2 2>&1)`, ssh): let go of it once serving.  A
+  // terminal goes away at logout.  Both: the log goes on to syslog (where
+  // there is one; a pipe is let go of anyway).  Files and sockets
+  // (journald's stream) keep the log.
   struct stat st {};
-  if (::fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode)) {
+  const bool fifo = ::fstat(STDERR_FILENO, &st) == 0 && S_ISFIFO(st.st_mode);
+  const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  if ((fifo || terminal) && (log::to_syslog("aoe-attach") || fifo)) {
     int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (null >= 0) {
       ::dup2(null, STDERR_FILENO);
@@ -97,7 +136,7 @@ void Readiness::ready(const std::string& line) {
 
 void Readiness::failed(int code, const std::string& message) {
   if (fd_ < 0) {
-    fmt::print(stderr, "aoe-attach: {}\n", message);
+    log::error("aoe-attach: {}", message);
     return;
   }
   write_all(fd_, fmt::format("{} {}\n", code, message));

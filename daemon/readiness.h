@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "daemon/notify.h"
+
 namespace aoe::daemon {
 
 class Readiness {
@@ -17,15 +19,20 @@ class Readiness {
   static Readiness foreground() { return Readiness(-1); }
 
   // Prints `line` on the parent's stdout (the device or socket path) and
-  // lets the parent exit 0.  Once.  A pipe given as stderr is released then
-  // (its reader may be waiting for EOF); the log goes on to anything else.
+  // lets the parent exit 0.  Once.  A pipe or terminal given as stderr is
+  // released then (its reader may be waiting for EOF; a terminal goes at
+  // logout): the log goes on to syslog.  Tells systemd READY=1 too.
   void ready(const std::string& line);
   // Reports a failure: the parent prints "aoe-attach: message" and exits `code`.
   void failed(int code, const std::string& message);
+  // What systemd shows while we work toward serving, and that we drain.
+  void status(const std::string& text) { notifier_.status(text); }
+  void stopping(const std::string& text) { notifier_.stopping(text); }
 
  private:
-  explicit Readiness(int fd) : fd_(fd) {}
+  explicit Readiness(int fd) : fd_(fd), notifier_(Notifier::from_environment()) {}
   int fd_;
+  Notifier notifier_;
 };
 
 }  // namespace aoe::daemon

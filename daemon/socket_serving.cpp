@@ -24,6 +24,7 @@ int serve_socket(boost::asio::io_context& io, boost::asio::signal_set& signals, 
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     log::notice("{}: signal {}: draining in-flight requests", target.target().name(), sig);
+    readiness.stopping("draining " + o.socket_path);
     target.stop([&] { io.stop(); });
   });
   served.ready = true;

@@ -1,6 +1,7 @@
 // log.h: one line per event on stderr (the journal under systemd), with a
-// level prefix that journald understands (<3> err ... <7> debug).  Messages
-// name target, path and tag so a line alone diagnoses (the aoe driver's rule).
+// level prefix that journald understands (<3> err ... <7> debug); or, for a
+// daemon that left its terminal, to syslog (to_syslog).  Messages name
+// target, path and tag so a line alone diagnoses (the aoe driver's rule).
 #pragma once
 
 #include <algorithm>
@@ -20,6 +21,12 @@ enum class Level { error = 3, warning = 4, notice = 5, info = 6, debug = 7 };
 inline Level threshold = Level::notice;
 
 void write(Level level, std::string_view message) noexcept;
+
+// From now on, lines go to the local syslog socket (/dev/log: journald or a
+// syslog daemon) as "<PRI>ident[pid]: message", facility daemon.  False,
+// and stderr stays, when nothing listens there.  `ident` must outlive the
+// process's logging (a string literal); `socket` is for tests.
+bool to_syslog(const char* ident, const char* socket = "/dev/log") noexcept;
 
 // A line is formatted on the stack (a longer one is cut): logging allocates
 // nothing and never throws, as it must when memory is short.

@@ -6,6 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <fmt/core.h>
 
+#include "tools/usage.h"
+#include "tools/validate.h"
+
 namespace aoe::tools {
 
 std::string AdminTarget::no_answer() const {
@@ -23,7 +26,7 @@ void AdminTool::add_options() {
   add_common_options(app_, common_);
   app_.add_option("-t,--timeout", seconds_, "Seconds to wait for the target's ports to answer (default 1)")
       ->type_name("SECONDS")
-      ->check(CLI::Range(0.05, 60.0));
+      ->check(validate::Number(0.05, 60));
   app_.add_option("target", target_.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required()->type_name("eS.L");
 }
 
@@ -50,8 +53,7 @@ int guarded_main(const char* tool, const std::function<int()>& run) {
   try {
     return run();
   } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: {}\n", tool, e.what());
-    return exit_failed;
+    return tools::fail(tool, exit_failed, e.what());
   }
 }
 

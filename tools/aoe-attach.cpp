@@ -14,8 +14,10 @@
 #include "daemon/kernel_serving.h"
 #include "daemon/lifecycle.h"
 #include "daemon/readiness.h"
+#include "daemon/socket_path.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "tools/common.h"
+#include "tools/validate.h"
 
 namespace {
 
@@ -28,6 +30,7 @@ struct CommandLine {
   std::string device;
   bool foreground = false;
   bool read_only = false;
+  bool exact_name = false;
   double timeout = 1;
   unsigned rediscover = 60;
 };
@@ -37,10 +40,15 @@ void add_options(CLI::App& app, CommandLine& c) {
   daemon::Options& o = c.serve;
   app.add_option("target", o.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required();
   app.add_option("--socket", o.socket_path, "Serve NBD on this unix socket instead of attaching /dev/nbdN")
-      ->type_name("PATH");
+      ->type_name("PATH")
+      ->check(validate::Path());  // "" would quietly mean a kernel attach
   app.add_option("--device", c.device, "Attach as this device (default: the kernel picks a free one)")
       ->type_name("/dev/nbdN")
+      ->check(validate::Path())
       ->excludes("--socket");
+  app.add_flag("--exact-name", c.exact_name,
+               "Refuse a target name not written as the target reports it (e01.2 for e1.2); for systemd "
+               "instances, so one target has one unit");
   app.add_flag("--foreground", c.foreground, "Stay in the foreground (for systemd); default: detach once serving");
   app.add_flag("--read-only", c.read_only, "Refuse writes");
   app.add_flag("--claim", o.claim,
@@ -52,26 +60,26 @@ void add_options(CLI::App& app, CommandLine& c) {
                  "Fail I/O with EIO once a frame went unanswered this long; 0 retries forever")
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+      ->check(validate::Number(0, 86400));
   app.add_option("--reconnect-timeout", o.reconnect_timeout_seconds,
                  "While no aoe-attach serves the device (a restart, a crash), the kernel holds its I/O this long "
                  "for the next one to adopt it, then fails it with EIO; 0 fails it at once")
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(CLI::Range(0u, 86400u))
+      ->check(validate::WholeNumber(0, 86400, "seconds"))
       ->excludes("--socket");
   app.add_option("-t,--timeout", c.timeout, "How long discovery waits for answers")
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 60.0));
+      ->check(validate::Number(0.1, 60));
   app.add_option("--rediscover", c.rediscover, "Repeat discovery this often to refresh paths")
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 86400u));
+      ->check(validate::WholeNumber(1, 86400, "seconds"));
   app.add_option("--connections", o.connections, "NBD connections to the kernel (1-16)")
       ->type_name("N")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 16u))
+      ->check(validate::WholeNumber(1, 16, "connections"))
       ->excludes("--socket");
 }
 
@@ -79,7 +87,12 @@ void add_options(CLI::App& app, CommandLine& c) {
 std::optional<int> check(const CLI::App& app, CommandLine& c) {
   daemon::Options& o = c.serve;
   daemon::AttachOptions& attach = o.attach;
+  const std::string typed = o.target;
   if (auto code = parse_target_name(app, o.target, attach.shelf, attach.slot)) return code;
+  if (c.exact_name && typed != o.target)
+    return fail(app, exit_usage,
+                fmt::format("'{}' is {} as the target reports it: use that name (aoe-attach@{})", typed, o.target,
+                            o.target));
   if (!c.device.empty()) {
     o.device = nbd::parse_device_path(c.device);
     if (!o.device) return fail(app, exit_usage, fmt::format("'{}' is not an nbd device like /dev/nbd0", c.device));
@@ -95,7 +108,11 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
                 "--deadline 0 needs --connections 1: with several sockets the kernel times requests out "
                 "and kills their socket");
   // The background process works from "/": a relative path must mean what the caller meant.
-  if (!o.kernel()) o.socket_path = std::filesystem::absolute(o.socket_path).string();
+  if (!o.kernel()) {
+    o.socket_path = std::filesystem::absolute(o.socket_path).string();
+    // Before discovery and any claim: a path we cannot listen on costs nothing then.
+    if (auto why = daemon::socket_path_problem(o.socket_path)) return fail(app, exit_failed, *why);
+  }
   return std::nullopt;
 }
 

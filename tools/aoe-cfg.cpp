@@ -14,6 +14,7 @@
 #include "discovery/admin.h"
 #include "daemon/claim.h"
 #include "tools/admin_tool.h"
+#include "tools/usage.h"
 
 namespace {
 
@@ -29,7 +30,7 @@ struct Command : aoe::tools::AdminTarget {
   std::string value;
 };
 
-void error(const std::string& message) { fmt::print(stderr, "aoe-cfg: {}\n", message); }
+void error(const std::string& message) { aoe::tools::fail("aoe-cfg", 0, message); }
 
 // Set if empty (CCmd 3), port by port: vblade keeps a string per port.
 Task<int> set_if_empty(Control& control, const Command& r, const std::vector<TargetPort>& ports) {
@@ -114,7 +115,7 @@ Task<int> run_request(Control& control, Command r) {
       }
       if (result.ok()) co_return aoe::exit_ok;
       error(result.message);
-      co_return result.status == aoe::daemon::ClaimResult::Status::held ? aoe::exit_claimed : aoe::exit_failed;
+      co_return aoe::daemon::claim_exit_code(result);
     }
   }
   co_return aoe::exit_failed;

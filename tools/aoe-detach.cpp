@@ -23,6 +23,7 @@
 #include <fmt/core.h>
 
 #include "aoe_version.h"
+#include "initiator/log.h"
 #include "initiator/wire.h"
 #include "daemon/etherd_link.h"
 #include "nbd-bridge/device_usage.h"
@@ -30,12 +31,15 @@
 #include "daemon/exit_codes.h"
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
+#include "tools/usage.h"
+#include "tools/validate.h"
 
 namespace {
 
 namespace nbd = aoe::nbd;
 namespace daemon = aoe::daemon;
 using Clock = std::chrono::steady_clock;
+namespace validate = aoe::tools::validate;
 
 // Exit codes (man/aoe-detach.8): 1 in use, or the disconnect failed or did
 // not finish in time; 5 no such device, or it holds no connection.
@@ -47,10 +51,7 @@ struct Resolved {
   std::optional<std::string> target;  // eS.L when the user named the target
 };
 
-int fail(int code, const std::string& message) {
-  fmt::print(stderr, "aoe-detach: {}\n", message);
-  return code;
-}
+int fail(int code, const std::string& message) { return aoe::tools::fail("aoe-detach", code, message); }
 
 bool is_target_name(const std::string& text) {
   std::uint16_t shelf = 0;
@@ -109,20 +110,56 @@ void remove_links_to(std::uint32_t index) {
     const auto name = entry.path().filename().string();
     std::error_code lec;
     if (is_target_name(name) && daemon::resolve_etherd_link(name, lec) == index)
-      if ((lec = daemon::remove_etherd_link(name, index)))
-        fmt::print(stderr, "aoe-detach: {}: {}\n", entry.path().string(), lec.message());
+      if ((lec = daemon::remove_etherd_link(name, index))) aoe::log::warning("aoe-detach: {}: {}", entry.path().string(), lec.message());
   }
 }
 
 void remove_links(const Resolved& r) {
   if (!r.target) return remove_links_to(r.index);
   if (auto ec = daemon::remove_etherd_link(*r.target, r.index))
-    fmt::print(stderr, "aoe-detach: {}/{}: {}\n", daemon::etherd_dir.string(), *r.target, ec.message());
+    aoe::log::warning("aoe-detach: {}/{}: {}", daemon::etherd_dir.string(), *r.target, ec.message());
 }
 
-int detach(std::string name, unsigned timeout_seconds, bool force) {
+// SIGTERM to the aoe-attach `d` and wait until it exited: it disconnects
+// and drains first.  exit_ok, or why not.
+int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point deadline, double timeout_seconds) {
+  // SIGINT means "detach for good"; SIGTERM would leave a device in use to a
+  // restarted aoe-attach (daemon/kernel_serving.cpp).
+  if (::kill(d.pid, SIGINT) != 0)
+    return fail(errno == EPERM ? exit_permission : exit_failed,
+                fmt::format("{}: cannot signal its aoe-attach (pid {}): {}", what, d.pid, std::strerror(errno)));
+  while (!daemon_gone(d) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (!daemon_gone(d))
+    return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) is still draining after {} s; it goes on "
+                                         "in the background (see its log)", what, d.pid, timeout_seconds));
+  return exit_ok;
+}
+
+// A target served on an NBD socket (aoe-attach --socket) has no /dev/etherd
+// link: its status socket names it.  Nothing if it is not served that way.
+std::optional<int> detach_socket_attach(const std::string& target, double timeout_seconds) {
+  const auto socket = daemon::status_socket_path(target);
+  std::error_code ec;
+  auto doc = daemon::query_status(socket, std::chrono::seconds(2), ec);
+  if (!doc) return std::nullopt;
+  const std::string served = doc->value("device", std::string());
+  const long pid = doc->value("pid", 0L);
+  if (served.empty() || nbd::parse_device_path(served) || pid <= 0) return std::nullopt;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(timeout_seconds));
+  return stop_daemon(Daemon{socket, static_cast<pid_t>(pid)}, fmt::format("{} (on {})", target, served), deadline,
+                     timeout_seconds);
+}
+
+int detach(std::string name, double timeout_seconds, bool force) {
+  if (!nbd::parse_device_path(name))
+    if (auto why = validate::target_name(name))
+      return fail(exit_usage, fmt::format("{}; or name the device /dev/nbdN", *why));
   // "e01.2" names e1.2's link and status socket, as aoe-attach spelt them.
-  if (auto target = aoe::wire::canonical_target(name)) name = *target;
+  if (auto target = aoe::wire::canonical_target(name)) {
+    name = *target;
+    if (auto code = detach_socket_attach(name, timeout_seconds)) return *code;
+  }
   std::error_code ec;
   const auto r = resolve(name, ec);
   if (!r) {
@@ -148,23 +185,15 @@ int detach(std::string name, unsigned timeout_seconds, bool force) {
     return fail(exit_failed, fmt::format("{} is {}: unmount it (or stop its user) first, or detach anyway "
                                          "with --force, losing writes not yet on the target", device, *why));
 
-  const auto deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
-  // Its aoe-attach disconnects the device itself on SIGINT and drains
-  // (SIGTERM would leave a device in use to a restarted aoe-attach);
-  // without one (gone, or no status socket), the kernel is told directly.
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_seconds));
+  // Its aoe-attach disconnects the device itself on SIGINT and drains;
+  // without one (gone, or no status socket), the kernel is told directly, as
+  // for a device whose I/O the kernel holds for a successor.
   const auto daemon = find_daemon(*r, device);
   bool tell_kernel = !daemon;
   if (daemon) {
-    if (::kill(daemon->pid, SIGINT) != 0)
-      return fail(errno == EPERM ? exit_permission : exit_failed,
-                  fmt::format("{}: cannot signal its aoe-attach (pid {}): {}", device, daemon->pid,
-                              std::strerror(errno)));
-    while (!daemon_gone(*daemon) && Clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!daemon_gone(*daemon))
-      return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) is still draining after {} s; it goes on "
-                                           "in the background (see its log)", device, daemon->pid,
-                                           timeout_seconds));
+    if (int code = stop_daemon(*daemon, device, deadline, timeout_seconds)) return code;
     // One that crashed while draining left its status socket behind, and
     // perhaps the kernel holding its dead connections.
     std::error_code exists_ec;
@@ -190,14 +219,17 @@ int detach(std::string name, unsigned timeout_seconds, bool force) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach"};
+  CLI::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach (or served on a socket)", "aoe-detach"};
   app.set_version_flag("--version", std::string("aoe-detach ") + AOE_NBD_VERSION);
+  aoe::tools::report_usage_errors(app);
   std::string name;
-  unsigned timeout_seconds = 10;
+  double timeout_seconds = 10;
   app.add_option("DEVICE", name, "/dev/nbdN, or the AoE target eSHELF.SLOT")->required();
   app.add_option("-t,--timeout", timeout_seconds,
-                 "seconds to wait for aoe-attach to drain and exit and the kernel to let go")
-      ->capture_default_str();
+                 "Seconds to wait for aoe-attach to drain and exit and the kernel to let go")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(validate::Number(0.1, 3600));
   bool force = false;
   app.add_flag("--force", force, "detach even if the device is mounted or held (its pending writes are lost)");
   try {

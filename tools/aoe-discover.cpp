@@ -14,6 +14,8 @@
 #include "discovery/discover.h"
 #include "initiator/log.h"
 #include "tools/common.h"
+#include "tools/usage.h"
+#include "tools/validate.h"
 
 namespace {
 
@@ -93,17 +95,14 @@ int run(int argc, char** argv) {
   tools::add_common_options(app, common);
   double seconds = 1.0;
   app.add_option("-t,--timeout", seconds, "Seconds to wait for answers (default 1)")
-      ->check(CLI::Range(0.0, 3600.0));
+      ->type_name("SECONDS")
+      ->check(tools::validate::Number(0, 3600));
   bool json = false;
   app.add_flag("--json", json, "Print a JSON array instead of a table");
   std::vector<std::string> wanted;
   app.add_option("targets", wanted, "Show only these targets (eSHELF.SLOT)")
       ->type_name("eS.L")
-      ->check([](const std::string& s) {
-        std::uint16_t shelf;
-        std::uint8_t slot;
-        return aoe::wire::parse_target(s, shelf, slot) ? std::string{} : "not a target name: " + s;
-      });
+      ->check(tools::validate::TargetName());
   if (auto code = tools::parse(app, common, argc, argv)) return *code;
 
   discovery::DiscoverOptions options;
@@ -136,7 +135,6 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "aoe-discover: {}\n", e.what());
-    return aoe::exit_failed;
+    return tools::fail("aoe-discover", aoe::exit_failed, e.what());
   }
 }

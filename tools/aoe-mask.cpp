@@ -13,6 +13,7 @@
 #include "initiator/log.h"
 #include "discovery/admin.h"
 #include "tools/admin_tool.h"
+#include "tools/usage.h"
 
 namespace {
 
@@ -28,7 +29,7 @@ struct Command : aoe::tools::AdminTarget {
   std::vector<wire::MaskEntry> directives;  // empty: list
 };
 
-void error(const std::string& message) { fmt::print(stderr, "aoe-mask: {}\n", message); }
+void error(const std::string& message) { aoe::tools::fail("aoe-mask", 0, message); }
 
 // After an edit: a non-empty list without any of our MACs locks this host
 // out of that port (vblade then ignores us, doc §5).

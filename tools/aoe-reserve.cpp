@@ -15,6 +15,7 @@
 #include "initiator/log.h"
 #include "discovery/admin.h"
 #include "tools/admin_tool.h"
+#include "tools/usage.h"
 
 namespace {
 
@@ -31,7 +32,7 @@ struct Command : aoe::tools::AdminTarget {
   std::vector<wire::Mac> macs;
 };
 
-void error(const std::string& message) { fmt::print(stderr, "aoe-reserve: {}\n", message); }
+void error(const std::string& message) { aoe::tools::fail("aoe-reserve", 0, message); }
 
 // A set (RCmd 1) succeeds only from a MAC on the list (doc §6); say so
 // when the new list leaves out the MAC we sent from.

@@ -22,11 +22,14 @@
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
 #include "nbd-bridge/kernel_attach.h"
+#include "tools/usage.h"
+#include "tools/validate.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+namespace tools = aoe::tools;
 
 // Exit codes (man/aoe-stat.8): 1 the named target's daemon did not answer;
 // 4 a status socket could not be read (not root); 5 not attached.
@@ -148,7 +151,7 @@ int run(int argc, char** argv) {
   app.add_option("-t,--timeout", timeout, "How long to wait for each aoe-attach to answer")
       ->type_name("SECONDS")
       ->capture_default_str()
-      ->check(CLI::Range(0.1, 60.0));
+      ->check(tools::validate::Number(0.1, 60));
   int verbose = 0;
   bool quiet = false;
   app.add_flag("-v,--verbose", verbose, "Also report stale sockets left by daemons that died");
@@ -156,6 +159,7 @@ int run(int argc, char** argv) {
   std::string wanted;
   app.add_option("target", wanted, "Show only this target (eSHELF.SLOT), device (/dev/nbdN) or NBD socket")
       ->type_name("eS.L|/dev/nbdN");
+  tools::report_usage_errors(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -164,10 +168,9 @@ int run(int argc, char** argv) {
   if (quiet) aoe::log::threshold = aoe::log::Level::error;
   else if (verbose > 0) aoe::log::threshold = aoe::log::Level::info;
 
-  auto fail = [](int code, const std::string& message) {
-    fmt::print(stderr, "aoe-stat: {}\n", message);
-    return code;
-  };
+  auto fail = [](int code, const std::string& message) { return tools::fail("aoe-stat", code, message); };
+  if (tools::validate::meant_as_target(wanted))
+    if (auto why = tools::validate::target_name(wanted)) return fail(exit_usage, *why);
   const auto wait = std::chrono::milliseconds(static_cast<long>(timeout * 1000));
   const fs::path dir = aoe::daemon::run_dir();
 
@@ -240,7 +243,6 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "aoe-stat: {}\n", e.what());
-    return exit_failed;
+    return tools::fail("aoe-stat", exit_failed, e.what());
   }
 }

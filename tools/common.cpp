@@ -9,6 +9,8 @@
 #include "initiator/errors.h"
 #include "initiator/log.h"
 #include "initiator/wire.h"
+#include "tools/usage.h"
+#include "tools/validate.h"
 
 namespace aoe::tools {
 
@@ -17,6 +19,7 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
                  "Use only this network interface (repeatable, or a comma-separated list); "
                  "default: every Ethernet interface that is up")
       ->type_name("IFACE")
+      ->check(validate::InterfaceList())  // "" and "," would mean every NIC
       ->allow_extra_args(false);  // one name per -i, so "-i eth1 e1.2" keeps the target
   app.add_flag("-v,--verbose", options.verbose, "Log more (repeat for debug output)");
   app.add_flag("-q,--quiet", options.quiet, "Log errors only");
@@ -24,6 +27,7 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
 }
 
 std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, char** argv) {
+  report_usage_errors(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -37,14 +41,13 @@ std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, 
 }
 
 int fail(const CLI::App& app, int code, const std::string& message) {
-  fmt::print(stderr, "{}: {}\n", app.get_name(), message);
-  return code;
+  return fail(app.get_name(), code, message);
 }
 
 std::optional<int> parse_target_name(const CLI::App& app, std::string& name, std::uint16_t& shelf,
                                      std::uint8_t& slot) {
-  if (!wire::parse_target(name, shelf, slot))
-    return fail(app, exit_usage, fmt::format("'{}' is not a target name like e1.2 (eSHELF.SLOT)", name));
+  if (auto why = validate::target_name(name)) return fail(app, exit_usage, *why);
+  wire::parse_target(name, shelf, slot);
   name = wire::format_target(shelf, slot);
   return std::nullopt;
 }

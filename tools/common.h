@@ -30,7 +30,7 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // all already printed).
 std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, char** argv);
 
-// Prints "TOOL: message" on stderr and returns code.
+// Prints "<3>TOOL: message" on stderr and returns code (tools/usage.h).
 int fail(const CLI::App& app, int code, const std::string& message);
 
 // Parses the eSHELF.SLOT argument and rewrites `name` in the spelling the

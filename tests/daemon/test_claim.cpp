@@ -2,6 +2,7 @@
 // the fake wire against two target ports that keep a config string each
 // (as two vblade processes do, doc §4.2).
 #include "daemon/claim.h"
+#include "daemon/exit_codes.h"
 
 #include <stdlib.h>
 
@@ -220,14 +221,17 @@ TEST_CASE("test-claim-release") {
 
 TEST_CASE("test-claim-errors") {
   Lab lab;
-  CHECK(test::run_task(lab.io, async_claim(lab.control, {}, 1, 2, us, ClaimMode::normal)).status ==
-        ClaimResult::Status::error);
+  // No port answered: not found (aoe-attach --claim and aoe-cfg --claim exit 5).
+  auto none = test::run_task(lab.io, async_claim(lab.control, {}, 1, 2, us, ClaimMode::normal));
+  CHECK(none.status == ClaimResult::Status::not_found);
+  CHECK(claim_exit_code(none) == aoe::exit_not_found);
   CHECK(lab.claim("").status == ClaimResult::Status::error);
   CHECK(lab.claim(std::string(1025, 'x')).status == ClaimResult::Status::error);
   // The second port is gone: an error, and the first port's claim is undone.
   lab.wb.end(1).up = false;
   auto r = lab.claim(us);
   CHECK(r.status == ClaimResult::Status::error);
+  CHECK(claim_exit_code(r) == aoe::exit_failed);
   CHECK_THAT(r.message, Catch::Contains("02:00:00:00:00:11 via b0"));
   CHECK(lab.pa.config.empty());
 }

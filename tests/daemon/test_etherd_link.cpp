@@ -63,3 +63,16 @@ TEST_CASE("test-etherd-link-resolve-device-name") {
   CHECK_FALSE(resolve_device_name("e2.0", target, ec, dir.path));
   CHECK(ec == etherd_errc::not_our_link);
 }
+
+TEST_CASE("test-etherd-link-udev-relative: udev's relative links resolve like ours") {
+  aoe::test::TempDir dir("aoe-etherd");
+  fs::create_symlink("../nbd7", dir.path / "e1.2");  // as udev makes it
+  std::error_code ec;
+  CHECK(resolve_etherd_link("e1.2", ec, dir.path) == 7u);
+  CHECK_FALSE(ec);
+  CHECK(remove_etherd_link("e1.2", 6, dir.path) == etherd_errc::not_our_link);
+  CHECK_FALSE(remove_etherd_link("e1.2", 7, dir.path));
+  fs::create_symlink("../sda", dir.path / "e1.3");
+  CHECK_FALSE(resolve_etherd_link("e1.3", ec, dir.path));
+  CHECK(ec == etherd_errc::not_our_link);
+}

@@ -4,8 +4,9 @@
 # build makes) has man/TOOL.8, and, when the tools are built, each answers
 # --help and --version with status 0 and every long option its --help lists
 # appears in its page.  When every tool is built, `cmake --install` into a
-# scratch prefix puts the programs in sbin, the pages in share/man/man8 and
-# the systemd unit in lib/systemd/system.
+# scratch prefix puts the programs in sbin, the pages in share/man/man8,
+# the systemd unit in lib/systemd/system and the udev rule and its helper
+# in lib/udev.
 set -uo pipefail
 src=$1 build=$2; shift 2
 command -v man >/dev/null || { echo "SKIP: man is not installed"; exit 77; }
@@ -48,6 +49,8 @@ if [ "$all_built" = 1 ] && [ -f "$build/cmake_install.cmake" ]; then
     done
     [ -f "$tmp/prefix/lib/systemd/system/aoe-attach@.service" ] ||
       bad "cmake --install put no lib/systemd/system/aoe-attach@.service"
+    [ -f "$tmp/prefix/lib/udev/rules.d/60-aoe-nbd.rules" ] && [ -x "$tmp/prefix/lib/udev/aoe-nbd-id" ] ||
+      bad "cmake --install put no lib/udev/rules.d/60-aoe-nbd.rules with lib/udev/aoe-nbd-id"
   else
     bad "cmake --install failed:"; sed 's/^/    /' "$tmp/install.log"
   fi
