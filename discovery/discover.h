@@ -21,11 +21,7 @@
 
 namespace aoe::discovery {
 
-struct TargetId {
-  std::uint16_t shelf = 0;
-  std::uint8_t slot = 0;
-  bool operator==(const TargetId&) const = default;
-};
+using TargetId = wire::TargetId;
 
 struct DiscoverOptions {
   std::chrono::milliseconds window{1000};  // how long answers are collected

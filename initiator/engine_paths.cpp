@@ -11,6 +11,7 @@
 namespace aoe {
 
 void Engine::add_path(const PathInfo& info) {
+  info.link->accept_only(target_.shelf, target_.slot);
   auto port = std::find_if(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == info.target_mac; });
   if (port == ports_.end()) {
     ports_.push_back(Port{info.target_mac, std::max<unsigned>(1, info.buffer_count), 0});

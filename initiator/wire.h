@@ -176,6 +176,13 @@ std::size_t encode_ata_header(const Header& header, const AtaArg& arg, MutableBy
 std::string format_mac(const Mac& mac);
 bool parse_mac(std::string_view text, Mac& out) noexcept;
 
+// A target's address: Major (shelf) and Minor (slot), docs/aoe-protocol.md §2.3.
+struct TargetId {
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  bool operator==(const TargetId&) const = default;
+};
+
 // Target names: "e1.2" <-> shelf 1, slot 2 (broadcast values are not names).
 std::string format_target(std::uint16_t shelf, std::uint8_t slot);
 bool parse_target(std::string_view text, std::uint16_t& shelf, std::uint8_t& slot) noexcept;
