@@ -59,11 +59,11 @@ ConfigInfo config_info(Link* link, const wire::Header& header, const wire::Confi
   return info;
 }
 
-Control::Control(Timing timing)
-    // Start somewhere new each run, so a late answer to an earlier process's
-    // exchange cannot match one of ours.
-    : timing_(timing),
-      sequence_(static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
+Control::Control(Timing timing) : timing_(timing) {
+  // Start somewhere new each run (tag.h), so a late answer to an earlier
+  // process's exchange, or another host's, cannot match one of ours.
+  tag::random_bits(std::span(&sequence_, 1));
+}
 
 void Control::attach(Link& link) {
   link.set_receiver([this, &link](std::span<const std::byte> frame) { on_frame(link, frame); });
@@ -77,7 +77,7 @@ bool Control::on_frame(Link& link, std::span<const std::byte> frame) {
     if (announcement_ && !wire::decode(frame, full) && !header.error &&
         header.shelf != wire::broadcast_shelf && header.slot != wire::broadcast_slot)
       announcement_(config_info(&link, header, std::get<wire::ConfigArg>(full.arg)));
-    return true;
+    return false;  // the engine's too (Engine::on_frame)
   }
   if (!tag::is_control(header.tag)) return false;
   if (auto it = pending_.find(header.tag); it != pending_.end())

@@ -96,6 +96,12 @@ AtaArg ata_write(std::uint64_t lba, std::uint8_t sectors, bool lba48) noexcept;
 AtaArg ata_identify() noexcept;
 AtaArg ata_flush(bool ext) noexcept;
 
+// Whether `reply` can answer `request`: every field a target echoes of an
+// ATA Arg agrees (AFlags E and W, the LBA, a Sector Count no larger than
+// asked; wire.cpp says what vblade returns).  Checked on every ATA answer
+// without the E flag, on top of tag, shelf.slot, command and source MAC.
+bool answers(const AtaArg& request, const AtaArg& reply) noexcept;
+
 // --- Command 1: Query Config Information (doc §4)
 enum class ConfigCommand : std::uint8_t {
   read = 0, test_exact = 1, test_prefix = 2, set_if_empty = 3, force_set = 4,
