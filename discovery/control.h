@@ -71,6 +71,11 @@ struct MaskList {
 struct ControlTiming {
   int tries = 3;                           // sends per exchange
   std::chrono::milliseconds timeout{250};  // first unicast wait, doubled per retry
+  // Distinct answers (local link, port, shelf.slot) one exchange keeps: any
+  // host can answer a broadcast, and a flood of forged answers must not
+  // grow a locked, OOM-protected daemon without bound.  A real SAN has a
+  // few hundred (shelves x slots x ports x NICs).
+  std::size_t max_answers = 4096;
 };
 
 class Control {
