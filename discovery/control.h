@@ -4,7 +4,7 @@
 // Control owns only its table of pending exchanges.  Whoever owns the links
 // feeds it every received frame through on_frame(), which takes the frames
 // that are ours (tag bit 30 set, see tag.h), reports the unsolicited Query
-// Config announcements (tag 0, doc §2.6) and leaves the rest (engine tags,
+// Config announcements (tag 0, docs/aoe-protocol.md §2.6) and leaves the rest (engine tags,
 // and the announcements too: the engine suspends a port that announces
 // itself) to the caller:
 //
