@@ -121,8 +121,9 @@ void AttachedTarget::on_link_event(const discovery::LinkEvent& event) {
     return;
   }
   Link& l = **link;
-  // Re-created under the same name, or a new MTU: frames must follow it.
-  if (up && (event.interface.ifindex != l.info().ifindex || event.interface.mtu != l.info().mtu))
+  // Re-created under the same name, a new MTU or MAC: frames must follow it.
+  if (up && (event.interface.ifindex != l.info().ifindex || event.interface.mtu != l.info().mtu ||
+             event.interface.mac != l.info().mac))
     if (auto ec = l.reopen()) log::warning("{}: cannot follow its change: {}", l.info().name, ec.message());
   log::notice("{}: {} is {}", engine_->target().name(), event.interface.name, up ? "up" : "down");
   engine_->set_link_state(l, up);

@@ -1,6 +1,8 @@
 #include "discovery/control.h"
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 #include <variant>
 
 #include <boost/asio/redirect_error.hpp>
@@ -42,6 +44,9 @@ struct Control::Pending {
   const Exchange& request;
   asio::steady_timer& timer;
   std::vector<Answer> replies;
+  // Who answered already: a resend's duplicates are recognised in O(log n).
+  std::set<std::tuple<const Link*, wire::Mac, std::uint16_t, std::uint8_t>> answered;
+  std::size_t dropped = 0;  // distinct answers beyond max_answers
 };
 
 ConfigInfo config_info(Link* link, const wire::Header& header, const wire::ConfigArg& arg) {
@@ -59,11 +64,11 @@ ConfigInfo config_info(Link* link, const wire::Header& header, const wire::Confi
   return info;
 }
 
-Control::Control(Timing timing)
-    // Start somewhere new each run, so a late answer to an earlier process's
-    // exchange cannot match one of ours.
-    : timing_(timing),
-      sequence_(static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
+Control::Control(Timing timing) : timing_(timing) {
+  // Start somewhere new each run (tag.h), so a late answer to an earlier
+  // process's exchange, or another host's, cannot match one of ours.
+  tag::random_bits(std::span(&sequence_, 1));
+}
 
 void Control::attach(Link& link) {
   link.set_receiver([this, &link](std::span<const std::byte> frame) { on_frame(link, frame); });
@@ -77,7 +82,7 @@ bool Control::on_frame(Link& link, std::span<const std::byte> frame) {
     if (announcement_ && !wire::decode(frame, full) && !header.error &&
         header.shelf != wire::broadcast_shelf && header.slot != wire::broadcast_slot)
       announcement_(config_info(&link, header, std::get<wire::ConfigArg>(full.arg)));
-    return true;
+    return false;  // the engine's too (Engine::on_frame)
   }
   if (!tag::is_control(header.tag)) return false;
   if (auto it = pending_.find(header.tag); it != pending_.end())
@@ -89,7 +94,8 @@ bool Control::on_frame(Link& link, std::span<const std::byte> frame) {
 }
 
 // Keeps an answer that matches its request (doc §2.5: tag, shelf.slot,
-// command, R; the port we asked unless we broadcast).
+// command, R; the port we asked unless we broadcast; for IDENTIFY what the
+// target echoes of the ATA Arg, wire::answers).
 void Control::deliver(Pending& pending, Link& link, std::span<const std::byte> frame,
                       const wire::Header& header) {
   const Exchange& request = pending.request;
@@ -100,16 +106,29 @@ void Control::deliver(Pending& pending, Link& link, std::span<const std::byte> f
       (!broadcast && header.src != request.dst) ||
       std::find(request.links.begin(), request.links.end(), &link) == request.links.end())
     return;
-  for (const Answer& r : pending.replies)  // a resend's duplicate
-    if (r.link == &link && r.frame.header.src == header.src && r.frame.header.shelf == header.shelf &&
-        r.frame.header.slot == header.slot)
-      return;
-  Answer reply{&link, std::vector<std::byte>(frame.begin(), frame.end()), {}};
-  if (auto ec = wire::decode(reply.bytes, reply.frame)) {
+  auto key = std::tuple(static_cast<const Link*>(&link), header.src, header.shelf, header.slot);
+  if (pending.answered.count(key)) return;  // a resend's duplicate
+  if (pending.answered.size() >= timing_.max_answers) {
+    ++pending.dropped;
+    return;
+  }
+  wire::Frame decoded;
+  if (auto ec = wire::decode(frame, decoded)) {
     log::info("{}: bad answer from {} to tag {:#x}: {}", link.info().name,
               wire::format_mac(header.src), header.tag, ec.message());
     return;
   }
+  if (const auto* sent = std::get_if<wire::AtaArg>(&request.arg);
+      sent && !header.error && !wire::answers(*sent, std::get<wire::AtaArg>(decoded.arg)))
+    return;
+  // Keep only the bytes the answer uses: a config answer is at most 1056
+  // bytes however long the (padded, perhaps forged) frame.
+  std::size_t used = frame.size();
+  if (const auto* config = std::get_if<wire::ConfigArg>(&decoded.arg))
+    used = std::min(used, std::max(wire::config_header_size + config->config_string.size(), wire::min_frame_size));
+  Answer reply{&link, std::vector<std::byte>(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(used)), {}};
+  if (wire::decode(reply.bytes, reply.frame)) return;  // cannot fail: the same bytes
+  pending.answered.insert(key);
   pending.replies.push_back(std::move(reply));
   if (!broadcast) pending.timer.cancel();
 }
@@ -133,7 +152,7 @@ void Control::send(const Exchange& request, std::uint32_t tag) {
 
 Task<std::vector<Control::Answer>> Control::exchange(const Exchange& request) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  Pending pending{request, timer, {}};
+  Pending pending{request, timer, {}, {}, 0};
   const std::uint32_t tag = tag::control(sequence_++);
   pending_[tag] = &pending;
   struct Unregister {
@@ -151,6 +170,10 @@ Task<std::vector<Control::Answer>> Control::exchange(const Exchange& request) {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     if (!broadcast) wait *= 2;
   }
+  if (pending.dropped > 0)
+    log::warning("{} answers to one query dropped: only {} distinct answers are kept (a flood of forged "
+                 "answers on the segment?)",
+                 pending.dropped, timing_.max_answers);
   co_return std::move(pending.replies);
 }
 

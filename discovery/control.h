@@ -3,9 +3,10 @@
 //
 // Control owns only its table of pending exchanges.  Whoever owns the links
 // feeds it every received frame through on_frame(), which takes the frames
-// that are ours (tag bit 30 set, see tag.h) and the unsolicited Query Config
-// announcements (tag 0, doc §2.6) and leaves the rest (engine tags) to the
-// caller:
+// that are ours (tag bit 30 set, see tag.h), reports the unsolicited Query
+// Config announcements (tag 0, docs/aoe-protocol.md §2.6) and leaves the rest (engine tags,
+// and the announcements too: the engine suspends a port that announces
+// itself) to the caller:
 //
 //   link.set_receiver([&](auto frame) {
 //     if (!control.on_frame(link, frame)) engine.on_frame(link, frame);
@@ -73,6 +74,11 @@ struct MaskList {
 struct ControlTiming {
   int tries = 3;                           // sends per exchange
   std::chrono::milliseconds timeout{250};  // first unicast wait, doubled per retry
+  // Distinct answers (local link, port, shelf.slot) one exchange keeps: any
+  // host can answer a broadcast, and a flood of forged answers must not
+  // grow a locked, OOM-protected daemon without bound.  A real SAN has a
+  // few hundred (shelves x slots x ports x NICs).
+  std::size_t max_answers = 4096;
 };
 
 class Control {

@@ -4,6 +4,8 @@
 #include <exception>
 #include <map>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -33,15 +35,28 @@ Task<void> run_probe(Control& control, Probe& probe, const TargetInfo& target) {
 }
 
 // Probes every distinct port of every target at once: a silent port costs
-// its timeout once, not once per target.
-Task<std::vector<Probe>> identify_all(Control& control, const std::vector<TargetInfo>& targets) {
+// its timeout once, not once per target.  Bounded (DiscoverOptions): the
+// ports beyond are not identified, hence not used.
+Task<std::vector<Probe>> identify_all(Control& control, const std::vector<TargetInfo>& targets,
+                                      const DiscoverOptions& options) {
   std::vector<Probe> probes;
-  for (std::size_t t = 0; t < targets.size(); ++t)
-    for (const PathInfo& path : targets[t].paths)
-      if (std::none_of(probes.begin(), probes.end(), [&](const Probe& p) {
-            return p.target == t && p.mac == path.target_mac;
-          }))
-        probes.push_back({t, path.link, path.target_mac, {}});
+  std::size_t skipped = 0;
+  for (std::size_t t = 0; t < targets.size(); ++t) {
+    std::set<wire::Mac> ports;
+    for (const PathInfo& path : targets[t].paths) {
+      if (ports.count(path.target_mac)) continue;
+      if (ports.size() >= options.max_ports_per_target || probes.size() >= options.max_identifies) {
+        ++skipped;
+        continue;
+      }
+      ports.insert(path.target_mac);
+      probes.push_back({t, path.link, path.target_mac, {}});
+    }
+  }
+  if (skipped > 0)
+    log::warning("{} target ports not identified, hence not used: at most {} per target and {} in all are "
+                 "(a flood of forged answers on the segment?)",
+                 skipped, options.max_ports_per_target, options.max_identifies);
 
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
@@ -67,6 +82,7 @@ bool same_disk(const Identity& a, const Identity& b) { return a.sectors == b.sec
 std::vector<TargetInfo> merge_answers(const std::vector<ConfigInfo>& answers,
                                       const std::vector<TargetId>& only) {
   std::map<std::pair<std::uint16_t, std::uint8_t>, TargetInfo> by_id;
+  std::set<std::tuple<std::uint16_t, std::uint8_t, const Link*, wire::Mac>> seen;
   for (const ConfigInfo& a : answers) {
     // Linux ignores answers carrying a broadcast value (doc §2.3).
     if (a.shelf == wire::broadcast_shelf || a.slot == wire::broadcast_slot) continue;
@@ -75,10 +91,7 @@ std::vector<TargetInfo> merge_answers(const std::vector<ConfigInfo>& answers,
     TargetInfo& target = by_id[{a.shelf, a.slot}];
     target.shelf = a.shelf;
     target.slot = a.slot;
-    if (std::any_of(target.paths.begin(), target.paths.end(), [&](const PathInfo& p) {
-          return p.link == a.link && p.target_mac == a.mac;
-        }))
-      continue;
+    if (!seen.insert({a.shelf, a.slot, a.link, a.mac}).second) continue;
     target.paths.push_back(PathInfo{a.link, a.mac, a.buffer_count, a.max_sectors, a.firmware_version,
                                     a.aoe_version, a.config_string});
   }
@@ -160,11 +173,14 @@ Task<DiscoverResult> async_discover(Control& control, std::vector<Link*> links, 
 
   DiscoverResult result;
   result.targets = merge_answers(answers, options.only);
-  std::vector<Probe> probes = co_await identify_all(control, result.targets);
+  std::vector<Probe> probes = co_await identify_all(control, result.targets, options);
   for (std::size_t t = 0; t < result.targets.size(); ++t) {
     std::vector<PortIdentity> ports;
     for (const Probe& p : probes)
       if (p.target == t) ports.push_back({p.mac, p.result});
+    std::erase_if(result.targets[t].paths, [&](const PathInfo& path) {  // beyond the bound: not identified
+      return std::none_of(ports.begin(), ports.end(), [&](const PortIdentity& p) { return p.mac == path.target_mac; });
+    });
     for (Conflict& c : apply_identities(result.targets[t], ports, options.expected))
       result.conflicts.push_back(std::move(c));
   }

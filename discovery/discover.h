@@ -21,11 +21,7 @@
 
 namespace aoe::discovery {
 
-struct TargetId {
-  std::uint16_t shelf = 0;
-  std::uint8_t slot = 0;
-  bool operator==(const TargetId&) const = default;
-};
+using TargetId = wire::TargetId;
 
 struct DiscoverOptions {
   std::chrono::milliseconds window{1000};  // how long answers are collected
@@ -34,6 +30,11 @@ struct DiscoverOptions {
   // model; its capacity may have changed).  Without it the first port that
   // answers IDENTIFY decides.
   std::optional<Identity> expected;
+  // IDENTIFYs one discovery starts: per target (a real one has a few ports)
+  // and in all.  Anyone can answer a broadcast; forged answers must not
+  // start an exchange each.
+  std::size_t max_ports_per_target = 64;
+  std::size_t max_identifies = 1024;
 };
 
 struct Conflict {

@@ -12,6 +12,10 @@ namespace {
 
 double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
+// A frame's paths as bits; past 63 paths (NICs x target ports) they share
+// the last bit, which only weakens the source check for those.
+std::uint64_t path_bit(unsigned path) { return std::uint64_t{1} << std::min(path, 63u); }
+
 }  // namespace
 
 Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions options)
@@ -26,6 +30,9 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   free_slots_.reserve(slots_.size());
   retransmit_queue_.reserve(slots_.size());
   for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
+  std::vector<std::uint32_t> start(slots_.size());
+  tag::random_bits(start);
+  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].generation = start[i] & tag::generation_mask;
   probe_buffer_.resize(255 * wire::sector_size);
 }
 
@@ -182,12 +189,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
                       .slot = target_.slot,
                       .command = wire::Command::ata,
                       .tag = tag::engine(slot_index, s.generation)};
-  bool lba48 = target_.identity.lba48;
-  std::uint64_t lba = r.lba + s.first_sector;
-  wire::AtaArg arg = r.kind == Kind::write   ? wire::ata_write(lba, s.sectors, lba48)
-                     : r.kind == Kind::flush ? wire::ata_flush(target_.identity.flush_ext_supported)
-                                             : wire::ata_read(lba, s.sectors, lba48);  // read or probe
-  std::size_t head = wire::encode_ata_header(header, arg, s.header);
+  std::size_t head = wire::encode_ata_header(header, ata_arg(s), s.header);
   std::span<const std::byte> body;
   if (r.kind == Kind::write) {
     body = {r.data + std::size_t{s.first_sector} * wire::sector_size, std::size_t{s.sectors} * wire::sector_size};
@@ -200,6 +202,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   s.sent_at = now;
   s.path = path_index;
   s.sequence = path.sequence++;
+  s.paths_sent |= path_bit(path_index);
   ++path.outstanding;
   ++ports_[path.port].outstanding;
   ++path.stats.frames_sent;
@@ -207,9 +210,23 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   if (!path.link->send(std::span<const std::byte>(s.header.data(), head), body)) ++path.stats.send_drops;
 }
 
+wire::AtaArg Engine::ata_arg(const Slot& s) const noexcept {
+  const Request& r = *s.request;
+  bool lba48 = target_.identity.lba48;
+  std::uint64_t lba = r.lba + s.first_sector;
+  return r.kind == Kind::write   ? wire::ata_write(lba, s.sectors, lba48)
+         : r.kind == Kind::flush ? wire::ata_flush(target_.identity.flush_ext_supported)
+                                 : wire::ata_read(lba, s.sectors, lba48);  // read or probe
+}
+
 bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
   wire::Header header;
-  if (wire::decode_header(raw, header) || !header.response || !tag::is_engine(header.tag)) return false;
+  if (wire::decode_header(raw, header) || !header.response) return false;
+  if (header.tag == 0 && header.command == wire::Command::query_config) {
+    on_announcement(header);
+    return true;
+  }
+  if (!tag::is_engine(header.tag)) return false;
   wire::Frame frame;
   if (auto ec = wire::decode(raw, frame)) {
     count_rejected(header.tag);
@@ -242,24 +259,36 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   Slot& s = slots_[i];
   // The path the answer came over, which need not be the one that carried
   // the frame's latest transmission: it is that path that is alive.
-  const int from = path_of(link, h.src);
+  // Retired and quarantined paths answer nothing: their port is gone, or
+  // is another disk, or announced itself and awaits IDENTIFY.
+  int from = path_of(link, h.src);
+  if (from >= 0 && paths_[static_cast<unsigned>(from)].retired) from = -1;
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
     if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
     return;
   }
-  if (from < 0 || h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata) {
+  auto reject = [&](const char* why) {
     ++paths_[s.path].stats.rejected_replies;
-    log::debug("{}: rejected reply tag {:08x} from {} on {}", target_.name(), h.tag, wire::format_mac(h.src),
-               link.info().name);
-    return;
-  }
+    log::debug("{}: rejected reply tag {:08x} from {} on {}: {}", target_.name(), h.tag, wire::format_mac(h.src),
+               link.info().name, why);
+  };
+  if (from < 0) return reject("not a path in use");
+  if (h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata)
+    return reject("another target or command");
   Path& path = paths_[static_cast<unsigned>(from)];
   std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
     return;
   }
+  // The answer comes from a port this frame was sent to (docs/aoe-protocol.md
+  // §2.6), and echoes its ATA Arg.  An AoE error answer (E) is not held to
+  // the echo: targets need not return the Arg with it, and it neither
+  // carries data nor acknowledges a write.
+  if (!(s.paths_sent & path_bit(static_cast<unsigned>(from)))) return reject("from a port the frame was not sent to");
+  const auto& ata = std::get<wire::AtaArg>(frame.arg);
+  if (!h.error && !wire::answers(ata_arg(s), ata)) return reject("does not echo the frame's flags, LBA or count");
   path.silent_episodes = 0;
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
@@ -268,7 +297,6 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     log::warning("{}: tag {:08x}: {}", target_.name(), h.tag, ec.message());
     return complete_frame(i, ec);
   }
-  const auto& ata = std::get<wire::AtaArg>(frame.arg);
   if (ata.cmd_status & wire::ata::failure_mask) {
     std::error_code ec = from_ata_error(ata.err_feature);
     log::warning("{}: tag {:08x} lba {}: ATA status {:02x} error {:02x}: {}", target_.name(), h.tag,
@@ -321,6 +349,7 @@ void Engine::release_slot(std::uint32_t slot_index) {
   }
   s.request = nullptr;
   s.transmissions = 0;
+  s.paths_sent = 0;
   s.first_sent_at = {};
   --frames_in_flight_;
   free_slots_.push_back(slot_index);

@@ -86,7 +86,7 @@ struct PathStatus {
   std::uint64_t timeouts = 0;
   std::uint64_t late_replies = 0;      // answers to an earlier frame that used the tag's slot
   std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
-  std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/target/command, bad length
+  std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/path/target/command/LBA/count, bad length
   std::uint64_t send_drops = 0;        // the NIC queue refused the frame
 };
 
@@ -107,6 +107,12 @@ class Engine final : public BlockDevice {
 
   // Offers a received frame; returns false if it is not an engine frame
   // (so the caller can hand it to discovery).  Call from every Link receiver.
+  // A reply completes a frame only if it answers that frame: its tag, the
+  // port of a path the frame was sent on (not retired), shelf.slot, command
+  // and what the target echoes of the ATA Arg (wire::answers); anything
+  // else counts as a rejected reply.  An unsolicited Query Config answer
+  // (tag 0: the target announcing itself, restarted perhaps with another
+  // disk) from a known port suspends that port like quarantine() does.
   bool on_frame(Link& link, std::span<const std::byte> frame);
 
   // The target answered Query Config again: requests are accepted again.
@@ -122,6 +128,9 @@ class Engine final : public BlockDevice {
   // stop at once (their frames move) and stay out until a rediscovery lists
   // them again, which only an IDENTIFY agreeing with the attached disk does.
   void quarantine(const wire::Mac& mac);
+  // The same for a port that announced itself: suspended until a
+  // rediscovery lists it again after IDENTIFY.
+  void suspend(const wire::Mac& mac);
 
   // A local NIC went down (its paths stop at once, their frames move to the
   // others) or came back (its paths are probed and rejoin when they answer).
@@ -195,6 +204,7 @@ class Engine final : public BlockDevice {
     std::uint8_t sectors = 0;
     unsigned path = 0;
     std::uint64_t sequence = 0;      // path sequence of the latest transmission
+    std::uint64_t paths_sent = 0;    // path_bit() of every path a transmission went out on
     Clock::time_point sent_at{};     // latest transmission
     Clock::time_point first_sent_at{};
     bool queued_for_retransmit = false;
@@ -219,6 +229,9 @@ class Engine final : public BlockDevice {
   void send_probe(unsigned path_index, unsigned sectors);
   void on_probe_done(unsigned path_index, unsigned sectors, std::error_code ec);
   void on_reply(Link& link, const wire::Frame& frame);
+  void on_announcement(const wire::Header& header);
+  wire::AtaArg ata_arg(const Slot& slot) const noexcept;
+  void retire_port(const wire::Mac& mac, const char* why);
   int path_of(const Link& link, const wire::Mac& mac) const noexcept;
   void complete_frame(std::uint32_t slot_index, std::error_code ec);
   void release_slot(std::uint32_t slot_index);

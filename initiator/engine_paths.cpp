@@ -11,6 +11,7 @@
 namespace aoe {
 
 void Engine::add_path(const PathInfo& info) {
+  info.link->accept_only(target_.shelf, target_.slot);
   auto port = std::find_if(ports_.begin(), ports_.end(), [&](const Port& p) { return p.mac == info.target_mac; });
   if (port == ports_.end()) {
     ports_.push_back(Port{info.target_mac, std::max<unsigned>(1, info.buffer_count), 0});
@@ -115,15 +116,35 @@ bool Engine::usable(const Path& p, bool allow_failed) const {
   return p.link_up && !p.retired && (allow_failed || !p.failed);
 }
 
-void Engine::quarantine(const wire::Mac& mac) {
+void Engine::quarantine(const wire::Mac& mac) { retire_port(mac, "answers as another disk"); }
+
+void Engine::suspend(const wire::Mac& mac) {
+  retire_port(mac, "announced itself (restarted, perhaps as another disk?): suspended until IDENTIFY agrees");
+}
+
+// Retired until update_paths() lists the port again: only a rediscovery
+// whose IDENTIFY agrees with the attached disk does.
+void Engine::retire_port(const wire::Mac& mac, const char* why) {
   for (unsigned p = 0; p < paths_.size(); ++p) {
-    if (paths_[p].mac != mac) continue;
-    fail_path(p, "answers as another disk");
-    paths_[p].retired = true;
+    Path& path = paths_[p];
+    if (path.mac != mac || path.retired) continue;
+    path.failed = false;  // fail_path() logs and moves the frames even if it timed out before
+    fail_path(p, why);
+    path.retired = true;
   }
   update_payload();
   pump();
   run_completions();
+}
+
+// A port of ours that announces itself has (re)started: until IDENTIFY
+// shows it still serves the attached disk, its answers are not taken.  The
+// owner of the links rediscovers on the same announcement (Control).
+void Engine::on_announcement(const wire::Header& h) {
+  if (h.error || h.shelf != target_.shelf || h.slot != target_.slot) return;
+  if (std::none_of(paths_.begin(), paths_.end(), [&](const Path& p) { return p.mac == h.src && !p.retired; }))
+    return;
+  suspend(h.src);
 }
 
 void Engine::fail_path(unsigned p, const char* why) {

@@ -49,6 +49,14 @@ class Link {
   // Reads the interface again after rtnetlink said it changed: a new MTU or
   // MAC, or the same name re-created under a new ifindex (re-bound then).
   virtual std::error_code reopen() { return {}; }
+
+  // Narrows what the link receives to one target's frames (PacketLink: its
+  // kernel filter, initiator/frame_filter.h).  A narrowed link serves that
+  // target alone: the Engine narrows the links of its paths.
+  virtual void accept_only(std::uint16_t shelf, std::uint8_t slot) {
+    (void)shelf;
+    (void)slot;
+  }
 };
 
 }  // namespace aoe

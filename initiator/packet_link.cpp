@@ -46,15 +46,19 @@ std::error_code read_interface(int fd, LinkInfo& info) {
   return {};
 }
 
-// Binds the socket to the interface and reads its MTU and MAC.
-std::error_code bind_to(int fd, LinkInfo& info) {
+// Reads the interface's MTU and MAC, filters the socket for that MAC, then
+// binds it to the interface and EtherType: the socket was created without a
+// protocol, so it queues nothing until now, and nothing unfiltered.
+std::error_code bind_to(int fd, LinkInfo& info, std::optional<filter::Target> only) {
+  if (auto ec = read_interface(fd, info)) return ec;
+  if (auto ec = filter::attach(fd, filter::program(info.mac, only))) return ec;
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(wire::ethertype);
   addr.sll_ifindex = info.ifindex;
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
     return errno == ENODEV ? make_error_code(errc::interface_not_found) : last_error();
-  return read_interface(fd, info);
+  return {};
 }
 
 }  // namespace
@@ -63,13 +67,29 @@ std::error_code PacketLink::reopen() {
   LinkInfo now = info_;
   now.ifindex = static_cast<int>(::if_nametoindex(now.name.c_str()));
   if (now.ifindex == 0) return errc::interface_not_found;
-  auto ec = now.ifindex != info_.ifindex ? bind_to(socket_.native_handle(), now)
+  auto ec = now.ifindex != info_.ifindex ? bind_to(socket_.native_handle(), now, only_)
                                          : read_interface(socket_.native_handle(), now);
   if (ec) return ec;
   if (now.ifindex != info_.ifindex || now.mtu != info_.mtu || now.mac != info_.mac)
     log::info("{}: now ifindex {}, mtu {}, mac {}", now.name, now.ifindex, now.mtu, wire::format_mac(now.mac));
+  const bool new_mac = now.mac != info_.mac && now.ifindex == info_.ifindex;
   info_ = std::move(now);
+  if (new_mac) apply_filter();  // bind_to filtered a re-created interface already
   return {};
+}
+
+void PacketLink::accept_only(std::uint16_t shelf, std::uint8_t slot) {
+  filter::Target target{shelf, slot};
+  if (only_ == target) return;
+  only_ = target;
+  apply_filter();
+}
+
+// Without a filter the user-space checks still hold (the engine's and
+// Control's matching, the OTHERHOST drop): only the cost is higher.
+void PacketLink::apply_filter() {
+  if (auto ec = filter::attach(socket_.native_handle(), filter::program(info_.mac, only_)))
+    log::warning("{}: cannot attach the kernel frame filter: {}", info_.name, ec.message());
 }
 
 std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const std::string& ifname,
@@ -82,12 +102,13 @@ std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const 
     return nullptr;
   }
   const std::uint16_t protocol = htons(wire::ethertype);
-  int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  // Protocol 0: nothing is received until bind_to() has attached the filter.
+  int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     ec = (errno == EPERM || errno == EACCES) ? make_error_code(errc::permission_denied) : last_error();
     return nullptr;
   }
-  ec = bind_to(fd, info);
+  ec = bind_to(fd, info, std::nullopt);
   if (ec) {
     ::close(fd);
     return nullptr;
@@ -192,8 +213,8 @@ void PacketLink::drain() {
     }
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = b.messages[static_cast<unsigned>(i)];
-      if (b.senders[static_cast<unsigned>(i)].sll_pkttype == PACKET_OUTGOING || m.msg_len > max_frame_size ||
-          !receiver_)
+      const unsigned char type = b.senders[static_cast<unsigned>(i)].sll_pkttype;
+      if (type == PACKET_OUTGOING || type == PACKET_OTHERHOST || m.msg_len > max_frame_size || !receiver_)
         continue;
       receiver_(std::span<const std::byte>(b.frames.data() + static_cast<std::size_t>(i) * max_frame_size, m.msg_len));
     }

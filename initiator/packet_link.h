@@ -6,17 +6,25 @@
 // and few calls.  Our own transmissions, which AF_PACKET would loop back as
 // PACKET_OUTGOING (a copy of every write frame), are refused by the socket
 // (PACKET_IGNORE_OUTGOING) and, on kernels before 4.20, skipped.
+//
+// The socket carries the kernel filter of initiator/frame_filter.h, attached
+// before it is bound (so nothing unfiltered is ever queued) and again when
+// the NIC's MAC changes or accept_only() narrows it to one target.  Frames
+// the kernel marks PACKET_OTHERHOST (addressed to another host: queued in
+// the moment a MAC changes) are dropped here too, as a second line.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include <boost/asio/generic/raw_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "initiator/frame_filter.h"
 #include "initiator/link.h"
 
 namespace aoe {
@@ -43,6 +51,7 @@ class PacketLink final : public Link {
   // Starts receiving on the first call; an empty receiver discards frames.
   void set_receiver(Receiver receiver) override;
   std::error_code reopen() override;
+  void accept_only(std::uint16_t shelf, std::uint8_t slot) override;
 
   // Frames dropped locally because the socket's send queue was full.
   std::uint64_t send_drops() const noexcept { return send_drops_; }
@@ -51,9 +60,11 @@ class PacketLink final : public Link {
   PacketLink(boost::asio::io_context& io, LinkInfo info);
   void wait_readable();
   void drain();
+  void apply_filter();
 
   boost::asio::generic::raw_protocol::socket socket_;  // bound to info_.ifindex
   LinkInfo info_;
+  std::optional<filter::Target> only_;  // accept_only()'s target
   Receiver receiver_;
   bool receiving_ = false;                                      // wait_readable() armed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late handlers

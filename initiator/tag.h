@@ -14,9 +14,21 @@
 // A generation wraps after 2^20 transmissions through one slot: at 100k
 // frames/s over 16 slots that is about three minutes, far longer than any
 // frame lives on a LAN.
+//
+// Where the generations and the control sequence start is random (random_bits()
+// below, from getrandom), per process: two hosts reading one target, or a
+// restarted aoe-attach, do not send the same tags, so another host's answer
+// (seen on a flooding segment) or a late answer to an earlier run almost
+// never carries a tag we are waiting for; what still does is caught by the
+// fields the target echoes (wire::answers) and the source MAC.
 #pragma once
 
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdint>
+#include <span>
 
 namespace aoe::tag {
 
@@ -46,6 +58,26 @@ constexpr std::uint32_t generation_of(std::uint32_t tag) noexcept { return tag &
 
 constexpr std::uint32_t control(std::uint32_t sequence) noexcept {
   return userland_bit | control_bit | (sequence & control_sequence_mask);
+}
+
+// Fills `out` with random bits from the kernel; should getrandom fail (it
+// does not block for these few bytes once the pool is initialised), with
+// the clock and the pid, still different per process.
+inline void random_bits(std::span<std::uint32_t> out) noexcept {
+  auto bytes = std::as_writable_bytes(out);
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, GRND_NONBLOCK);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got == bytes.size()) return;
+  auto seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+              (static_cast<std::uint64_t>(::getpid()) << 32);
+  for (std::uint32_t& v : out) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;  // Knuth's MMIX LCG
+    v = static_cast<std::uint32_t>(seed >> 32);
+  }
 }
 
 }  // namespace aoe::tag

@@ -201,6 +201,24 @@ AtaArg ata_identify() noexcept {
   return a;
 }
 
+// What comes back of an ATA request (docs/aoe-protocol.md §3.1).  vblade
+// answers in the request's own buffer (aoe.c aoeata(), ata.c atacmd()), and
+// a tshark capture of vblade's answers shows the same: AFlags and all six
+// LBA bytes unchanged, Sector Count as the sectors left undone (0 on
+// success, all of them on IDNF), Err/Feature and Cmd/Status as the ATA
+// registers.  A target that instead returns the LBA registers as a drive
+// leaves them (the last or next sector, or the failing one) still names an
+// address within the frame's sectors; anything else answers another frame.
+bool answers(const AtaArg& request, const AtaArg& reply) noexcept {
+  constexpr std::uint8_t echoed_flags = aflags::extended | aflags::write;
+  if ((request.aflags ^ reply.aflags) & echoed_flags) return false;
+  if (reply.sector_count > request.sector_count) return false;
+  // LBA28 keeps the Device register in lba3's high nibble (docs/aoe-protocol.md §3.3).
+  const std::uint64_t mask = (request.aflags & aflags::extended) ? lba48_mask : 0x0FFF'FFFF;
+  const std::uint64_t sent = request.lba & mask, got = reply.lba & mask;
+  return got >= sent && got - sent <= request.sector_count;
+}
+
 AtaArg ata_flush(bool ext) noexcept {
   AtaArg a;
   if (ext) {

@@ -96,6 +96,12 @@ AtaArg ata_write(std::uint64_t lba, std::uint8_t sectors, bool lba48) noexcept;
 AtaArg ata_identify() noexcept;
 AtaArg ata_flush(bool ext) noexcept;
 
+// Whether `reply` can answer `request`: every field a target echoes of an
+// ATA Arg agrees (AFlags E and W, the LBA, a Sector Count no larger than
+// asked; wire.cpp says what vblade returns).  Checked on every ATA answer
+// without the E flag, on top of tag, shelf.slot, command and source MAC.
+bool answers(const AtaArg& request, const AtaArg& reply) noexcept;
+
 // --- Command 1: Query Config Information (doc §4)
 enum class ConfigCommand : std::uint8_t {
   read = 0, test_exact = 1, test_prefix = 2, set_if_empty = 3, force_set = 4,
@@ -175,6 +181,13 @@ std::size_t encode_ata_header(const Header& header, const AtaArg& arg, MutableBy
 // MAC address text: "aa:bb:cc:dd:ee:ff".  parse_mac also takes "aabbccddeeff".
 std::string format_mac(const Mac& mac);
 bool parse_mac(std::string_view text, Mac& out) noexcept;
+
+// A target's address: Major (shelf) and Minor (slot), docs/aoe-protocol.md §2.3.
+struct TargetId {
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  bool operator==(const TargetId&) const = default;
+};
 
 // Target names: "e1.2" <-> shelf 1, slot 2 (broadcast values are not names).
 std::string format_target(std::uint16_t shelf, std::uint8_t slot);

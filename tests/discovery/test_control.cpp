@@ -16,6 +16,40 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Answers every Query Config on its link with `count` forged answers for
+// e1.2 from distinct MACs, each twice (a resend's duplicates).
+struct Flooder {
+  Flooder(test::FakeLink& on, unsigned count) : link(on) {
+    link.set_receiver([this, count](std::span<const std::byte> raw) {
+      wire::Header req;
+      if (wire::decode_header(raw, req) || req.response || req.command != wire::Command::query_config) return;
+      ++queries;
+      std::array<std::byte, 64> out{};
+      for (unsigned i = 0; i < count; ++i) {
+        wire::Header h{.dst = req.src, .src = {0x0a, 0, 0, std::uint8_t(i >> 16), std::uint8_t(i >> 8), std::uint8_t(i)},
+                       .response = true, .shelf = 1, .slot = 2, .command = wire::Command::query_config,
+                       .tag = req.tag};
+        wire::ConfigArg config;
+        config.buffer_count = 16;
+        config.aoe_version = 1;
+        std::size_t n = wire::encode(h, config, out);
+        for (int copy = 0; copy < 2; ++copy) link.send(std::span(out).first(n), {});
+      }
+    });
+  }
+  test::FakeLink& link;
+  unsigned queries = 0;
+};
+
+std::size_t identifies(const std::vector<test::FrameBytes>& sent) {
+  std::size_t n = 0;
+  for (const auto& f : sent) {
+    wire::Header h;
+    if (!wire::decode_header(f, h) && h.command == wire::Command::ata) ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("test-discovery-control-identify-retries") {
@@ -76,7 +110,9 @@ TEST_CASE("test-discovery-control-routing") {
   wire::ConfigArg config;
   config.buffer_count = 8;
   std::size_t n = wire::encode(h, config, frame);
-  CHECK(control.on_frame(wire.end(0), std::span(frame).first(n)));  // tag 0: an announcement
+  // tag 0: an announcement, reported and left to the engine too (it
+  // suspends the port until IDENTIFY agrees again)
+  CHECK_FALSE(control.on_frame(wire.end(0), std::span(frame).first(n)));
   REQUIRE(announced.size() == 1);
   CHECK(announced[0].shelf == 4);
   CHECK(announced[0].buffer_count == 8);
@@ -120,4 +156,36 @@ TEST_CASE("test-discovery-discover-two-links-and-conflict") {
 
   auto none = test::run_task(io, async_discover(control, links, {.window = 20ms, .only = {TargetId{1, 3}}, .expected = {}}));
   CHECK(none.targets.empty());
+}
+
+// A flood of forged Query Config answers: discovery keeps a bounded number
+// of them and starts a bounded number of IDENTIFYs, and still finds the
+// real target.
+TEST_CASE("test-frames-discovery-flood-bounded", "[frames]") {
+  boost::asio::io_context io;
+  test::FakeWire real(io, test::link_info("a0", 1, 1), test::link_info("t0", 9, 0x10));
+  test::FakeWire flooded(io, test::link_info("b0", 2, 2), test::link_info("x0", 10, 0x20));
+  test::FakeTarget target(io, real.end(1), {.sectors = 4096});
+  Flooder flooder(flooded.end(1), 10000);
+  Control control({3, 10ms});
+  std::vector<Link*> links{&real.end(0), &flooded.end(0)};
+  for (Link* l : links) control.attach(*l);
+
+  SECTION("the answers one exchange keeps") {
+    auto answers = test::run_task(io, control.query_config_broadcast(links, 30ms, 1, 2));
+    CHECK(flooder.queries == 3);
+    CHECK(answers.size() == ControlTiming{}.max_answers);
+    CHECK(answers.front().link == &real.end(0));  // it came first, and was kept
+  }
+  SECTION("the IDENTIFYs discovery starts, and the target it still finds") {
+    auto result = test::run_task(io, async_discover(control, links, {.window = 30ms, .only = {TargetId{1, 2}}, .expected = {}}));
+    DiscoverOptions defaults;
+    // Each port's IDENTIFY is sent up to `tries` times.
+    CHECK(identifies(flooded.sent_from(0)) <= (defaults.max_ports_per_target - 1) * 3);
+    CHECK(identifies(flooded.sent_from(0)) > 0);
+    REQUIRE(result.targets.size() == 1);
+    REQUIRE(result.targets[0].paths.size() == 1);
+    CHECK(result.targets[0].paths[0].target_mac == real.end(1).info().mac);
+    CHECK(result.targets[0].identity.sectors == 4096);
+  }
 }

@@ -2,6 +2,7 @@
 // synchronous helpers that run the io_context until a request completes.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -139,6 +140,20 @@ struct EngineLab {
     engine->async_flush([&](std::error_code ec) { r = ec; });
     return wait(r);
   }
+};
+
+// Starts a one-frame read (of `offset`) against targets that stay silent
+// until told.
+struct SilentRead {
+  explicit SilentRead(EngineLab& lab, std::uint64_t offset = 0) {
+    for (auto& p : lab.ports) p.target->silent = true;
+    lab.engine->async_read(offset, buf, [this](std::error_code ec) { done = ec; });
+    REQUIRE(lab.run_until([&] {
+      return std::any_of(lab.ports.begin(), lab.ports.end(), [](auto& p) { return !p.wire->sent_from(0).empty(); });
+    }));
+  }
+  std::vector<std::byte> buf = std::vector<std::byte>(1024);
+  std::optional<std::error_code> done;
 };
 
 inline std::vector<std::byte> pattern(std::size_t n, std::uint32_t seed) {

@@ -299,3 +299,38 @@ TEST_CASE("test-wire-encode-ignores-header-command", "[wire]") {
   REQUIRE(wire::encode(h, wire::ConfigArg{}, out) == 60);
   CHECK(std::to_integer<int>(out[19]) == 1);
 }
+
+TEST_CASE("test-frames-wire-answers-what-vblade-echoes", "[frames]") {
+  // vblade answers in the request's buffer: AFlags and LBA bytes as sent,
+  // Sector Count 0 after success (all of them on IDNF), the status in Cmd.
+  for (bool lba48 : {true, false}) {
+    const wire::AtaArg read = wire::ata_read(0x0123'4567, 17, lba48);
+    wire::AtaArg reply = read;
+    reply.sector_count = 0;
+    reply.cmd_status = wire::ata::status_drdy;
+    CHECK(wire::answers(read, reply));
+    reply.sector_count = 17;  // IDNF: nothing done
+    CHECK(wire::answers(read, reply));
+    reply.sector_count = 18;
+    CHECK_FALSE(wire::answers(read, reply));
+    reply = read;
+    reply.lba = read.lba + 17;  // registers after execution: the next sector
+    CHECK(wire::answers(read, reply));
+    reply.lba = read.lba + 18;
+    CHECK_FALSE(wire::answers(read, reply));
+    reply.lba = read.lba - 1;
+    CHECK_FALSE(wire::answers(read, reply));
+    reply = read;
+    reply.aflags ^= wire::aflags::write;  // a write's acknowledgement
+    CHECK_FALSE(wire::answers(read, reply));
+    reply = read;
+    reply.aflags ^= wire::aflags::extended;
+    CHECK_FALSE(wire::answers(read, reply));
+  }
+  // LBA28: the Device nibble in lba3 (0xE0) is not address.
+  wire::AtaArg read28 = wire::ata_read(5, 2, false), reply28 = read28;
+  reply28.lba &= 0x00FF'FFFF;
+  CHECK(wire::answers(read28, reply28));
+  CHECK(wire::answers(wire::ata_identify(), wire::ata_identify()));
+  CHECK(wire::answers(wire::ata_flush(true), wire::ata_flush(true)));
+}
