@@ -182,6 +182,8 @@ class Harness {
     return fds[0];
   }
 
+  std::string socket_path() const { return path_; }
+
   // A connection through the unix listener (handshake first).
   int listener_fd() {
     if (path_.empty()) {
