@@ -184,7 +184,9 @@ void Server::serve_transmission(int fd) {
   s.add_session(std::move(socket), false);
 }
 
-std::uint16_t Server::transmission_flags() const noexcept { return impl_->state->config->transmission_flags; }
+std::uint16_t Server::transmission_flags() const noexcept {
+  return impl_->state->config->offered_flags(impl_->state->adapter->can_flush());
+}
 
 void Server::shutdown(std::function<void()> done) {
   auto& s = *impl_->state;
