@@ -24,11 +24,19 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
       options_(options),
       payload_sectors_(target_.payload_sectors()),
       slots_(tag::slot_count),
+      copy_lifetime_(options.write_copy_lifetime.count() > 0 ? Duration(options.write_copy_lifetime)
+                                                             : options.rtt.max_rto),
       timer_(io) {
+  Identity& id = target_.identity;
+  if (id.claimed_sectors)
+    log::warning("{}: IDENTIFY claims {} sectors, more than {} addresses: serving the first {}", target_.name(),
+                 id.claimed_sectors, id.lba48 ? "LBA48" : "LBA28", id.sectors);
+  set_capacity(id.sectors);  // however the identity was made
   for (const PathInfo& info : target_.paths) add_path(info);
   update_payload();
   free_slots_.reserve(slots_.size());
   retransmit_queue_.reserve(slots_.size());
+  fences_.reserve(slots_.size());
   for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
   std::vector<std::uint32_t> start(slots_.size());
   tag::random_bits(start);
@@ -44,7 +52,7 @@ Engine::~Engine() {
 std::uint64_t Engine::size_bytes() const noexcept { return target_.identity.size_bytes(); }
 
 bool Engine::can_flush() const noexcept {
-  return target_.identity.flush_supported || target_.identity.flush_ext_supported;
+  return !flush_refused_ && (target_.identity.flush_supported || target_.identity.flush_ext_supported);
 }
 
 void Engine::async_read(std::uint64_t offset, std::span<std::byte> data, Completion done) {
@@ -63,6 +71,16 @@ void Engine::async_flush(Completion done) {
     return fail_soon(std::move(done), {});
   }
   submit(Kind::flush, 0, nullptr, 0, std::move(done));
+}
+
+// docs/aoe-protocol.md §3.5: a target answering FLUSH with ABRT has no flush
+// support; it is then treated like one whose IDENTIFY offers none.
+void Engine::refuse_flush() {
+  if (flush_refused_) return;
+  flush_refused_ = true;
+  log::warning("{}: the target refuses FLUSH CACHE{} (ATA ABRT): treated as a target without a write cache "
+               "to flush; flushes now complete at once, and a write is as durable as its acknowledgement",
+               target_.name(), target_.identity.flush_ext_supported ? " EXT" : "");
 }
 
 void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done) {
@@ -85,6 +103,7 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   r->data = data;
   r->submitted_at = options_.now();
   r->pinned_path = -1;
+  r->fenced = false;
   r->error.clear();
   r->done = std::move(done);
   ++live_requests_;
@@ -109,8 +128,9 @@ Engine::Request* Engine::new_request() {
 }
 
 // Fills every path's window: retransmissions first, then new frames from the
-// oldest request.  Frames go round-robin over the paths that have room, so a
-// path with a larger window carries proportionally more.
+// oldest request that is not held by a fence.  Frames go round-robin over the
+// paths that have room, so a path with a larger window carries
+// proportionally more.
 void Engine::pump() {
   if (in_pump_) return;
   in_pump_ = true;
@@ -124,15 +144,16 @@ void Engine::pump() {
       slots_[i].queued_for_retransmit = false;
       transmit(i, static_cast<unsigned>(p));
     } else {
-      send_new_frame(static_cast<unsigned>(p));
+      Request* r = next_to_frame(paths_[static_cast<unsigned>(p)].payload_sectors);
+      if (!r) break;  // every queued request waits for a fence
+      send_new_frame(static_cast<unsigned>(p), r);
     }
   }
   in_pump_ = false;
   arm_timer();
 }
 
-void Engine::send_new_frame(unsigned path_index) {
-  Request* r = queue_.front();
+void Engine::send_new_frame(unsigned path_index, Request* r) {
   std::uint32_t i = free_slots_.back();
   free_slots_.pop_back();
   Slot& s = slots_[i];
@@ -145,7 +166,10 @@ void Engine::send_new_frame(unsigned path_index) {
   ++frames_in_flight_;
   if (r->kind == Kind::flush || r->next_sector == r->sectors) {
     r->fully_framed = true;
-    queue_.pop_front();
+    if (r == queue_.front())
+      queue_.pop_front();
+    else  // it overtook requests held by a fence
+      queue_.erase(std::find(queue_.begin(), queue_.end(), r));
   }
   transmit(i, path_index);
 }
@@ -183,6 +207,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
 
   s.generation = (s.generation + 1) & tag::generation_mask;
   ++s.transmissions;
+  s.widest = s.transmissions == 1 ? s.sectors : std::max(s.widest, s.sectors);
   wire::Header header{.dst = path.mac,
                       .src = path.link->info().mac,
                       .shelf = target_.shelf,
@@ -266,6 +291,8 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
     if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
+    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata)
+      on_late_copy(i, tag::generation_of(h.tag));
     return;
   }
   auto reject = [&](const char* why) {
@@ -280,6 +307,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
+    on_late_copy(i, tag::generation_of(h.tag));
     return;
   }
   // The answer comes from a port this frame was sent to (docs/aoe-protocol.md
@@ -289,6 +317,8 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (!(s.paths_sent & path_bit(static_cast<unsigned>(from)))) return reject("from a port the frame was not sent to");
   const auto& ata = std::get<wire::AtaArg>(frame.arg);
   if (!h.error && !wire::answers(ata_arg(s), ata)) return reject("does not echo the frame's flags, LBA or count");
+  s.answered = true;
+  s.answered_generation = tag::generation_of(h.tag);
   path.silent_episodes = 0;
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
@@ -298,6 +328,12 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     return complete_frame(i, ec);
   }
   if (ata.cmd_status & wire::ata::failure_mask) {
+    // ABRT alone: the command is not supported (a write error would add UNC
+    // or IDNF).  docs/aoe-protocol.md §3.5: no flush support, not a failure.
+    if (s.request->kind == Kind::flush && ata.err_feature == wire::ata::error_abrt) {
+      refuse_flush();
+      return complete_frame(i, {});
+    }
     std::error_code ec = from_ata_error(ata.err_feature);
     log::warning("{}: tag {:08x} lba {}: ATA status {:02x} error {:02x}: {}", target_.name(), h.tag,
                  s.request->lba + s.first_sector, ata.cmd_status, ata.err_feature, ec.message());
@@ -323,6 +359,8 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
 void Engine::complete_frame(std::uint32_t slot_index, std::error_code ec) {
   Slot& s = slots_[slot_index];
   Request* r = s.request;
+  // Before the request can complete: a write its caller issues next must see the fence.
+  if (r->kind == Kind::write && s.transmissions > (s.answered ? 1u : 0u)) fence_copies(slot_index);
   release_slot(slot_index);
   --r->frames_outstanding;
   if (ec) stop_framing(r, ec);
@@ -350,6 +388,7 @@ void Engine::release_slot(std::uint32_t slot_index) {
   s.request = nullptr;
   s.transmissions = 0;
   s.paths_sent = 0;
+  s.answered = false;
   s.first_sent_at = {};
   --frames_in_flight_;
   free_slots_.push_back(slot_index);
@@ -383,9 +422,11 @@ void Engine::on_tick() {
     io_in_flight = true;
     if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) expired = true;
   }
+  expire_fences(now);
   // Requests waiting with nothing in flight have no usable path to go out
   // on: that stall runs against the deadline too, or they would wait forever.
-  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()))
+  // Writes held by a fence wait for its end, not for a path.
+  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()) || !fences_.empty())
     stalled_since_ = {};
   else if (stalled_since_ == Clock::time_point{})
     stalled_since_ = now;

@@ -14,9 +14,15 @@
 // only the small one gets through, the path's payload is halved (a hop with
 // a smaller MTU, doc §7) and frames too big for it are cut on resend.
 //
+// A write that was transmitted more than once fences its sectors until its
+// other copies are answered or too old to execute, so that a later write of
+// those sectors cannot be overwritten by a stale copy; a target that answers
+// FLUSH CACHE with ABRT is treated as having no cache to flush.
+//
 // engine.cpp is the data path (framing, replies, timeouts, completions);
 // engine_paths.cpp the paths' membership and health (failure, probes, the
-// jumbo fallback, link events, the target going down and coming back).
+// jumbo fallback, link events, the target going down and coming back);
+// engine_fences.cpp the fences of retransmitted writes.
 //
 // Everything runs on one io_context thread; after start-up nothing on the
 // per-frame path allocates (the frame table and the headers are fixed).
@@ -66,6 +72,18 @@ struct EngineOptions {
   // probes) reads it; tests put a clock they move by hand here.  The timer
   // that makes the engine look again still runs on the steady clock.
   std::function<Clock::time_point()> now = [] { return Clock::now(); };
+  // How long an unanswered copy of a write may still execute on the target
+  // after it was sent; zero: rtt.max_rto.  A retransmitted write leaves its
+  // other copies in a switch or target queue, where a copy can execute after
+  // its twin was answered, and so after a later write of the same sectors
+  // (targets execute frames in any order, docs/aoe-protocol.md §8.10).  A
+  // later overlapping write waits until every copy was answered or is older
+  // than this.  The bound is the engine's own for a lost frame: RTO =
+  // srtt + 4 rttvar covers the delays a path shows, each loss doubles it, and
+  // at rtt.max_rto a transmission still unanswered is counted lost; a copy
+  // held longer than that ceiling has outlived every delay the estimator
+  // allows on any path.  Only writes overlapping a retransmitted one pay it.
+  std::chrono::milliseconds write_copy_lifetime{0};
 };
 
 // Live numbers of one path, for aoe-stat.
@@ -136,8 +154,11 @@ class Engine final : public BlockDevice {
   // others) or came back (its paths are probed and rejoin when they answer).
   void set_link_state(const Link& link, bool up);
   bool is_down() const noexcept { return down_; }
-  // Rediscovery found a new capacity: requests are checked against it.
-  void set_capacity(std::uint64_t sectors) noexcept { target_.identity.sectors = sectors; }
+  // Rediscovery found a new capacity: requests are checked against it (never
+  // beyond what the addressing mode reaches).
+  void set_capacity(std::uint64_t sectors) noexcept {
+    target_.identity.sectors = std::min(sectors, wire::max_sectors(target_.identity.lba48));
+  }
   // Called once each time the deadline marks the target down, so its owner
   // can look for it more often than the usual rediscovery interval.
   void set_down_listener(std::function<void()> listener) { down_listener_ = std::move(listener); }
@@ -150,6 +171,10 @@ class Engine final : public BlockDevice {
   unsigned payload_sectors() const noexcept { return payload_sectors_; }
   std::size_t in_flight_requests() const noexcept { return live_requests_; }
   std::uint64_t stray_replies() const noexcept { return stray_replies_; }
+  // Writes held back behind a copy of an earlier overlapping write, and the
+  // sector ranges fenced now (see EngineOptions::write_copy_lifetime).
+  std::uint64_t fenced_writes() const noexcept { return fenced_writes_; }
+  std::size_t fences() const noexcept { return fences_.size(); }
   std::vector<PathStatus> path_status() const;
 
  private:
@@ -165,6 +190,7 @@ class Engine final : public BlockDevice {
     std::byte* data = nullptr;       // read destination or write source
     Clock::time_point submitted_at{};
     int pinned_path = -1;            // probes: the path they test
+    bool fenced = false;             // held back by a fence at least once
     std::error_code error;
     Completion done;
   };
@@ -190,6 +216,17 @@ class Engine final : public BlockDevice {
     PathStatus stats;
   };
 
+  // Sectors that unanswered copies of a completed write may still overwrite.
+  struct Fence {
+    std::uint64_t lba = 0;
+    std::uint32_t sectors = 0;
+    std::uint32_t slot = 0;
+    std::uint32_t first_generation = 0;  // the copies are [first_generation, + copies)
+    std::uint32_t copies = 0;
+    std::uint64_t unanswered = 0;        // bit k: copy first_generation + k (only the expiry ends > 64 copies)
+    Clock::time_point expires{};         // the latest copy is past write_copy_lifetime
+  };
+
   struct Port {                      // one target MAC: its Buffer Count bounds all paths to it
     wire::Mac mac{};
     unsigned buffer_count = 1;
@@ -202,6 +239,9 @@ class Engine final : public BlockDevice {
     std::uint32_t transmissions = 0; // generations [generation - transmissions + 1, generation] are this frame's
     std::uint32_t first_sector = 0;  // offset within the request
     std::uint8_t sectors = 0;
+    std::uint8_t widest = 0;         // most sectors any transmission carried (before a cut)
+    bool answered = false;           // a reply to answered_generation arrived
+    std::uint32_t answered_generation = 0;
     unsigned path = 0;
     std::uint64_t sequence = 0;      // path sequence of the latest transmission
     std::uint64_t paths_sent = 0;    // path_bit() of every path a transmission went out on
@@ -214,7 +254,13 @@ class Engine final : public BlockDevice {
   void submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done);
   void fail_soon(Completion done, std::error_code ec);
   void pump();
-  void send_new_frame(unsigned path_index);
+  void send_new_frame(unsigned path_index, Request* request);
+  Request* next_to_frame(unsigned max_sectors);
+  void fence_copies(std::uint32_t slot_index);
+  void on_late_copy(std::uint32_t slot_index, std::uint32_t generation);
+  bool fenced(std::uint64_t lba, std::uint32_t sectors) const noexcept;
+  void expire_fences(Clock::time_point now);
+  void refuse_flush();
   bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
   int pick_path();
@@ -265,6 +311,10 @@ class Engine final : public BlockDevice {
   std::size_t live_requests_ = 0;
   std::size_t frames_in_flight_ = 0;             // slots in use
   std::uint64_t stray_replies_ = 0;              // answers to frames already completed
+  std::vector<Fence> fences_;                    // few: a retransmitted write makes one, for a lifetime
+  Duration copy_lifetime_;                       // write_copy_lifetime, resolved
+  std::uint64_t fenced_writes_ = 0;
+  bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
   unsigned next_path_ = 0;                       // round-robin cursor
   bool down_ = false;

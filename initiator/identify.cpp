@@ -2,6 +2,7 @@
 #include "initiator/identify.h"
 
 #include "initiator/errors.h"
+#include "initiator/wire.h"
 
 #include <algorithm>
 #include <utility>
@@ -52,6 +53,13 @@ std::error_code parse_identify(Block block, Identity& out) {
     for (std::size_t i = 0; i < 4; ++i) id.sectors |= std::uint64_t{word(block, 100 + i)} << (16 * i);
   } else {
     id.sectors = std::uint64_t{word(block, 61)} << 16 | word(block, 60);
+  }
+  // Beyond the mode's reach, the top LBAs would wrap onto low ones on the
+  // wire (and 64 bits of sectors overflow a byte count): serve what is
+  // addressable.
+  if (id.sectors > wire::max_sectors(id.lba48)) {
+    id.claimed_sectors = id.sectors;
+    id.sectors = wire::max_sectors(id.lba48);
   }
   id.serial = ata_string(block, 10, 10);
   id.firmware = ata_string(block, 23, 4);

@@ -19,6 +19,9 @@ struct Identity {
   bool write_cache_enabled = false;    // word 85 bit 5
   bool flush_supported = false;        // word 83 bit 12 (FLUSH CACHE)
   bool flush_ext_supported = false;    // word 83 bit 13 (FLUSH CACHE EXT)
+  // Nonzero: the block claimed this many sectors, more than its addressing
+  // mode reaches; `sectors` is clamped to wire::max_sectors(lba48).
+  std::uint64_t claimed_sectors = 0;
 
   std::uint64_t size_bytes() const noexcept { return sectors * 512; }
 };
@@ -26,7 +29,8 @@ struct Identity {
 inline constexpr std::size_t identify_size = 512;
 
 // Fails with errc::bad_identify if the block is not an ATA device's (word 0
-// bit 15 set) or is shorter than 512 bytes.  Words 82-86 are used only when
+// bit 15 set) or is shorter than 512 bytes.  A capacity beyond what LBA28 or
+// LBA48 addresses is clamped (and kept in claimed_sectors for a warning).  Words 82-86 are used only when
 // word 83's bits 15..14 read 01, as ATA requires (word 86 bit 15 is reused
 // by newer standards, so its own top bits are not checked).
 std::error_code parse_identify(std::span<const std::byte> block, Identity& out);

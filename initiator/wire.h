@@ -89,8 +89,17 @@ struct AtaArg {
   Bytes data;                     // everything after the 12-byte Arg (may include padding)
 };
 
+// Sectors each LBA layout reaches: every sector below the limit has an LBA
+// that fits the command's LBA field (docs/aoe-protocol.md §3.3), and ATA caps
+// IDENTIFY's capacity words at these (words 60-61 at 0FFFFFFFh, words 100-103
+// at FFFFFFFFFFFFh).  A capacity clamped to them never wraps on the wire.
+inline constexpr std::uint64_t lba28_max_sectors = 0x0FFF'FFFF;
+inline constexpr std::uint64_t lba48_max_sectors = 0xFFFF'FFFF'FFFF;
+constexpr std::uint64_t max_sectors(bool lba48) noexcept { return lba48 ? lba48_max_sectors : lba28_max_sectors; }
+
 // Builders for the ATA commands the initiator sends.  They pick the opcode,
 // flags and LBA layout (LBA28 puts 0xE0 | lba[27:24] in lba3, doc §3.3).
+// The LBA must be below max_sectors(lba48): higher bits are cut.
 AtaArg ata_read(std::uint64_t lba, std::uint8_t sectors, bool lba48) noexcept;
 AtaArg ata_write(std::uint64_t lba, std::uint8_t sectors, bool lba48) noexcept;
 AtaArg ata_identify() noexcept;

@@ -150,12 +150,18 @@ std::error_code Server::listen_unix(const std::string& path) {
     if (!ec) return std::make_error_code(std::errc::address_in_use);
     ::unlink(path.c_str());
   }
-  // Permissions follow the umask: whoever can connect can read and write the
-  // export, so put the socket in a directory only its users can enter.
   Protocol::acceptor acceptor(s.io);
   boost::system::error_code ec;
   acceptor.open(Protocol(), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) {
+    // Whoever can connect reads and writes the whole disk: the socket is
+    // 0600 whatever the caller's umask, from the moment bind() creates it
+    // (a chmod afterwards would leave a moment open to others).  The umask
+    // is process-wide: this runs at start-up, before other threads.
+    const mode_t saved = ::umask(0177);
+    acceptor.bind(endpoint, ec);
+    ::umask(saved);
+  }
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return to_std(ec);
   s.acceptor.emplace(std::move(acceptor));
@@ -180,7 +186,9 @@ void Server::serve_transmission(int fd) {
   s.add_session(std::move(socket), false);
 }
 
-std::uint16_t Server::transmission_flags() const noexcept { return impl_->state->config->transmission_flags; }
+std::uint16_t Server::transmission_flags() const noexcept {
+  return impl_->state->config->offered_flags(impl_->state->adapter->can_flush());
+}
 
 void Server::shutdown(std::function<void()> done) {
   auto& s = *impl_->state;

@@ -53,7 +53,7 @@ class Server {
   // Serves a connected stream socket in transmission phase; takes the fd.
   void serve_transmission(int fd);
 
-  // The transmission flags this export advertises (the kernel needs them).
+  // The transmission flags this export advertises now (the kernel needs them).
   std::uint16_t transmission_flags() const noexcept;
 
   // Stops accepting, lets in-flight requests complete and their replies go

@@ -40,9 +40,19 @@ struct ExportConfig {
   std::string name;
   std::string description;
   std::uint64_t size = 0;
-  std::uint16_t transmission_flags = 0;
+  std::uint16_t transmission_flags = 0;            // as the export started; requests are checked against them
   std::chrono::milliseconds handshake_timeout{};  // from accept to transmission
   std::chrono::milliseconds drain_timeout{};      // a stuck reply writer, once draining
+
+  // What a client is offered now.  A device that stopped flushing (its target
+  // answered FLUSH with ABRT: no flush support, docs/aoe-protocol.md §3.5)
+  // offers neither FLUSH nor FUA to new clients, which then take every
+  // acknowledged write as durable (docs/nbd-protocol.md §5.1); clients that
+  // negotiated them keep having them acknowledged.
+  std::uint16_t offered_flags(bool can_flush) const noexcept {
+    return can_flush ? transmission_flags
+                     : static_cast<std::uint16_t>(transmission_flags & ~(tflag_send_flush | tflag_send_fua));
+  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {

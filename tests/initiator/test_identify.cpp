@@ -186,3 +186,31 @@ TEST_CASE("test-identify-not-ata", "[identify]") {
     CHECK(id.sectors == 1000);
   }
 }
+
+TEST_CASE("test-identify-impossible-capacity-clamped-to-the-addressing-mode", "[identify]") {
+  SECTION("LBA28 words 60-61 beyond 0FFFFFFFh") {
+    IdentifyBlock block = vblade_like(1000);
+    block.words[83] = 0x4000;  // valid, no LBA48
+    block.words[86] = 0;
+    block.u32(60, 0xFFFFFFFF);
+    const Identity id = parse(block);
+    CHECK_FALSE(id.lba48);
+    CHECK(id.sectors == 0x0FFFFFFF);  // LBA 0FFFFFFEh is the last: 28 bits, no wrap onto sector 0
+    CHECK(id.claimed_sectors == 0xFFFFFFFF);
+  }
+  SECTION("LBA48 words 100-103 beyond 48 bits") {
+    const Identity id = parse(vblade_like(0xFFFF'0000'0000'1234));
+    CHECK(id.lba48);
+    CHECK(id.sectors == 0xFFFF'FFFF'FFFF);
+    CHECK(id.claimed_sectors == 0xFFFF'0000'0000'1234);
+    CHECK(id.size_bytes() / 512 == id.sectors);  // the byte count does not overflow
+  }
+  SECTION("within reach: nothing claimed") {
+    CHECK(parse(vblade_like(0xFFFF'FFFF'FFFF)).claimed_sectors == 0);
+    IdentifyBlock block = vblade_like(1000);
+    block.words[83] = 0x4000;
+    block.words[86] = 0;
+    block.u32(60, 0x0FFFFFFF);
+    CHECK(parse(block).claimed_sectors == 0);
+  }
+}

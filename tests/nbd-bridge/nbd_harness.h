@@ -91,7 +91,10 @@ class RawClient {
       const auto reply = receive_option_reply();
       if (reply.type == nbd::rep_ack) break;
       REQUIRE(reply.type == nbd::rep_info);
-      if (read_be(reply.data, 0, 2) == nbd::info_export) export_size = read_be(reply.data, 2, 8);
+      if (read_be(reply.data, 0, 2) == nbd::info_export) {
+        export_size = read_be(reply.data, 2, 8);
+        export_flags = static_cast<std::uint16_t>(read_be(reply.data, 10, 2));
+      }
     }
   }
 
@@ -155,6 +158,7 @@ class RawClient {
   }
 
   std::uint64_t export_size = 0;
+  std::uint16_t export_flags = 0;
 
  private:
   int fd_;
@@ -181,6 +185,8 @@ class Harness {
     on_io([&] { server.serve_transmission(fds[1]); });
     return fds[0];
   }
+
+  std::string socket_path() const { return path_; }
 
   // A connection through the unix listener (handshake first).
   int listener_fd() {
