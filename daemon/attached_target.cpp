@@ -149,7 +149,7 @@ void AttachedTarget::rediscover() {
   rediscover_again_ = false;
   auto options = only(options_);
   // Only the disk we attached is our target; another one behind the same
-  // shelf.slot is reported as a conflict and never used (doc §8.12).
+  // shelf.slot is reported as a conflict and never used (docs/aoe-protocol.md §8.12).
   options.expected = engine_->target().identity;
   boost::asio::co_spawn(
       io_,

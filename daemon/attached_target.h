@@ -1,7 +1,7 @@
 // attached_target.h: one AoE target served for as long as aoe-attach runs:
 // the control client and the engine sharing the links, the NBD server over
 // the engine, and the loop that rediscovers the target (so a target that was
-// marked down comes back by itself, doc §8.8).  Everything here lives on the
+// marked down comes back by itself, docs/aoe-protocol.md §8.8).  Everything here lives on the
 // io_context thread.
 #pragma once
 

@@ -137,7 +137,7 @@ Task<ClaimResult> async_claim(Control& control, std::vector<TargetPort> ports, s
     auto ccmd = action == ClaimAction::overwrite ? wire::ConfigCommand::force_set : wire::ConfigCommand::set_if_empty;
     auto r = co_await control.query_config(*port.link, port.mac, shelf, slot, ccmd, identity);
     if (r.error == errc::aoe_config_string_present) {
-      // Someone wrote between our read and our set (doc §4.2: CCmd 3 is the
+      // Someone wrote between our read and our set (docs/aoe-protocol.md §4.2: CCmd 3 is the
       // target's atomic test-and-set), or the target refuses an equal set.
       auto now = co_await control.query_config(*port.link, port.mac, shelf, slot);
       if (!now.error && now.value.config_string == identity) continue;
@@ -190,7 +190,7 @@ Task<ClaimResult> async_release(Control& control, std::vector<TargetPort> ports,
       case ReleaseAction::clear:
         break;
     }
-    // A force set of the empty string (doc §4.2); a plain set would be refused.
+    // A force set of the empty string (docs/aoe-protocol.md §4.2); a plain set would be refused.
     auto r = co_await control.query_config(*port.link, port.mac, shelf, slot, wire::ConfigCommand::force_set, {});
     if (r.error) {
       result = failed(fmt::format("{}: cannot release the claim on port {}: {}", target, port.name(),

@@ -1,5 +1,5 @@
 // claim.h: aoe-attach --claim, shared-access safety through the target's
-// config string (doc §4.2).  Before serving, this host writes its identity
+// config string (docs/aoe-protocol.md §4.2).  Before serving, this host writes its identity
 // ("aoe-nbd:<hostname>:<machine-id>") with "set if empty"; a string another
 // host wrote means the target is in use and attaching is refused.  Our own
 // identity is accepted (re-attach after a crash); force overwrites; release

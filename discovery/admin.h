@@ -4,7 +4,7 @@
 // with run_control (control.h).
 //
 // Config string, MAC mask and reserve list are per target port: vblade runs
-// one process per port, each with its own copy (doc §4-§6), so every edit
+// one process per port, each with its own copy (docs/aoe-protocol.md §4-§6), so every edit
 // goes to every port that answered, and each port's outcome is reported.
 #pragma once
 
@@ -42,7 +42,7 @@ std::vector<TargetPort> ports_from_answers(const std::vector<discovery::ConfigIn
 // The ports of a discovered target (aoe-attach has one already).
 std::vector<TargetPort> ports_of(const TargetInfo& target);
 
-// A broadcast Query Config to shelf.slot on every link (doc §4.3), collected
+// A broadcast Query Config to shelf.slot on every link (docs/aoe-protocol.md §4.3), collected
 // for `window`.
 Task<std::vector<TargetPort>> find_ports(Control& control, std::vector<Link*> links, std::uint16_t shelf,
                                    std::uint8_t slot, std::chrono::milliseconds window);
@@ -51,7 +51,7 @@ Task<std::vector<TargetPort>> find_ports(Control& control, std::vector<Link*> li
 // with a hint; `command` names the AoE command ("MAC Mask List", ...).
 std::string describe_error(std::error_code ec, std::string_view command);
 
-// A failed MAC Mask edit (doc §5: MError 2 or 3; Dir Count names the failing
+// A failed MAC Mask edit (docs/aoe-protocol.md §5: MError 2 or 3; Dir Count names the failing
 // directive), given the directives that were sent.
 std::string describe_mask_error(const discovery::MaskList& answer,
                                 const std::vector<wire::MaskEntry>& directives);

@@ -28,7 +28,7 @@ std::error_code aoe_error(const wire::Header& header) {
   return header.error ? make_error_code(from_aoe_error(header.error_code)) : std::error_code{};
 }
 
-// ATA status with ERR or DF set (doc §3.4).
+// ATA status with ERR or DF set (docs/aoe-protocol.md §3.4).
 std::error_code ata_error(const wire::AtaArg& arg) {
   if ((arg.cmd_status & wire::ata::failure_mask) == 0) return {};
   return from_ata_error(arg.err_feature);
@@ -93,7 +93,7 @@ bool Control::on_frame(Link& link, std::span<const std::byte> frame) {
   return true;
 }
 
-// Keeps an answer that matches its request (doc §2.5: tag, shelf.slot,
+// Keeps an answer that matches its request (docs/aoe-protocol.md §2.5: tag, shelf.slot,
 // command, R; the port we asked unless we broadcast; for IDENTIFY what the
 // target echoes of the ATA Arg, wire::answers).
 void Control::deliver(Pending& pending, Link& link, std::span<const std::byte> frame,

@@ -1,4 +1,4 @@
-// control.h: request/response exchanges outside the I/O path (doc §4-§6):
+// control.h: request/response exchanges outside the I/O path (docs/aoe-protocol.md §4-§6):
 // Query Config, IDENTIFY, MAC Mask and Reserve, over any set of Links.
 //
 // Control owns only its table of pending exchanges.  Whoever owns the links
@@ -15,7 +15,7 @@
 // Every exchange is a coroutine on the io_context: a unicast one resends
 // after 250 ms, 500 ms, 1 s and then fails with errc::timed_out; a broadcast
 // one collects every answer until its window ends.  AoE error responses
-// (E flag, doc §2.2) come back as errc::aoe_*.
+// (E flag, docs/aoe-protocol.md §2.2) come back as errc::aoe_*.
 #pragma once
 
 #include <chrono>
@@ -50,7 +50,7 @@ struct Result {
   T value{};
 };
 
-// One Query Config answer (doc §4.1), copied out of its frame.
+// One Query Config answer (docs/aoe-protocol.md §4.1), copied out of its frame.
 struct ConfigInfo {
   Link* link = nullptr;  // the local link it arrived on
   wire::Mac mac{};       // the answering target port
@@ -63,7 +63,7 @@ struct ConfigInfo {
   std::string config_string;
 };
 
-// A MAC Mask answer (doc §5): merror is the target's verdict on an edit; on
+// A MAC Mask answer (docs/aoe-protocol.md §5): merror is the target's verdict on an edit; on
 // failure vblade returns no list and dir_count names the failing directive.
 struct MaskList {
   wire::MaskError merror = wire::MaskError::ok;
@@ -100,9 +100,9 @@ class Control {
 
   void set_announcement(Announcement announcement) { announcement_ = std::move(announcement); }
 
-  // Query Config (doc §4) to the broadcast MAC on every link, collecting each
+  // Query Config (docs/aoe-protocol.md §4) to the broadcast MAC on every link, collecting each
   // answer until `window` ends.  A concrete shelf and/or slot narrows the
-  // question (doc §4.3).  Error answers are left out.
+  // question (docs/aoe-protocol.md §4.3).  Error answers are left out.
   Task<std::vector<ConfigInfo>> query_config_broadcast(
       std::vector<Link*> links, std::chrono::milliseconds window,
       std::uint16_t shelf = wire::broadcast_shelf, std::uint8_t slot = wire::broadcast_slot,
@@ -115,14 +115,14 @@ class Control {
                                         wire::ConfigCommand ccmd = wire::ConfigCommand::read,
                                         std::string config = {});
 
-  // ATA IDENTIFY DEVICE (doc §3.6) through one target port.
+  // ATA IDENTIFY DEVICE (docs/aoe-protocol.md §3.6) through one target port.
   Task<Result<Identity>> identify(Link& link, wire::Mac mac, std::uint16_t shelf, std::uint8_t slot);
 
-  // MAC Mask List (doc §5): no directives reads the list, else edits it.
+  // MAC Mask List (docs/aoe-protocol.md §5): no directives reads the list, else edits it.
   Task<Result<MaskList>> mac_mask(Link& link, wire::Mac mac, std::uint16_t shelf, std::uint8_t slot,
                                   std::vector<wire::MaskEntry> directives = {});
 
-  // Reserve / Release (doc §6): read, set or force-set; answers the resulting
+  // Reserve / Release (docs/aoe-protocol.md §6): read, set or force-set; answers the resulting
   // list.  Release is a set with no MACs.
   Task<Result<std::vector<wire::Mac>>> reserve(Link& link, wire::Mac mac, std::uint16_t shelf,
                                                std::uint8_t slot, wire::ReserveCommand rcmd,

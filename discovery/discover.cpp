@@ -84,7 +84,7 @@ std::vector<TargetInfo> merge_answers(const std::vector<ConfigInfo>& answers,
   std::map<std::pair<std::uint16_t, std::uint8_t>, TargetInfo> by_id;
   std::set<std::tuple<std::uint16_t, std::uint8_t, const Link*, wire::Mac>> seen;
   for (const ConfigInfo& a : answers) {
-    // Linux ignores answers carrying a broadcast value (doc §2.3).
+    // Linux ignores answers carrying a broadcast value (docs/aoe-protocol.md §2.3).
     if (a.shelf == wire::broadcast_shelf || a.slot == wire::broadcast_slot) continue;
     if (!only.empty() && std::find(only.begin(), only.end(), TargetId{a.shelf, a.slot}) == only.end())
       continue;
@@ -165,7 +165,7 @@ std::string describe(const Conflict& c) {
 }
 
 Task<DiscoverResult> async_discover(Control& control, std::vector<Link*> links, DiscoverOptions options) {
-  // One wanted target: ask only it (doc §4.3); otherwise everyone.
+  // One wanted target: ask only it (docs/aoe-protocol.md §4.3); otherwise everyone.
   TargetId ask{wire::broadcast_shelf, wire::broadcast_slot};
   if (options.only.size() == 1) ask = options.only.front();
   std::vector<ConfigInfo> answers =

@@ -1,10 +1,10 @@
-// discover.h: find the AoE targets reachable over a set of links (doc §4.3).
+// discover.h: find the AoE targets reachable over a set of links (docs/aoe-protocol.md §4.3).
 //
 // A broadcast Query Config on every link; each (local link, target port)
 // that answers for a shelf.slot is a path.  Then an IDENTIFY through every
 // target port gives capacity, model and serial.  A port whose IDENTIFY
 // disagrees with the target's first one claims a shelf.slot that belongs to
-// another disk (doc §8.12): it is reported as a conflict, never used.
+// another disk (docs/aoe-protocol.md §8.12): it is reported as a conflict, never used.
 #pragma once
 
 #include <chrono>

@@ -323,7 +323,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
-    if (ec == errc::aoe_device_unavailable) return;  // transient (doc §8.7): let the timeout retry it
+    if (ec == errc::aoe_device_unavailable) return;  // transient (docs/aoe-protocol.md §8.7): let the timeout retry it
     log::warning("{}: tag {:08x}: {}", target_.name(), h.tag, ec.message());
     return complete_frame(i, ec);
   }
@@ -341,7 +341,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   }
   if (s.request->kind == Kind::read) {
     std::size_t expected = std::size_t{s.sectors} * wire::sector_size;
-    if (ata.data.size() != expected) {  // doc §3.4: never use short or long read data
+    if (ata.data.size() != expected) {  // docs/aoe-protocol.md §3.4: never use short or long read data
       ++path.stats.rejected_replies;
       return;
     }

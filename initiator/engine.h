@@ -10,9 +10,9 @@
 //
 // A path that keeps timing out while another works is marked failed: its
 // frames move to the healthy paths at once and it is probed in the
-// background until it answers (doc §8.6).  Probes come in two sizes; when
+// background until it answers (docs/aoe-protocol.md §8.6).  Probes come in two sizes; when
 // only the small one gets through, the path's payload is halved (a hop with
-// a smaller MTU, doc §7) and frames too big for it are cut on resend.
+// a smaller MTU, docs/aoe-protocol.md §7) and frames too big for it are cut on resend.
 //
 // A write that was transmitted more than once fences its sectors until its
 // other copies are answered or too old to execute, so that a later write of

@@ -77,8 +77,8 @@ errc from_ata_error(std::uint8_t error_register) noexcept {
   return errc::ata_media_error;
 }
 
-// Every ATA failure of a read or write is EIO to the block layer (issue 3);
-// the errc keeps the detail for the log.
+// Every ATA failure of a read or write is EIO to the block layer, as a
+// local disk's media error is; the errc keeps the detail for the log.
 int to_errno(std::error_code ec) noexcept {
   if (!ec) return 0;
   if (ec.category() != aoe_category()) {

@@ -60,7 +60,7 @@ inline std::error_code make_error_code(errc e) noexcept {
 errc from_aoe_error(unsigned code) noexcept;
 
 // Classifies an ATA response whose status has ERR or DF set by its error
-// register (doc §3.4): IDNF first, as a drive reports ABRT along with it.
+// register (docs/aoe-protocol.md §3.4): IDNF first, as a drive reports ABRT along with it.
 errc from_ata_error(std::uint8_t error_register) noexcept;
 
 // The errno a block-device client should see (EIO, EINVAL, ENOSPC, ...).

@@ -1,4 +1,4 @@
-// identify.cpp: the IDENTIFY DEVICE fields an initiator needs (doc §3.6).
+// identify.cpp: the IDENTIFY DEVICE fields an initiator needs (docs/aoe-protocol.md §3.6).
 #include "initiator/identify.h"
 
 #include "initiator/errors.h"
@@ -12,7 +12,7 @@ namespace {
 
 using Block = std::span<const std::byte>;
 
-// IDENTIFY words are little-endian (doc §1).
+// IDENTIFY words are little-endian (docs/aoe-protocol.md §1).
 std::uint16_t word(Block b, std::size_t i) noexcept {
   return static_cast<std::uint16_t>(std::to_integer<unsigned>(b[2 * i]) |
                                     std::to_integer<unsigned>(b[2 * i + 1]) << 8);
@@ -20,7 +20,7 @@ std::uint16_t word(Block b, std::size_t i) noexcept {
 
 bool bit(std::uint16_t w, unsigned n) noexcept { return (w >> n & 1u) != 0; }
 
-// Each word holds two characters, the first in the high byte (doc §3.6).
+// Each word holds two characters, the first in the high byte (docs/aoe-protocol.md §3.6).
 std::string ata_string(Block b, std::size_t first_word, std::size_t words) {
   std::string s;
   for (std::size_t i = first_word; i < first_word + words; ++i) {
@@ -47,7 +47,7 @@ std::error_code parse_identify(Block block, Identity& out) {
   const bool features_valid = (w83 & 0xC000) == 0x4000;
 
   Identity id;
-  // Linux's capacity rule (doc §3.6): LBA48 if supported or enabled.
+  // Linux's capacity rule (docs/aoe-protocol.md §3.6): LBA48 if supported or enabled.
   id.lba48 = features_valid && bit(w83 | word(block, 86), 10);
   if (id.lba48) {
     for (std::size_t i = 0; i < 4; ++i) id.sectors |= std::uint64_t{word(block, 100 + i)} << (16 * i);

@@ -1,5 +1,5 @@
 // identify.h: what an initiator needs from the 512-byte IDENTIFY DEVICE block
-// (doc §3.6).  Pure: bytes in, an Identity out.
+// (docs/aoe-protocol.md §3.6).  Pure: bytes in, an Identity out.
 #pragma once
 
 #include <cstdint>

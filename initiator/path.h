@@ -22,7 +22,7 @@ using Duration = std::chrono::nanoseconds;
 
 // Tunables with their defaults; EngineOptions carries them.
 struct RttLimits {
-  Duration initial_rto = std::chrono::milliseconds(200);  // before any sample (doc §8.1)
+  Duration initial_rto = std::chrono::milliseconds(200);  // before any sample (docs/aoe-protocol.md §8.1)
   Duration min_rto = std::chrono::milliseconds(10);       // floor: vblade on a busy host jitters by ms
   Duration max_rto = std::chrono::seconds(4);             // ceiling of the exponential backoff
 };

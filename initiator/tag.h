@@ -2,13 +2,13 @@
 //
 //   bit 31      always 1: userland traffic.  A loaded kernel `aoe` module
 //               drops replies with this bit set, and we drop those without it
-//               (doc §2.5), so both initiators can share a host.
+//               (docs/aoe-protocol.md §2.5), so both initiators can share a host.
 //   bit 30      0: an engine I/O frame; 1: a control exchange (discovery,
 //               IDENTIFY, config string, MAC mask, reserve).
 //   engine:     bits 29..20 slot in the engine's frame table (1024 slots),
 //               bits 19..0  generation of that slot, bumped on every
 //               transmission, so a retransmitted frame gets a new tag and a
-//               late answer to any older tag is recognised (doc §8.4).
+//               late answer to any older tag is recognised (docs/aoe-protocol.md §8.4).
 //   control:    bits 29..0 a sequence number.
 //
 // A generation wraps after 2^20 transmissions through one slot: at 100k

@@ -25,7 +25,7 @@ struct PathInfo {
   std::string config_string;
 
   // Sectors per ATA command on this path: the target's limit and what the
-  // link MTU carries after the 36-byte header (doc §7; the conservative
+  // link MTU carries after the 36-byte header (docs/aoe-protocol.md §7; the conservative
   // (MTU - 36) / 512 that Linux and vblade use).
   unsigned payload_sectors() const noexcept {
     unsigned mtu = std::min(link ? link->info().mtu : 1500, max_mtu);

@@ -1,4 +1,4 @@
-// wire.cpp: AoE frames to and from bytes (doc §2-§6).  Every read is
+// wire.cpp: AoE frames to and from bytes (docs/aoe-protocol.md §2-§6).  Every read is
 // preceded by a length check, so a hostile frame can only yield an errc.
 #include "initiator/wire.h"
 
@@ -11,12 +11,12 @@
 namespace aoe::wire {
 namespace {
 
-// Ver/Flags byte, frame offset 14 (doc §2.1).
+// Ver/Flags byte, frame offset 14 (docs/aoe-protocol.md §2.1).
 constexpr std::uint8_t version = 1;
 constexpr std::uint8_t flag_response = 0x08;
 constexpr std::uint8_t flag_error = 0x04;
 
-// LBA28 puts the Device register's upper nibble in lba3 (doc §3.3).
+// LBA28 puts the Device register's upper nibble in lba3 (docs/aoe-protocol.md §3.3).
 constexpr std::uint64_t device_lba = 0xE0;
 constexpr std::uint64_t device_no_address = 0xA0;
 constexpr std::uint64_t lba48_mask = (std::uint64_t{1} << 48) - 1;
@@ -57,7 +57,7 @@ void put_bytes(MutableBytes b, std::size_t at, Bytes from) noexcept {
   if (!from.empty()) std::memcpy(b.data() + at, from.data(), from.size());
 }
 
-// The frame length once padded to the Ethernet minimum (doc §7), or 0 if it
+// The frame length once padded to the Ethernet minimum (docs/aoe-protocol.md §7), or 0 if it
 // does not fit in `out`.
 std::size_t frame_size(std::size_t fixed, std::size_t variable, MutableBytes out) noexcept {
   const std::size_t size = std::max(fixed + variable, min_frame_size);
@@ -103,7 +103,7 @@ std::error_code decode_ata(const Header& h, Bytes f, AtaArg& a) noexcept {
   for (std::size_t i = 0; i < 6; ++i) a.lba |= std::uint64_t{get8(f, 28 + i)} << (8 * i);
   a.data = f.subspan(ata_header_size);
   // A write request carries exactly SectorCount sectors; the rest is padding
-  // (doc §3.4).  Responses are checked by the engine, which knows the request.
+  // (docs/aoe-protocol.md §3.4).  Responses are checked by the engine, which knows the request.
   if (!h.response && (a.aflags & aflags::write) != 0) {
     const std::size_t want = std::size_t{a.sector_count} * sector_size;
     if (a.data.size() < want) return errc::bad_data_length;
@@ -134,7 +134,7 @@ std::error_code decode_mask(Bytes f, MaskArg& a) noexcept {
   a.merror = static_cast<MaskError>(get8(f, 26));
   a.dir_count = get8(f, 27);
   // A failed edit carries no list: vblade sets Dir Count to the index of
-  // the failing directive (doc §5), so the count need not fit the frame.
+  // the failing directive (docs/aoe-protocol.md §5), so the count need not fit the frame.
   if (a.merror != MaskError::ok) {
     a.directives = {};
     return {};
@@ -222,7 +222,7 @@ bool answers(const AtaArg& request, const AtaArg& reply) noexcept {
 AtaArg ata_flush(bool ext) noexcept {
   AtaArg a;
   if (ext) {
-    // With E set all six lba bytes are address bits (doc §3.2), unused here.
+    // With E set all six lba bytes are address bits (docs/aoe-protocol.md §3.2), unused here.
     a.aflags = aflags::extended;
     a.cmd_status = ata::flush_cache_ext;
   } else {
@@ -251,8 +251,8 @@ std::error_code decode_header(Bytes frame, Header& out) noexcept {
   const std::uint8_t ver_flags = get8(frame, 14);
   if (ver_flags >> 4 != version) return errc::bad_version;
   // Reserved bits (here, in AFlags and in the ATA header) are not
-  // interpreted: senders must write zero, receivers must not look (doc §1).
-  // 4..0xEF are undefined and 0xF0..0xFF vendor specific (doc §2.4): we speak neither.
+  // interpreted: senders must write zero, receivers must not look (docs/aoe-protocol.md §1).
+  // 4..0xEF are undefined and 0xF0..0xFF vendor specific (docs/aoe-protocol.md §2.4): we speak neither.
   const std::uint8_t command = get8(frame, 19);
   if (command > static_cast<std::uint8_t>(Command::reserve)) return errc::unknown_command;
 
@@ -294,7 +294,7 @@ std::size_t encode(const Header& header, const AtaArg& arg, MutableBytes out) no
 }
 
 std::size_t encode(const Header& header, const ConfigArg& arg, MutableBytes out) noexcept {
-  // The length field could carry more, but no peer accepts it (doc §4.1).
+  // The length field could carry more, but no peer accepts it (docs/aoe-protocol.md §4.1).
   if (arg.config_string.size() > max_config_string) return 0;
   const std::size_t size = frame_size(config_header_size, arg.config_string.size(), out);
   if (size == 0) return 0;

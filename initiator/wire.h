@@ -4,7 +4,7 @@
 // fill plain structs whose spans point back into that input; encoders write
 // into a caller's buffer.  Every received byte is checked (Asio's http parser
 // is the model: bytes in, a result out).  Layouts and the reasons behind the
-// checks are in ../shared/docs/aoe-protocol.md, cited below as "doc §N".
+// checks are in docs/aoe-protocol.md, cited below by section.
 #pragma once
 
 #include <array>
@@ -25,35 +25,35 @@ using Mac = std::array<std::uint8_t, 6>;
 
 inline constexpr std::uint16_t ethertype = 0x88A2;
 inline constexpr std::size_t eth_header_size = 14;
-inline constexpr std::size_t aoe_header_size = 10;                // doc §2
+inline constexpr std::size_t aoe_header_size = 10;                // docs/aoe-protocol.md §2
 inline constexpr std::size_t common_header_size = eth_header_size + aoe_header_size;  // 24
 inline constexpr std::size_t ata_header_size = common_header_size + 12;               // 36
 inline constexpr std::size_t config_header_size = common_header_size + 8;             // 32
 inline constexpr std::size_t mask_header_size = common_header_size + 4;               // 28
 inline constexpr std::size_t reserve_header_size = common_header_size + 2;            // 26
-inline constexpr std::size_t min_frame_size = 60;                 // Ethernet minimum without FCS (doc §7)
+inline constexpr std::size_t min_frame_size = 60;                 // Ethernet minimum without FCS (docs/aoe-protocol.md §7)
 inline constexpr std::size_t sector_size = 512;
-inline constexpr std::size_t max_config_string = 1024;            // doc §4.1
+inline constexpr std::size_t max_config_string = 1024;            // docs/aoe-protocol.md §4.1
 inline constexpr std::uint16_t broadcast_shelf = 0xFFFF;
 inline constexpr std::uint8_t broadcast_slot = 0xFF;
 inline constexpr Mac broadcast_mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 enum class Command : std::uint8_t { ata = 0, query_config = 1, mac_mask = 2, reserve = 3 };
 
-// Ethernet addresses and the AoE common header (doc §2).
+// Ethernet addresses and the AoE common header (docs/aoe-protocol.md §2).
 struct Header {
   Mac dst{};
   Mac src{};
   bool response = false;        // R flag
   bool error = false;           // E flag
-  std::uint8_t error_code = 0;  // valid when error is set (doc §2.2)
+  std::uint8_t error_code = 0;  // valid when error is set (docs/aoe-protocol.md §2.2)
   std::uint16_t shelf = 0;      // Major
   std::uint8_t slot = 0;        // Minor
   Command command = Command::ata;
   std::uint32_t tag = 0;
 };
 
-// --- Command 0: Issue ATA Command (doc §3)
+// --- Command 0: Issue ATA Command (docs/aoe-protocol.md §3)
 namespace aflags {
 inline constexpr std::uint8_t extended = 0x40;  // E: LBA48
 inline constexpr std::uint8_t device = 0x10;    // D
@@ -71,7 +71,7 @@ inline constexpr std::uint8_t identify_device = 0xEC;
 inline constexpr std::uint8_t check_power_mode = 0xE5;
 inline constexpr std::uint8_t flush_cache = 0xE7;
 inline constexpr std::uint8_t flush_cache_ext = 0xEA;
-// Status register bits; (status & failure_mask) == 0 means success (doc §3.4).
+// Status register bits; (status & failure_mask) == 0 means success (docs/aoe-protocol.md §3.4).
 inline constexpr std::uint8_t status_bsy = 0x80, status_drdy = 0x40, status_df = 0x20,
                               status_drq = 0x08, status_err = 0x01;
 inline constexpr std::uint8_t failure_mask = 0xA9;
@@ -98,7 +98,7 @@ inline constexpr std::uint64_t lba48_max_sectors = 0xFFFF'FFFF'FFFF;
 constexpr std::uint64_t max_sectors(bool lba48) noexcept { return lba48 ? lba48_max_sectors : lba28_max_sectors; }
 
 // Builders for the ATA commands the initiator sends.  They pick the opcode,
-// flags and LBA layout (LBA28 puts 0xE0 | lba[27:24] in lba3, doc §3.3).
+// flags and LBA layout (LBA28 puts 0xE0 | lba[27:24] in lba3, docs/aoe-protocol.md §3.3).
 // The LBA must be below max_sectors(lba48): higher bits are cut.
 AtaArg ata_read(std::uint64_t lba, std::uint8_t sectors, bool lba48) noexcept;
 AtaArg ata_write(std::uint64_t lba, std::uint8_t sectors, bool lba48) noexcept;
@@ -111,7 +111,7 @@ AtaArg ata_flush(bool ext) noexcept;
 // without the E flag, on top of tag, shelf.slot, command and source MAC.
 bool answers(const AtaArg& request, const AtaArg& reply) noexcept;
 
-// --- Command 1: Query Config Information (doc §4)
+// --- Command 1: Query Config Information (docs/aoe-protocol.md §4)
 enum class ConfigCommand : std::uint8_t {
   read = 0, test_exact = 1, test_prefix = 2, set_if_empty = 3, force_set = 4,
 };
@@ -124,11 +124,11 @@ struct ConfigArg {
   ConfigCommand ccmd = ConfigCommand::read;
   Bytes config_string;
 
-  // Largest ATA transfer the target accepts, in sectors (0 means 2, doc §4.1).
+  // Largest ATA transfer the target accepts, in sectors (0 means 2, docs/aoe-protocol.md §4.1).
   unsigned max_sectors() const noexcept { return sector_count == 0 ? 2u : sector_count; }
 };
 
-// --- Command 2: MAC Mask List (doc §5)
+// --- Command 2: MAC Mask List (docs/aoe-protocol.md §5)
 enum class MaskCommand : std::uint8_t { read = 0, edit = 1 };
 enum class MaskDirective : std::uint8_t { none = 0, add = 1, remove = 2 };
 enum class MaskError : std::uint8_t { ok = 0, unspecified = 1, bad_directive = 2, list_full = 3 };
@@ -147,7 +147,7 @@ struct MaskArg {
   MaskEntry entry(std::size_t i) const noexcept;  // i < dir_count
 };
 
-// --- Command 3: Reserve / Release (doc §6)
+// --- Command 3: Reserve / Release (docs/aoe-protocol.md §6)
 enum class ReserveCommand : std::uint8_t { read = 0, set = 1, force_set = 2 };
 
 struct ReserveArg {

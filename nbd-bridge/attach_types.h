@@ -38,25 +38,25 @@ inline std::error_code make_error_code(attach_errc e) noexcept {
 std::error_code errno_code(int err) noexcept;
 
 // Which kernel interface carries an attachment: generic netlink
-// (docs/nbd-protocol.md §5.3) or the legacy ioctls (§5.2).
+// (docs/nbd-protocol.md §5.3) or the legacy ioctls (docs/nbd-protocol.md §5.2).
 enum class AttachMechanism { netlink, ioctl };
 
 struct AttachRequest {
   // Connected stream sockets whose other ends the server already serves in
   // transmission phase.  Not taken: the kernel holds its own references, so
   // the caller closes its copies once connect() returned.  More than one
-  // needs NBD_FLAG_CAN_MULTI_CONN in `flags` (§5.4).
+  // needs NBD_FLAG_CAN_MULTI_CONN in `flags` (docs/nbd-protocol.md §5.4).
   std::vector<int> sockets;
   std::uint64_t size_bytes = 0;
-  std::uint64_t block_size = 512;   // power of two, 512..4096 (§5.1)
+  std::uint64_t block_size = 512;   // power of two, 512..4096 (docs/nbd-protocol.md §5.1)
   std::uint16_t flags = 0;          // transmission flags, Server::transmission_flags()
   std::optional<std::uint32_t> index;  // --device /dev/nbdN; else the kernel picks
   // Per-request timeout in seconds.  0 by default: the AoE engine enforces
   // its own deadline (failing with target_down), and with exactly one socket
   // and timeout 0 the kernel never gives up on a request, while any other
-  // setting lets a slow target kill the socket (§5.5).
+  // setting lets a slow target kill the socket (docs/nbd-protocol.md §5.5).
   std::uint64_t timeout_seconds = 0;
-  // Seconds I/O waits for a replacement socket once all are dead (§5.3); 0: none.
+  // Seconds I/O waits for a replacement socket once all are dead (docs/nbd-protocol.md §5.3); 0: none.
   std::uint64_t dead_conn_timeout_seconds = 0;
   // Shown in /sys/block/nbdN/backend, e.g. "aoe-nbd:e1.2"; quoted again on resize.
   std::string backend_id;
@@ -67,7 +67,7 @@ struct AttachRequest {
 enum class DeviceStatus {
   missing,       // no /dev/nbdN
   disconnected,  // exists, holds no configuration
-  connected,     // holds a configuration (an open by blkid also makes one: a hint, §5.3)
+  connected,     // holds a configuration (an open by blkid also makes one: a hint, docs/nbd-protocol.md §5.3)
 };
 
 std::string device_path_of(std::uint32_t index);  // "/dev/nbdN"

@@ -2,7 +2,7 @@
 // connection of one Server that payloads come from.
 //
 // A userspace server in the kernel's I/O path must not need fresh memory to
-// make progress (issue 4): under memory pressure an allocation may wait on
+// make progress: under memory pressure an allocation may wait on
 // reclaim that waits on us, and under mlockall every new page is locked
 // again.  So the pool keeps what it obtained: a released buffer goes on the
 // free list of its size class, the next request of that class takes it

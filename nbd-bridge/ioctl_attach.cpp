@@ -69,7 +69,7 @@ void IoctlThread::finish(Phase p, std::error_code ec) {
   changed_.notify_all();
 }
 
-// nbd-client's order (§5.2): sizes, clear, flags, timeout, sockets, DO_IT.
+// nbd-client's order (docs/nbd-protocol.md §5.2): sizes, clear, flags, timeout, sockets, DO_IT.
 void IoctlThread::run(AttachRequest r) {
   const int fd = device_.get();
   std::error_code ec = nbd_ioctl(fd, NBD_SET_BLKSIZE, r.block_size);
@@ -91,7 +91,7 @@ void IoctlThread::run(AttachRequest r) {
   finish(Phase::running, {});
   // Blocks until the device is disconnected or its socket dies.
   std::error_code done = nbd_ioctl(fd, NBD_DO_IT);
-  nbd_ioctl(fd, NBD_CLEAR_SOCK);  // fails whatever is left (§5.2)
+  nbd_ioctl(fd, NBD_CLEAR_SOCK);  // fails whatever is left (docs/nbd-protocol.md §5.2)
   finish(Phase::ended, done);
 }
 

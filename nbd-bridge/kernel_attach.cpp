@@ -106,7 +106,7 @@ std::optional<Attachment> connect(const AttachRequest& request, std::error_code&
     return std::nullopt;
   }
   // The ioctls do not refuse a running device: nbd-client's sequence would
-  // resize it and CLEAR_SOCK would shut down its owner's sockets (§5.2).
+  // resize it and CLEAR_SOCK would shut down its owner's sockets (docs/nbd-protocol.md §5.2).
   // Only a setup racing ours between this check and CLEAR_SOCK slips through.
   if (sysfs_running(*index)) {
     ec = attach_errc::device_busy;

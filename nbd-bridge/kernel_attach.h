@@ -1,14 +1,14 @@
 // kernel_attach.h: hands connected NBD sockets to the kernel's nbd driver,
-// which turns them into /dev/nbdN (doc nbd-protocol §5).
+// which turns them into /dev/nbdN (docs/nbd-protocol.md §5).
 //
-// The generic netlink family "nbd" is the interface (§5.3, netlink.h);
+// The generic netlink family "nbd" is the interface (docs/nbd-protocol.md §5.3, netlink.h);
 // kernels without it (but with /dev/nbd0) get the legacy ioctls, where a
 // dedicated thread stays parked in NBD_DO_IT for the device's lifetime
-// (§5.2, ioctl_attach.h).  Shared types are in attach_types.h.
+// (docs/nbd-protocol.md §5.2, ioctl_attach.h).  Shared types are in attach_types.h.
 //
 // The kernel reads the device (partition scan) as soon as it is connected,
 // so the NBD server must already be serving the sockets on another thread
-// before connect() is called (§5.2, §5.3).
+// before connect() is called (docs/nbd-protocol.md §5.2, §5.3).
 #pragma once
 
 #include <cstdint>
@@ -40,7 +40,7 @@ class Attachment {
   std::string device_path() const;  // "/dev/nbdN"
 
   // Changes the size of the live device.  Freezes the device's queue until
-  // every in-flight request completed (§5.3): never call it from the thread
+  // every in-flight request completed (docs/nbd-protocol.md §5.3): never call it from the thread
   // that serves the sockets.
   std::error_code resize(std::uint64_t size_bytes);
 
@@ -60,7 +60,7 @@ class Attachment {
 
   std::uint32_t index_;
   AttachMechanism mechanism_;
-  std::string backend_id_;              // quoted on RECONFIGURE (§5.3)
+  std::string backend_id_;              // quoted on RECONFIGURE (docs/nbd-protocol.md §5.3)
   std::unique_ptr<IoctlThread> ioctl_;  // ioctl interface only
 };
 
@@ -79,7 +79,7 @@ std::vector<Backend> backends();
 std::optional<std::uint32_t> find_backend(std::string_view backend_id);
 
 // Gives request.sockets to the configured netlink device `index` in place
-// of its dead connections (NBD_CMD_RECONFIGURE, §5.3); everything else
+// of its dead connections (NBD_CMD_RECONFIGURE, docs/nbd-protocol.md §5.3); everything else
 // stays.  The kernel resends the requests it held on them at once; they
 // wait in the sockets until served.  It silently drops a socket for which
 // no connection is dead: close your copies, ask kernel_holds() about the

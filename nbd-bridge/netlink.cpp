@@ -125,7 +125,7 @@ std::error_code connect_device(Genl& g, const AttachRequest& r, std::uint32_t& i
   rc |= put_sockets(m, r.sockets);
   if (rc != 0) return put_failed();
 
-  // The reply carrying NBD_ATTR_INDEX comes before the ACK (§5.3).
+  // The reply carrying NBD_ATTR_INDEX comes before the ACK (docs/nbd-protocol.md §5.3).
   std::optional<std::uint32_t> got;
   auto ec = transact(g, std::move(msg), [&](nlattr* const* attrs) {
     if (attrs[NBD_ATTR_INDEX]) got = nla_get_u32(attrs[NBD_ATTR_INDEX]);

@@ -41,7 +41,7 @@ std::error_code resize(Genl& g, std::uint32_t index, std::uint64_t size_bytes, c
 // request the kernel holds completed).
 std::error_code reconnect(Genl& g, std::uint32_t index, const std::vector<int>& sockets,
                           const std::string& backend_id);
-// RECONFIGURE with a new request and dead-connection timeout (§5.5).
+// RECONFIGURE with a new request and dead-connection timeout (docs/nbd-protocol.md §5.5).
 std::error_code set_timeouts(Genl& g, std::uint32_t index, std::uint64_t request_seconds,
                              std::uint64_t dead_conn_seconds, const std::string& backend_id);
 std::error_code disconnect(Genl& g, std::uint32_t index);

@@ -1,5 +1,5 @@
 // protocol.h: the NBD wire format, pure (no I/O, no Asio; the fuzzers build it
-// with clang).  Doc nbd-protocol §1-§3; names follow the spec minus the prefix.
+// with clang).  docs/nbd-protocol.md §1-§3; names follow the spec minus the prefix.
 //
 // Handshake: parse_option_header + answer_option turn one client option into
 // the bytes to send and what happens next, so the session only moves bytes.
@@ -105,7 +105,7 @@ inline constexpr std::uint16_t reply_flag_done = 1 << 0;
 inline constexpr std::uint16_t chunk_offset_data = 1;
 inline constexpr std::uint16_t chunk_error = (1 << 15) + 1;
 
-// --- error values on the wire (never raw host errno, doc §3.3)
+// --- error values on the wire (never raw host errno, docs/nbd-protocol.md §3.3)
 inline constexpr std::uint32_t err_perm = 1;
 inline constexpr std::uint32_t err_io = 5;
 inline constexpr std::uint32_t err_nomem = 12;
@@ -188,7 +188,7 @@ struct OptionOutcome {
 OptionOutcome answer_option(const OptionHeader& header, std::span<const std::byte> data,
                             const ExportInfo& export_info, HandshakeState& state);
 
-// Answers one option while the server shuts down (doc §1.2): ERR_SHUTDOWN,
+// Answers one option while the server shuts down (docs/nbd-protocol.md §1.2): ERR_SHUTDOWN,
 // after which the client should ABORT; ABORT itself is acknowledged and
 // closes, and EXPORT_NAME, which cannot carry an error, closes.
 OptionOutcome answer_option_shutting_down(const OptionHeader& header);

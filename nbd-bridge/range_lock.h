@@ -4,7 +4,7 @@
 // writers, and nobody overtakes an earlier overlapping request (running or
 // still waiting): overlapping writes land in the order they arrived, and an
 // edge-sector read-modify-write never races another write of that sector.
-// The AoE target itself may execute requests in any order (aoe-protocol §8.10).
+// The AoE target itself may execute requests in any order (docs/aoe-protocol.md §8.10).
 // Single io_context thread, no locks.
 #pragma once
 

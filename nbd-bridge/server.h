@@ -2,7 +2,7 @@
 //
 // Unix-socket clients (qemu, libnbd, fio) get the fixed-newstyle handshake;
 // the kernel's end of a socketpair starts directly in transmission (the
-// kernel never sees a handshake, doc nbd-protocol §5.1).  Everything runs on
+// kernel never sees a handshake, docs/nbd-protocol.md §5.1).  Everything runs on
 // the io_context thread that owns the BlockDevice.
 #pragma once
 
@@ -29,7 +29,7 @@ struct ExportOptions {
   // READ and WRITE payloads held at once, over every connection (one holds
   // at most half, or a single request of any size): memory the pool keeps
   // once obtained, locked under mlockall.  48 MiB keeps aoe-attach under the
-  // 64 MiB peak RSS goal per target (issue 6) and is still hundreds of
+  // 64 MiB peak RSS goal per target (README, Performance) and is still hundreds of
   // times the target's window (Buffer Count x payload, ~140 KiB for vblade).
   std::size_t max_buffered_bytes = 48u << 20;
   // A client must finish the handshake within this (qemu-nbd's limit), so

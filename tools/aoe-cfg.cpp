@@ -1,4 +1,4 @@
-// aoe-cfg: read, set or test a target's config string (Query Config, doc §4),
+// aoe-cfg: read, set or test a target's config string (Query Config, docs/aoe-protocol.md §4),
 // like Coraid's aoecfg, without the kernel driver.
 #include <chrono>
 #include <cmath>
@@ -66,7 +66,7 @@ Task<int> force_set(Control& control, const Command& r, const std::vector<Target
 }
 
 // The target decides (CCmd 1/2): it answers a match and stays silent
-// otherwise (doc §4.2).  A match means every port matches.
+// otherwise (docs/aoe-protocol.md §4.2).  A match means every port matches.
 Task<int> test(Control& control, const Command& r, const std::vector<TargetPort>& ports) {
   auto ccmd = r.op == Op::test ? wire::ConfigCommand::test_exact : wire::ConfigCommand::test_prefix;
   for (const TargetPort& port : ports) {

@@ -205,7 +205,7 @@ int detach(std::string name, double timeout_seconds, bool force) {
     return fail(code, fmt::format("{}: {}", device, ec.message()));
   }
   // The kernel drops the configuration once the sockets are shut and the
-  // last opener is gone: a mounted filesystem keeps it (doc nbd-protocol §5.3).
+  // last opener is gone: a mounted filesystem keeps it (docs/nbd-protocol.md §5.3).
   while ((state = nbd::status(r->index, ec)) == nbd::DeviceStatus::connected && !ec && Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (ec) return fail(exit_failed, fmt::format("{}: status: {}", device, ec.message()));

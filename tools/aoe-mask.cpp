@@ -1,4 +1,4 @@
-// aoe-mask: read or edit an AoE target's MAC mask list (doc §5), the list of
+// aoe-mask: read or edit an AoE target's MAC mask list (docs/aoe-protocol.md §5), the list of
 // initiator MACs it serves; an empty list serves everyone.
 #include <algorithm>
 #include <chrono>
@@ -32,7 +32,7 @@ struct Command : aoe::tools::AdminTarget {
 void error(const std::string& message) { aoe::tools::fail("aoe-mask", 0, message); }
 
 // After an edit: a non-empty list without any of our MACs locks this host
-// out of that port (vblade then ignores us, doc §5).
+// out of that port (vblade then ignores us, docs/aoe-protocol.md §5).
 void warn_if_locked_out(const Command& r, const TargetPort& port, const std::vector<wire::Mac>& list) {
   if (list.empty()) return;
   for (const aoe::Link* l : r.links)

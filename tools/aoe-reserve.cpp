@@ -1,5 +1,5 @@
 // aoe-reserve: read, set, force or release an AoE target's reserve list
-// (Reserve/Release, doc §6): while it is not empty, only the listed
+// (Reserve/Release, docs/aoe-protocol.md §6): while it is not empty, only the listed
 // initiator MACs get ATA service; others get AoE error 6.
 #include <algorithm>
 #include <chrono>
@@ -34,7 +34,7 @@ struct Command : aoe::tools::AdminTarget {
 
 void error(const std::string& message) { aoe::tools::fail("aoe-reserve", 0, message); }
 
-// A set (RCmd 1) succeeds only from a MAC on the list (doc §6); say so
+// A set (RCmd 1) succeeds only from a MAC on the list (docs/aoe-protocol.md §6); say so
 // when the new list leaves out the MAC we sent from.
 void warn_if_excluded(const Command& r, const TargetPort& port, const std::vector<wire::Mac>& list) {
   if (list.empty() || std::find(list.begin(), list.end(), port.link->info().mac) != list.end()) return;
@@ -105,10 +105,10 @@ int run(int argc, char** argv) {
   if (r.macs.size() > 255) return tool.fail(aoe::exit_usage, "at most 255 MAC addresses");
   r.rcmd = r.action == "list"    ? wire::ReserveCommand::read
            : r.action == "force" ? wire::ReserveCommand::force_set
-                                 : wire::ReserveCommand::set;  // release: a set of no MACs (doc §6)
+                                 : wire::ReserveCommand::set;  // release: a set of no MACs (docs/aoe-protocol.md §6)
   return tool.run([&](Control& control) { return run_request(control, r); },
                   [&](const std::vector<aoe::Link*>& links) {
-                    if (r.action == "set" && r.macs.empty())  // this host: every MAC it sends from (doc §6)
+                    if (r.action == "set" && r.macs.empty())  // this host: every MAC it sends from (docs/aoe-protocol.md §6)
                       for (const aoe::Link* l : links)
                         if (std::find(r.macs.begin(), r.macs.end(), l->info().mac) == r.macs.end())
                           r.macs.push_back(l->info().mac);

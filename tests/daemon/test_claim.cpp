@@ -1,6 +1,6 @@
 // The claim module: its pure decisions, identities, and claim/release over
 // the fake wire against two target ports that keep a config string each
-// (as two vblade processes do, doc §4.2).
+// (as two vblade processes do, docs/aoe-protocol.md §4.2).
 #include "daemon/claim.h"
 #include "daemon/exit_codes.h"
 
@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A target port answering Query Config like vblade's confcmd (doc §4.2).
+// A target port answering Query Config like vblade's confcmd (docs/aoe-protocol.md §4.2).
 class ConfigPort {
  public:
   explicit ConfigPort(test::FakeLink& link) : link_(link) {
@@ -31,7 +31,7 @@ class ConfigPort {
   }
   std::string config;
   int writes = 0;        // set and force-set requests received
-  bool refuse_equal = false;  // answer error 4 to a set of the same string (doc §4.2 allows vblade's leniency)
+  bool refuse_equal = false;  // answer error 4 to a set of the same string (docs/aoe-protocol.md §4.2 allows vblade's leniency)
 
  private:
   void on_frame(std::span<const std::byte> raw) {

@@ -1,5 +1,5 @@
 // The admin tools' shared steps: which ports to address, MAC lists, error
-// sentences, and the MAC Mask error answer vblade sends (doc §5).
+// sentences, and the MAC Mask error answer vblade sends (docs/aoe-protocol.md §5).
 #include "discovery/admin.h"
 
 #include <catch2/catch.hpp>

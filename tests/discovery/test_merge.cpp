@@ -61,7 +61,7 @@ TEST_CASE("test-discovery-merge-filter") {
 TEST_CASE("test-discovery-payload") {
   test::StubLink small("a0", 1, 1500), jumbo("b0", 2, 9000);
   auto one = [](Link& l, unsigned max) { return merge_answers({answer(l, 1, 1, 2, max)}, {}).front(); };
-  CHECK(one(small, 2).payload_sectors() * 512 == 1024);    // doc §7: 1500 -> 2 sectors
+  CHECK(one(small, 2).payload_sectors() * 512 == 1024);    // docs/aoe-protocol.md §7: 1500 -> 2 sectors
   CHECK(one(jumbo, 17).payload_sectors() * 512 == 8704);   // 9000 -> 17
   CHECK(one(jumbo, 8).payload_sectors() == 8);             // the target's limit wins
   // A target is sized for its weakest path.

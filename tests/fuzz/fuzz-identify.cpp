@@ -1,5 +1,5 @@
 // fuzz-identify: any bytes as an IDENTIFY block give a result, never a crash,
-// and what parses respects the field sizes and the capacity rule (doc §3.6),
+// and what parses respects the field sizes and the capacity rule (docs/aoe-protocol.md §3.6),
 // within what the addressing mode reaches.
 #include "initiator/identify.h"
 #include "initiator/wire.h"

@@ -80,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const wire::Bytes encoded = wire::Bytes(out).first(n);
   // The common header re-encodes byte for byte, but for the reserved
   // Ver/Flags bits, which decode does not interpret and encode writes as
-  // zero (doc §1).
+  // zero (docs/aoe-protocol.md §1).
   constexpr std::size_t ver_flags = 14;
   constexpr std::byte reserved_flags{0x03};
   for (std::size_t i = 0; i < wire::common_header_size; ++i)

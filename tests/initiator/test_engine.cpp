@@ -21,7 +21,7 @@ TEST_CASE("test-engine-write-read-roundtrip-mtu1500", "[engine]") {
   std::vector<std::byte> back(data.size());
   REQUIRE_FALSE(lab.read(4096, back));
   CHECK(back == data);
-  // ...in 1 KiB frames: two sectors is all a 1500-byte MTU carries (doc §7).
+  // ...in 1 KiB frames: two sectors is all a 1500-byte MTU carries (docs/aoe-protocol.md §7).
   auto frames = ata_frames(lab.wire().sent_from(0));
   REQUIRE(frames.size() == 2 * 256);
   for (const auto& f : frames) CHECK(std::get<wire::AtaArg>(f.arg).sector_count == 2);
@@ -413,7 +413,7 @@ TEST_CASE("test-engine-lba28-target-uses-lba28-opcodes", "[engine]") {
     const auto& a = std::get<wire::AtaArg>(f.arg);
     CHECK((a.aflags & wire::aflags::extended) == 0);
     CHECK((a.cmd_status == wire::ata::read_sectors || a.cmd_status == wire::ata::write_sectors));
-    CHECK((a.lba >> 24 & 0xF0) == 0xE0);  // device register bits in lba3 (doc §3.3)
+    CHECK((a.lba >> 24 & 0xF0) == 0xE0);  // device register bits in lba3 (docs/aoe-protocol.md §3.3)
   }
 }
 

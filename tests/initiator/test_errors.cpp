@@ -9,7 +9,7 @@
 using namespace aoe;
 
 TEST_CASE("test-errors-aoe-codes", "[errors]") {
-  // Codes 1..6 of doc §2.2; 0 and 7+ are unknown.
+  // Codes 1..6 of docs/aoe-protocol.md §2.2; 0 and 7+ are unknown.
   CHECK(from_aoe_error(1) == errc::aoe_unrecognized_command);
   CHECK(from_aoe_error(2) == errc::aoe_bad_argument);
   CHECK(from_aoe_error(3) == errc::aoe_device_unavailable);
@@ -34,7 +34,7 @@ TEST_CASE("test-errors-errno", "[errors]") {
   CHECK(to_errno({}) == 0);
   CHECK(to_errno(errc::bad_data_length) == EIO);
   CHECK(to_errno(errc::ata_media_error) == EIO);
-  CHECK(to_errno(errc::ata_aborted) == EIO);  // issue 3: every ATA failure is EIO
+  CHECK(to_errno(errc::ata_aborted) == EIO);  // every ATA failure is EIO, as from a local disk
   CHECK(to_errno(errc::aoe_target_reserved) == EACCES);
   CHECK(to_errno(errc::not_aligned) == EINVAL);
   CHECK(to_errno(errc::timed_out) == ETIMEDOUT);

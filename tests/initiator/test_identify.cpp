@@ -1,4 +1,4 @@
-// IDENTIFY DEVICE parsing (doc §3.6) over blocks built word by word.
+// IDENTIFY DEVICE parsing (docs/aoe-protocol.md §3.6) over blocks built word by word.
 #include "initiator/identify.h"
 
 #include "initiator/errors.h"
@@ -98,7 +98,7 @@ TEST_CASE("test-identify-lba28-only", "[identify]") {
 }
 
 TEST_CASE("test-identify-lba48-enabled-only", "[identify]") {
-  // Linux's rule ORs word 86 in: "enabled" alone is enough (doc §3.6).
+  // Linux's rule ORs word 86 in: "enabled" alone is enough (docs/aoe-protocol.md §3.6).
   IdentifyBlock block = vblade_like(1ull << 32);
   block.words[83] = 0x4000;
   block.words[86] = 0x0400;
@@ -111,7 +111,7 @@ TEST_CASE("test-identify-string-swap", "[identify]") {
   IdentifyBlock block = vblade_like(1000);
   block.text(27, 20, "Coraid");
   const auto bytes = block.bytes();
-  // On the wire each pair is reversed: the model field reads "oCardi" (doc §3.6).
+  // On the wire each pair is reversed: the model field reads "oCardi" (docs/aoe-protocol.md §3.6).
   const std::string raw(reinterpret_cast<const char*>(bytes.data()) + 54, 6);
   CHECK(raw == "oCardi");
 
@@ -140,7 +140,7 @@ TEST_CASE("test-identify-string-swap", "[identify]") {
 }
 
 TEST_CASE("test-identify-invalid-word83", "[identify]") {
-  // Bits 15..14 other than 01 mean words 82-84 say nothing (doc §3.6).
+  // Bits 15..14 other than 01 mean words 82-84 say nothing (docs/aoe-protocol.md §3.6).
   const std::uint16_t w83 = GENERATE(as<std::uint16_t>{}, 0x0000, 0xFFFF, 0x3400, 0x8000 | 0x3400);
   IdentifyBlock block = vblade_like(1ull << 33);
   block.words[83] = w83;

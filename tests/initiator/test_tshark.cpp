@@ -291,7 +291,7 @@ TEST_CASE("test-tshark-cross-check", "[wire][tshark]") {
     CHECK(number(row[c.header.response ? "aoe.ata.status" : "aoe.ata.cmd"]) == c.ata->cmd_status);
   }
 
-  // Config strings: length at frame offset 30, bytes at 32 (doc §4.1).
+  // Config strings: length at frame offset 30, bytes at 32 (docs/aoe-protocol.md §4.1).
   std::string filter;
   std::string want;
   for (std::size_t i = 0; i < cap.cases.size(); ++i) {

@@ -1,4 +1,4 @@
-// Command 0, Issue ATA Command (doc §3): golden frames both ways and the builders.
+// Command 0, Issue ATA Command (docs/aoe-protocol.md §3): golden frames both ways and the builders.
 #include "initiator/wire.h"
 
 #include "initiator/errors.h"
@@ -18,7 +18,7 @@ const std::string to_host = "020000000001 001122334455 88a2 ";
 }  // namespace
 
 TEST_CASE("test-wire-ata-read-ext-golden", "[wire][ata]") {
-  // Doc §3.7 byte for byte: READ SECTORS EXT, 2 sectors at LBA 0x0102030405, e7.3.
+  // docs/aoe-protocol.md §3.7 byte for byte: READ SECTORS EXT, 2 sectors at LBA 0x0102030405, e7.3.
   const Buffer golden = hex(to_target +
                             "10 00 | 0007 03 00 | 80001234 |"
                             "40 00 02 24 | 05 04 03 02 01 00 | 0000 |" +
@@ -35,7 +35,7 @@ TEST_CASE("test-wire-ata-read-ext-golden", "[wire][ata]") {
 }
 
 TEST_CASE("test-wire-ata-read-ext-response-golden", "[wire][ata]") {
-  // Doc §3.7's matching response: R set, count 0, status DRDY, 1024 data bytes.
+  // docs/aoe-protocol.md §3.7's matching response: R set, count 0, status DRDY, 1024 data bytes.
   const Buffer data = pattern(1024);
   Buffer golden = hex(to_host +
                       "18 00 | 0007 03 00 | 80001234 |"
@@ -56,7 +56,7 @@ TEST_CASE("test-wire-ata-read-ext-response-golden", "[wire][ata]") {
 }
 
 TEST_CASE("test-wire-ata-read-lba28-golden", "[wire][ata]") {
-  // LBA28: lba3 = 0xE0 | lba[27:24], lba4 = lba5 = 0, no E flag (doc §3.3).
+  // LBA28: lba3 = 0xE0 | lba[27:24], lba4 = lba5 = 0, no E flag (docs/aoe-protocol.md §3.3).
   const Buffer golden = hex(to_target +
                             "10 00 | 0001 00 00 | 80000001 |"
                             "00 00 02 20 | f1 de bc ea 00 00 | 0000 |" +
@@ -115,7 +115,7 @@ TEST_CASE("test-wire-ata-write-lba28-golden", "[wire][ata]") {
 }
 
 TEST_CASE("test-wire-ata-write-response-golden", "[wire][ata]") {
-  // A write's answer carries no data: 36 bytes padded to 60 (doc §7).
+  // A write's answer carries no data: 36 bytes padded to 60 (docs/aoe-protocol.md §7).
   const Buffer golden = hex(to_host +
                             "18 00 | 0102 0a 00 | 80300007 |"
                             "41 00 00 40 | bc 9a 78 56 34 12 | 0000 |" +
@@ -130,7 +130,7 @@ TEST_CASE("test-wire-ata-write-response-golden", "[wire][ata]") {
 }
 
 TEST_CASE("test-wire-ata-identify-golden", "[wire][ata]") {
-  // IDENTIFY: count 1, lba3 = 0xA0, no flags (doc §3.3, §3.5).
+  // IDENTIFY: count 1, lba3 = 0xA0, no flags (docs/aoe-protocol.md §3.3, §3.5).
   const Buffer req = hex(to_target +
                          "10 00 | 0000 01 00 | c0000005 |"
                          "00 00 01 ec | 00 00 00 a0 00 00 | 0000 |" +
@@ -150,7 +150,7 @@ TEST_CASE("test-wire-ata-identify-golden", "[wire][ata]") {
   answer.lba = 0xA0000000;
   answer.data = block;
   const auto back = golden_round_trip(response(0, 1, 0xC0000005), answer, rsp);
-  CHECK(rsp.size() == 548);  // the IDENTIFY answer size quoted in doc §7
+  CHECK(rsp.size() == 548);  // the IDENTIFY answer size quoted in docs/aoe-protocol.md §7
   CHECK(to_hex(back.data) == to_hex(block));
 }
 
@@ -176,7 +176,7 @@ TEST_CASE("test-wire-ata-flush-golden", "[wire][ata]") {
 }
 
 TEST_CASE("test-wire-ata-status-error-response-golden", "[wire][ata]") {
-  // An ATA failure is not an AoE error: E clear, Status ERR, Error IDNF (doc §2.2, §3.4).
+  // An ATA failure is not an AoE error: E clear, Status ERR, Error IDNF (docs/aoe-protocol.md §2.2, §3.4).
   const Buffer golden = hex(to_host +
                             "18 00 | 0007 03 00 | 80001235 |"
                             "40 10 02 41 | 00 00 00 00 01 00 | 0000 |" +
@@ -193,7 +193,7 @@ TEST_CASE("test-wire-ata-status-error-response-golden", "[wire][ata]") {
 }
 
 TEST_CASE("test-wire-aoe-error-response-golden", "[wire][ata][error]") {
-  // Flags 0x1C (R|E), the code in byte 15, the request's Arg echoed (doc §2.2, §2.6).
+  // Flags 0x1C (R|E), the code in byte 15, the request's Arg echoed (docs/aoe-protocol.md §2.2, §2.6).
   const auto code = GENERATE(as<std::uint8_t>{}, 1, 2, 3, 4, 5, 6);
   const errc want[] = {errc::aoe_unrecognized_command, errc::aoe_bad_argument,
                        errc::aoe_device_unavailable,   errc::aoe_config_string_present,

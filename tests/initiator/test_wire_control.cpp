@@ -1,4 +1,4 @@
-// Commands 1-3: Query Config (doc §4), MAC Mask List (doc §5), Reserve/Release (doc §6).
+// Commands 1-3 (docs/aoe-protocol.md §4-§6): Query Config, MAC Mask List, Reserve/Release.
 #include "initiator/wire.h"
 
 #include "initiator/errors.h"
@@ -26,7 +26,7 @@ wire::ConfigArg config_request(wire::ConfigCommand ccmd, std::string_view text) 
 }  // namespace
 
 TEST_CASE("test-wire-config-discovery-golden", "[wire][config]") {
-  // Broadcast CCmd 0 to every shelf and slot (doc §4.3); 32 bytes padded to 60.
+  // Broadcast CCmd 0 to every shelf and slot (docs/aoe-protocol.md §4.3); 32 bytes padded to 60.
   const Buffer golden = hex("ffffffffffff 020000000001 88a2 "
                             "10 00 | ffff ff 01 | c0000001 |"
                             "0000 0000 00 00 0000 |" +
@@ -71,7 +71,7 @@ TEST_CASE("test-wire-config-response-golden", "[wire][config]") {
 }
 
 TEST_CASE("test-wire-config-max-sectors", "[wire][config]") {
-  // A Sector Count of 0 is legacy for 2 (doc §4.1).
+  // A Sector Count of 0 is legacy for 2 (docs/aoe-protocol.md §4.1).
   const Buffer golden = hex(to_host + "18 00 | 0005 01 01 | 00000000 | 0040 4019 00 14 0000 |" + zeros(28));
   wire::Frame frame;
   REQUIRE(wire::decode(golden, frame) == std::error_code{});
@@ -79,7 +79,7 @@ TEST_CASE("test-wire-config-max-sectors", "[wire][config]") {
   CHECK(arg.sector_count == 0);
   CHECK(arg.max_sectors() == 2);
   CHECK(arg.ccmd == wire::ConfigCommand::force_set);
-  CHECK(frame.header.tag == 0);  // vblade's unsolicited announcement (doc §2.6)
+  CHECK(frame.header.tag == 0);  // vblade's unsolicited announcement (docs/aoe-protocol.md §2.6)
 
   wire::ConfigArg jumbo;
   jumbo.sector_count = 17;
@@ -87,7 +87,7 @@ TEST_CASE("test-wire-config-max-sectors", "[wire][config]") {
 }
 
 TEST_CASE("test-wire-config-error-response-golden", "[wire][config][error]") {
-  // Set-if-empty refused: E set, error 4, the request echoed (doc §4.2).
+  // Set-if-empty refused: E set, error 4, the request echoed (docs/aoe-protocol.md §4.2).
   const Buffer golden = hex(to_host +
                             "1c 04 | 0005 01 01 | c0000003 |"
                             "0000 0000 00 03 000d |" + label_hex + " |" + zeros(15));
@@ -100,7 +100,7 @@ TEST_CASE("test-wire-config-error-response-golden", "[wire][config][error]") {
 }
 
 TEST_CASE("test-wire-config-max-string", "[wire][config]") {
-  // 1024 bytes is the limit: a 1056-byte frame (doc §4.1); one more is refused.
+  // 1024 bytes is the limit: a 1056-byte frame (docs/aoe-protocol.md §4.1); one more is refused.
   const std::string text(1024, 'x');
   Buffer out(2048);
   const auto h = request(5, 1, 0xC0000004);
@@ -120,7 +120,7 @@ TEST_CASE("test-wire-mask-read-golden", "[wire][mask]") {
   CHECK(asked.mcmd == wire::MaskCommand::read);
   CHECK(asked.dir_count == 0);
 
-  // The list comes back as directives with DCmd 0 (doc §5).
+  // The list comes back as directives with DCmd 0 (docs/aoe-protocol.md §5).
   const Buffer list = hex("00 00 020000000001 | 00 00 0a0b0c0d0e0f");
   const Buffer rsp = hex(to_host +
                          "18 00 | 0002 00 02 | c0000010 | 00 00 00 02 |"
@@ -167,7 +167,7 @@ TEST_CASE("test-wire-mask-edit-golden", "[wire][mask]") {
   }
   SECTION("MError 2 and 3 ride in the Arg, not the header E flag") {
     const auto merror = GENERATE(2, 3);
-    // vblade: Dir Count = index of the failing directive, no list (doc §5).
+    // vblade: Dir Count = index of the failing directive, no list (docs/aoe-protocol.md §5).
     const Buffer rsp = hex(to_host + "18 00 | 0002 00 02 | c0000011 | 00 01 0" + std::to_string(merror) +
                            " 00 |" + zeros(32));
     wire::MaskArg answer;
@@ -209,7 +209,7 @@ TEST_CASE("test-wire-reserve-read-golden", "[wire][reserve]") {
 }
 
 TEST_CASE("test-wire-reserve-set-golden", "[wire][reserve]") {
-  // A multi-NIC initiator lists every local MAC (doc §6).
+  // A multi-NIC initiator lists every local MAC (docs/aoe-protocol.md §6).
   const Buffer macs = hex("020000000001 020000000002");
   const Buffer req = hex(to_target + "10 00 | 0004 07 03 | c0000021 | 01 02 | 020000000001 020000000002 |" +
                          zeros(22));

@@ -61,7 +61,7 @@ TEST_CASE("test-wire-malformed-ethertype", "[wire][malformed]") {
 }
 
 TEST_CASE("test-wire-malformed-version", "[wire][malformed]") {
-  // Ver nibble must be 1 (doc §2.1), whatever the flags.
+  // Ver nibble must be 1 (docs/aoe-protocol.md §2.1), whatever the flags.
   const unsigned byte14 = GENERATE(0x00u, 0x08u, 0x28u, 0xF8u, 0x20u);
   Buffer frame = ata_frame();
   set(frame, 14, byte14);
@@ -70,7 +70,7 @@ TEST_CASE("test-wire-malformed-version", "[wire][malformed]") {
 }
 
 TEST_CASE("test-wire-reserved-bits-not-interpreted", "[wire][malformed]") {
-  // Receivers must not interpret reserved bits (doc §1): the frame decodes,
+  // Receivers must not interpret reserved bits (docs/aoe-protocol.md §1): the frame decodes,
   // and the R and E flags beside them still read right.
   const unsigned byte14 = GENERATE(0x11u, 0x12u, 0x13u, 0x1Bu, 0x1Fu);
   Buffer frame = config_frame();
@@ -82,7 +82,7 @@ TEST_CASE("test-wire-reserved-bits-not-interpreted", "[wire][malformed]") {
 }
 
 TEST_CASE("test-wire-malformed-subcommand", "[wire][malformed]") {
-  // CCmd 5..15, MCmd > 1 and RCmd > 2 are undefined (doc §4-§6).
+  // CCmd 5..15, MCmd > 1 and RCmd > 2 are undefined (docs/aoe-protocol.md §4-§6).
   Buffer config = config_frame();
   set(config, 29, 0x15u);  // AoE version 1, CCmd 5
   CHECK(decode(config) == errc::unknown_subcommand);
@@ -95,7 +95,7 @@ TEST_CASE("test-wire-malformed-subcommand", "[wire][malformed]") {
 }
 
 TEST_CASE("test-wire-malformed-command", "[wire][malformed]") {
-  // 4..0xEF undefined, 0xF0..0xFF vendor specific (doc §2.4).
+  // 4..0xEF undefined, 0xF0..0xFF vendor specific (docs/aoe-protocol.md §2.4).
   const unsigned command = GENERATE(4u, 0x10u, 0xEFu, 0xF0u, 0xFFu);
   Buffer frame = reserve_frame();
   set(frame, 19, command);
@@ -152,7 +152,7 @@ TEST_CASE("test-wire-malformed-mac-count", "[wire][malformed][reserve]") {
 }
 
 TEST_CASE("test-wire-malformed-write-data", "[wire][malformed][ata]") {
-  // A write request must carry SectorCount x 512 bytes (doc §3.4).
+  // A write request must carry SectorCount x 512 bytes (docs/aoe-protocol.md §3.4).
   const auto h = request(1, 2, 0x80000001);
   const Buffer data = pattern(1024);
   auto write = wire::ata_write(0, 2, true);

@@ -50,7 +50,7 @@ TEST_CASE("test-wire-parse-target", "[wire][text]") {
     CHECK(slot == g.slot);
     CHECK(wire::parse_target(wire::format_target(shelf, slot), shelf, slot));
   }
-  // Junk, overflow and the broadcast values 0xFFFF / 0xFF (doc §2.3).
+  // Junk, overflow and the broadcast values 0xFFFF / 0xFF (docs/aoe-protocol.md §2.3).
   for (const char* text : {"", "e", "e1", "e1.", "e.2", "1.2", "E1.2", "e1.2x", "e1.2.3", "e1..2", "ex.2",
                            "e-1.2", "e+1.2", "e 1.2", "e1. 2", "e1.-2", "e65535.1", "e1.255", "e65536.1",
                            "e1.256", "e99999999999999999999.1", "e1.99999999999999999999", " e1.2", "e1.2 "}) {

@@ -2,7 +2,7 @@
 # test-admin-cfg.sh TOOLS_DIR: aoe-cfg against real vblade: read, set if
 # empty, force, exact and prefix test, with their exit codes and output.  The
 # target has two ports (two vblade processes on one file, each keeping its own
-# config string, doc §4.2), so every write must reach both.
+# config string, docs/aoe-protocol.md §4.2), so every write must reach both.
 set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +35,7 @@ expect_status 0 cfg e1.2
 [ "$out" = "host one" ] || fail "refused set changed it to '$out'"
 expect_status 0 cfg --set "host one" e1.2  # the same string again is fine
 
-# Exact and prefix tests: the target answers only a match (doc §4.2).
+# Exact and prefix tests: the target answers only a match (docs/aoe-protocol.md §4.2).
 expect_status 0 cfg --test "host one" e1.2
 expect_status 1 cfg --test "host" e1.2
 expect_status 1 cfg --test "host one " e1.2

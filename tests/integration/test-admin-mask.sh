@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-admin-mask.sh TOOLS_DIR: aoe-mask against real vblade shared by two
 # hosts on a bridge.  A non-empty mask list makes vblade ignore every other
-# initiator, config queries included (doc §5): hostb masks the target to
+# initiator, config queries included (docs/aoe-protocol.md §5): hostb masks the target to
 # hosta, after which hostb gets no answer and hosta does; hosta deletes the
 # entry and hostb is served again (Debian's vblade 25 aborts on that delete:
 # noted, and vblade restarted).  A full table (vblade holds 32) fails with
@@ -73,7 +73,7 @@ expect_status 0 mask hosta e1.2
 expect_status 0 cfg hostb e1.2
 
 # 33 entries into vblade's 32: the 33rd fails with MError 3, Dir Count 32
-# and no list (doc §5), which must decode.
+# and no list (docs/aoe-protocol.md §5), which must decode.
 restart_vblade
 many=("$mac_a")
 for i in $(seq 1 32); do many+=("$(printf '02:00:00:00:aa:%02x' "$i")"); done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test-admin-reserve.sh TOOLS_DIR: aoe-reserve against real vblade shared by
-# two hosts on a bridge (doc §6).  hosta reserves the target; hostb's set and
+# two hosts on a bridge (docs/aoe-protocol.md §6).  hosta reserves the target; hostb's set and
 # release are refused with AoE error 6, and its ATA reads through aoe-attach
 # fail (aoe-attach logs "reserved") while hosta's succeed; release restores
 # hostb; force overrides a reservation from either side.
@@ -20,7 +20,7 @@ mac_a=$(host_mac hosta) mac_b=$(host_mac hostb)
 res() { local host=$1; shift; lab_in "$host" "$tools/aoe-reserve" -t 0.3 "$@"; }
 
 # Serve e1.2 from both hosts as NBD sockets (IDENTIFY passes a reservation,
-# doc §6, so both attach whatever the list says).  Each "host" has its own
+# docs/aoe-protocol.md §6, so both attach whatever the list says).  Each "host" has its own
 # run directory, as two machines would.
 for h in hosta hostb; do
   lab_bg "$h" env AOE_RUN_DIR="$LAB_DIR/run-$h" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 --socket "$LAB_DIR/$h.sock" e1.2 >/dev/null \

@@ -5,7 +5,7 @@
 # and restarted about 2 s later, well inside --deadline 20: the write
 # completes with no client error, and the read-back and the backing file
 # equal the data written.  Writes vblade took but never answered are simply
-# retransmitted to the new process (doc §8.10: re-executing a write is fine).
+# retransmitted to the new process (docs/aoe-protocol.md §8.10: re-executing a write is fine).
 set -euo pipefail
 attach=$1 relay=$2
 here=$(cd "$(dirname "$0")" && pwd)

@@ -78,7 +78,7 @@ struct Decision {
   Micros delay[2]{};                 // per copy
 };
 
-// Byte offsets of the AoE header fields in a frame (doc §2).
+// Byte offsets of the AoE header fields in a frame (docs/aoe-protocol.md §2).
 inline constexpr std::size_t eth_header_size = 14;
 inline constexpr std::size_t aoe_ver_flags_offset = 14;
 inline constexpr std::size_t aoe_shelf_offset = 16;  // 2 bytes, big-endian

@@ -23,7 +23,7 @@
 
 namespace aoe::test {
 
-// A 512-byte IDENTIFY DEVICE block as an ATA disk would answer (doc §3.6).
+// A 512-byte IDENTIFY DEVICE block as an ATA disk would answer (docs/aoe-protocol.md §3.6).
 inline std::array<std::byte, 512> make_identify(std::uint64_t sectors, bool lba48, bool flush, bool flush_ext,
                                                 const std::string& model = "Fake AoE disk",
                                                 const std::string& serial = "FAKE0001",

@@ -3,7 +3,7 @@
 // attach tests in the VM (tests/vm/test-kernel-attach-memory.sh).
 //
 // The server runs on its own io thread before the kernel is told about the
-// socket (the kernel reads the device right away, doc nbd-protocol §5.2).
+// socket (the kernel reads the device right away, docs/nbd-protocol.md §5.2).
 // Prints "/dev/nbdN" once attached, then waits for SIGTERM/SIGINT (detaches
 // itself) or for the kernel to drop the socket (someone ran aoe-detach), and
 // exits 0 after a clean detach.
