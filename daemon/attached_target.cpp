@@ -7,6 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
+#include "daemon/claim.h"
+#include "discovery/admin.h"
 #include "discovery/discover.h"
 #include "initiator/log.h"
 
@@ -155,6 +157,8 @@ void AttachedTarget::rediscover() {
       io_,
       [this, options]() -> boost::asio::awaitable<void> {
         auto found = co_await discovery::async_discover(control_, links_, options);
+        if (!stopped_ && !found.targets.empty() && !options_.claim_identity.empty())
+          co_await recheck_claim(found.targets.front());
         rediscovering_ = false;
         if (stopped_) {
           if (on_rediscovery_idle_) boost::asio::post(io_, std::exchange(on_rediscovery_idle_, nullptr));
@@ -185,6 +189,54 @@ void AttachedTarget::on_found(const TargetInfo& found) {
   }
   engine_->target_answered();
   engine_->update_paths(found.paths);
+}
+
+const char* to_string(ClaimState state) noexcept {
+  switch (state) {
+    case ClaimState::ours: return "ours";
+    case ClaimState::lost: return "lost";
+    case ClaimState::none: break;
+  }
+  return "none";
+}
+
+ClaimState AttachedTarget::claim_state() const noexcept {
+  if (options_.claim_identity.empty()) return ClaimState::none;
+  return claim_lost_ ? ClaimState::lost : ClaimState::ours;
+}
+
+// Another host that forced its claim writes to the disk now: our writes would
+// interleave with its own, so they stop until every port carries our claim
+// again (its owner gave it back, or an operator forced ours).
+boost::asio::awaitable<void> AttachedTarget::recheck_claim(const TargetInfo& found) {
+  const std::string& ours = options_.claim_identity;
+  auto ports = discovery::ports_of(found);
+  // An empty string is a restarted vblade that forgot the claim: take it
+  // back with "set if empty", which fails if another host was quicker.
+  std::vector<discovery::TargetPort> empty;
+  for (const auto& p : ports)
+    if (p.config_string.empty()) empty.push_back(p);
+  if (!empty.empty()) {
+    auto r = co_await async_claim(control_, empty, options_.shelf, options_.slot, ours, ClaimMode::normal);
+    for (auto& p : ports)
+      if (p.config_string.empty()) p.config_string = r.ok() ? ours : r.holder;
+    if (stopped_) co_return;
+  }
+  const std::string name = engine_->target().name();
+  if (const auto* other = first_not_ours(ports, ours)) {
+    if (!claim_lost_) {
+      auto host = identity_host(other->config_string);
+      log::warning("{}: claim lost: port {} carries \"{}\"{} instead of ours; refusing writes until every "
+                   "port carries our claim again",
+                   name, other->name(), other->config_string,
+                   host ? fmt::format(" (host {})", *host) : std::string{});
+    }
+    claim_lost_ = true;
+  } else if (claim_lost_) {
+    log::notice("{}: every port carries our claim again; writes resume", name);
+    claim_lost_ = false;
+  }
+  server_->set_writes_refused(claim_lost_);
 }
 
 void AttachedTarget::stop(std::function<void()> done) {

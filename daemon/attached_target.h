@@ -10,8 +10,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>  // before asio/awaitable.hpp, which needs std::exchange
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -34,7 +36,14 @@ struct AttachOptions {
   nbd::ExportOptions export_options;
   // Named with -i but absent at start: opened when rtnetlink says they are up.
   std::vector<std::string> pending_interfaces;
+  // Non-empty: the claim this aoe-attach holds (--claim, --force-claim).
+  // Each rediscovery checks every port still carries it; while one does
+  // not, writes are refused (docs/aoe-protocol.md §4.2).
+  std::string claim_identity;
 };
+
+enum class ClaimState { none, ours, lost };
+const char* to_string(ClaimState state) noexcept;  // "none", "ours", "lost" (status JSON)
 
 class AttachedTarget {
  public:
@@ -49,6 +58,8 @@ class AttachedTarget {
   Engine& engine() noexcept { return *engine_; }
   nbd::Server& server() noexcept { return *server_; }
   const TargetInfo& target() const noexcept { return engine_->target(); }
+  // none without a claim; lost while a port carries another string.
+  ClaimState claim_state() const noexcept;
 
   // Called on the io thread when rediscovery finds a new capacity, after the
   // engine and the NBD server took it (the kernel device is its owner's).
@@ -69,6 +80,7 @@ class AttachedTarget {
   void schedule_rediscovery();
   void rediscover();
   void on_found(const TargetInfo& found);
+  boost::asio::awaitable<void> recheck_claim(const TargetInfo& found);
   void on_link_event(const discovery::LinkEvent& event);
 
   boost::asio::io_context& io_;
@@ -81,6 +93,7 @@ class AttachedTarget {
   std::unique_ptr<discovery::LinkWatcher> watcher_;
   boost::asio::steady_timer rediscover_timer_;
   std::function<void(std::uint64_t)> resize_listener_;
+  bool claim_lost_ = false;
   bool rediscovering_ = false;
   bool rediscover_again_ = false;  // asked for while a round ran: run another right after
   bool stopped_ = false;

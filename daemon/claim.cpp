@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -76,6 +77,11 @@ ClaimAction decide_claim(std::string_view current, std::string_view ours, ClaimM
 ReleaseAction decide_release(std::string_view current, std::string_view ours) {
   if (current.empty()) return ReleaseAction::already_clear;
   return current == ours ? ReleaseAction::clear : ReleaseAction::not_ours;
+}
+
+const TargetPort* first_not_ours(const std::vector<TargetPort>& ports, std::string_view ours) {
+  auto it = std::find_if(ports.begin(), ports.end(), [&](const TargetPort& p) { return p.config_string != ours; });
+  return it == ports.end() ? nullptr : &*it;
 }
 
 std::string make_identity(std::string_view hostname, std::string_view machine_id) {
@@ -176,15 +182,30 @@ Task<ClaimResult> async_release(Control& control, std::vector<TargetPort> ports,
   ClaimResult result;
   result.status = ClaimResult::Status::ok;
   for (const TargetPort& port : ports) {
-    switch (decide_release(port.config_string, identity)) {
+    // Read the string again right before clearing it: `ports` may be a whole
+    // discovery window old, and another host may have forced its claim since.
+    // AoE has no compare-and-clear (docs/aoe-protocol.md §4.2), so a force
+    // claim landing between this read and our force set is still erased; the
+    // window is one round trip.
+    std::string current = port.config_string;
+    if (decide_release(current, identity) == ReleaseAction::clear) {
+      auto now = co_await control.query_config(*port.link, port.mac, shelf, slot);
+      if (now.error) {  // unknown now: leaving our claim is safer than erasing another's
+        result = failed(fmt::format("{}: cannot read the claim on port {} before releasing it: {}", target,
+                                    port.name(), discovery::describe_error(now.error, "Query Config")));
+        continue;
+      }
+      current = now.value.config_string;
+    }
+    switch (decide_release(current, identity)) {
       case ReleaseAction::already_clear:
         continue;
       case ReleaseAction::not_ours:
         if (result.ok()) {
           result.status = ClaimResult::Status::held;
-          result.holder = port.config_string;
-          result.message = fmt::format("{}: port {} is now claimed by \"{}\"; left as it is", target, port.name(),
-                                       port.config_string);
+          result.holder = current;
+          result.message =
+              fmt::format("{}: port {} is now claimed by \"{}\"; left as it is", target, port.name(), current);
         }
         continue;
       case ReleaseAction::clear:

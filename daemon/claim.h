@@ -42,6 +42,10 @@ enum class ReleaseAction {
 };
 ReleaseAction decide_release(std::string_view current, std::string_view ours);
 
+// The first of `ports` (as a rediscovery heard them) whose config string is
+// not `ours`, or null when every one still carries our claim.
+const discovery::TargetPort* first_not_ours(const std::vector<discovery::TargetPort>& ports, std::string_view ours);
+
 // "aoe-nbd:<hostname>:<machine-id>"
 std::string make_identity(std::string_view hostname, std::string_view machine_id);
 
@@ -76,7 +80,8 @@ int claim_exit_code(const ClaimResult& result);
 std::string held_message(std::string_view target, std::string_view holder, const discovery::TargetPort& port);
 
 // Coroutines over a Control that receives the ports' links.  `ports` come
-// from find_ports() or ports_of(); their config_string is the current value.
+// from find_ports() or ports_of(); their config_string is the current value
+// (async_release reads each port again right before clearing it).
 discovery::Task<ClaimResult> async_claim(discovery::Control& control, std::vector<discovery::TargetPort> ports, std::uint16_t shelf,
                               std::uint8_t slot, std::string identity, ClaimMode mode);
 discovery::Task<ClaimResult> async_release(discovery::Control& control, std::vector<discovery::TargetPort> ports, std::uint16_t shelf,

@@ -18,8 +18,9 @@ namespace aoe::daemon {
 
 int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std::vector<Link*>& links,
         const Options& o, Readiness& readiness) {
-  const AttachOptions& attach = o.attach;
   const bool claiming = o.claim || o.force_claim;
+  AttachOptions attach = o.attach;
+  if (claiming) attach.claim_identity = host_identity();  // what claim() writes, rechecked while serving
   // A failure from here on must not leave the target claimed by nobody
   // serving it, unless the claim is our sibling's (see below).
   // Nor one whose device waits for the next aoe-attach: the claim goes with it.
@@ -29,7 +30,7 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
     const bool device_waits = o.kernel() && (served.kept || nbd::find_backend("aoe-nbd:" + name));
     if (claiming && !o.keep_claim && (code == exit_ok || !was_ready) && !device_waits) {
       io.restart();
-      auto released = release(io, links, attach.shelf, attach.slot, attach.discovery_window);
+      auto released = release(io, links, attach.shelf, attach.slot, attach.discovery_window, attach.claim_identity);
       if (!released.ok()) log::warning("{}", released.message);
     }
     return code;
@@ -51,7 +52,7 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
   readiness.status(fmt::format("searching for {} on {}", o.target, names.empty() ? "(interfaces to come)" : names));
   if (claiming) {
     auto claimed = claim(io, links, attach.shelf, attach.slot, o.force_claim ? ClaimMode::force : ClaimMode::normal,
-                         attach.discovery_window);
+                         attach.discovery_window, attach.claim_identity);
     if (!claimed.ok()) {
       const int code = claim_exit_code(claimed);
       readiness.failed(code, claimed.message);
@@ -69,7 +70,13 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
   }
   std::error_code status_ec;
   auto status = StatusEndpoint::open(
-      io, o.target, [&] { return status_json(target->engine(), served.device); }, status_ec, error);
+      io, o.target,
+      [&] {
+        auto json = status_json(target->engine(), served.device);
+        json["claim"] = to_string(target->claim_state());
+        return json;
+      },
+      status_ec, error);
   if (!status) {
     // Another aoe-attach answering for this target here is a second initiator
     // of one disk on one host: refuse.  Anything else only costs aoe-stat.

@@ -247,7 +247,7 @@ std::uint32_t validate_request(const TransmissionRequest& r, const ExportLimits&
   }
   if (r.flags & ~allowed) return err_inval;
 
-  if (writes && (tf & tflag_read_only)) return err_perm;
+  if (writes && ((tf & tflag_read_only) || limits.writes_refused)) return err_perm;
   if ((r.type == cmd_flush && !(tf & tflag_send_flush)) ||
       (r.type == cmd_trim && !(tf & tflag_send_trim)) ||
       (r.type == cmd_write_zeroes && !(tf & tflag_send_write_zeroes)))

@@ -219,6 +219,9 @@ Parse parse_request(std::span<const std::byte> in, TransmissionRequest& out) noe
 struct ExportLimits {
   std::uint64_t size = 0;
   std::uint16_t transmission_flags = 0;
+  // Writes, trims and write-zeroes fail with EPERM though the export is not
+  // read-only (Server::set_writes_refused): reads and flushes still run.
+  bool writes_refused = false;
 };
 
 // 0 when the request may run, else the NBD error to reply with (DISC is the

@@ -207,6 +207,8 @@ void Server::shutdown(std::function<void()> done) {
 
 void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = size_bytes; }
 
+void Server::set_writes_refused(bool refused) { impl_->state->config->writes_refused = refused; }
+
 std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
 
 void Server::set_idle_listener(std::function<void()> listener) { impl_->state->idle_listener = std::move(listener); }

@@ -66,6 +66,11 @@ class Server {
   // of the change).  On the io thread.
   void set_size(std::uint64_t size_bytes);
 
+  // While set, every connection's writes, trims and write-zeroes fail with
+  // EPERM (reads and flushes run); the advertised flags stay as they are, so
+  // clients write again once it is cleared.  Requests already running finish.
+  void set_writes_refused(bool refused);
+
   // Number of open connections (for status and tests).
   std::size_t connection_count() const noexcept;
 

@@ -160,7 +160,7 @@ asio::awaitable<void> Session::transmission() {
     if (request.type == cmd_disc) break;  // run() finishes what is in flight
 
     // Per request: the export may have been resized (Server::set_size).
-    std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags});
+    std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags, config_->writes_refused});
     Buffer buffer;
     if (!error && needs_buffer(request)) error = co_await take_buffer(request.length, buffer);
     const std::size_t charge = buffer.capacity();

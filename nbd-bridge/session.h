@@ -43,6 +43,7 @@ struct ExportConfig {
   std::uint16_t transmission_flags = 0;            // as the export started; requests are checked against them
   std::chrono::milliseconds handshake_timeout{};  // from accept to transmission
   std::chrono::milliseconds drain_timeout{};      // a stuck reply writer, once draining
+  bool writes_refused = false;                    // Server::set_writes_refused
 
   // What a client is offered now.  A device that stopped flushing (its target
   // answered FLUSH with ABRT: no flush support, docs/aoe-protocol.md §3.5)

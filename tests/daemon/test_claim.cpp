@@ -212,11 +212,34 @@ TEST_CASE("test-claim-release") {
   // Taken over meanwhile on one port: that one is left alone.
   REQUIRE(lab.claim(us).ok());
   lab.pb.config = them;
-  auto r = lab.release(us);
-  CHECK(r.status == ClaimResult::Status::held);
-  CHECK(r.holder == them);
-  CHECK(lab.pa.config.empty());
-  CHECK(lab.pb.config == them);
+  auto check_left = [&](const ClaimResult& result) {
+    CHECK(result.status == ClaimResult::Status::held);
+    CHECK(result.holder == them);
+    CHECK(lab.pa.config.empty());
+    CHECK(lab.pb.config == them);
+  };
+  check_left(lab.release(us));
+
+  // Ports read while ours, then forced by another host before the release:
+  // the string read again right before clearing wins.
+  lab.pb.config = us;
+  REQUIRE(lab.claim(us).ok());
+  auto ports = lab.ports();
+  lab.pb.config = them;
+  check_left(test::run_task(lab.io, async_release(lab.control, ports, 1, 2, us)));
+}
+
+TEST_CASE("test-claim-first-not-ours") {
+  Lab lab;
+  lab.pa.config = us;
+  lab.pb.config = us;
+  CHECK(first_not_ours(lab.ports(), us) == nullptr);
+  lab.pb.config = them;
+  auto ports = lab.ports();
+  REQUIRE(first_not_ours(ports, us) == &ports[1]);
+  lab.pb.config = "";
+  ports = lab.ports();
+  CHECK(first_not_ours(ports, us) == &ports[1]);
 }
 
 TEST_CASE("test-claim-errors") {

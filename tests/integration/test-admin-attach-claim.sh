@@ -8,13 +8,15 @@
 # fails after claiming (here: the kernel attach, which no namespace can do
 # without /dev/nbdN) releases its claim, but a second aoe-attach of the
 # same host refused because the first serves the target leaves the first
-# one's claim alone.
+# one's claim alone.  A claim lost while serving (another identity forced
+# it) refuses writes until the claim is ours again, and a clean detach then
+# leaves the other's claim.
 set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/bridge-lab.sh"
-lab_require vblade
+lab_require vblade nbdsh python3
 lab_init aatc
 
 bridge_lab
@@ -85,6 +87,46 @@ lab_in hosta env AOE_NBD_IDENTITY="$ida" "$tools/aoe-attach" --foreground -i eth
 grep -q "cannot attach e1.2 to the kernel" "$LAB_DIR/kernel.err" ||
   fail "kernel attach failed (exit $rc) before reaching the kernel: $(cat "$LAB_DIR/kernel.err")"
 [ "$(current)" = "" ] || fail "failed kernel attach (exit $rc) left its claim: '$(current)': $(cat "$LAB_DIR/kernel.err")"
+
+# Claim lost while serving: hostb forces its claim with aoe-cfg; the next
+# rediscovery (every second) refuses hosta's writes and keeps its reads, and
+# aoe-stat says so; ours again lets writes through; hosta's clean detach
+# leaves hostb's claim.
+claim_state() {  # what aoe-stat --json says of hosta's claim
+  "$tools/aoe-stat" --json e1.2 2>/dev/null | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+doc = doc[0] if isinstance(doc, list) else doc
+print(doc.get("claim", ""))' 2>/dev/null || true
+}
+wait_claim() {
+  for _ in $(seq 100); do [ "$(claim_state)" = "$1" ] && return 0; sleep 0.1; done
+  fail "aoe-stat never showed the claim $1 (last: '$(claim_state)'): $(cat "$LAB_DIR/attach-hosta.log")"
+}
+nbd() { PATH=/usr/bin:$PATH nbdsh -u "nbd+unix:///?socket=$LAB_DIR/hosta.sock" -c "$1"; }
+force_claim() {  # force_claim ID: aoe-cfg --force-claim as that identity
+  expect_status 0 lab_in hostb env AOE_NBD_IDENTITY="$1" "$tools/aoe-cfg" -t 0.3 --force-claim e1.2
+}
+attach hosta "$ida" --claim --rediscover 1
+wait_claim ours
+nbd 'h.pwrite(b"\x5a" * 4096, 0)' || fail "write with the claim held failed"
+force_claim "$idb"
+wait_claim lost
+grep -q "claim lost.*$idb" "$LAB_DIR/attach-hosta.log" || fail "no warning naming the holder: $(cat "$LAB_DIR/attach-hosta.log")"
+if nbd 'h.pwrite(b"\x77" * 4096, 0)' 2>"$LAB_DIR/write.err"; then fail "write served with the claim lost"; fi
+grep -qi "not permitted" "$LAB_DIR/write.err" || fail "lost claim: write failed otherwise: $(cat "$LAB_DIR/write.err")"
+nbd 'assert h.pread(4096, 0) == b"\x5a" * 4096' || fail "read failed with the claim lost"
+nbd 'h.flush()' || fail "flush failed with the claim lost"
+force_claim "$ida"
+wait_claim ours
+grep -q "writes resume" "$LAB_DIR/attach-hosta.log" || fail "no notice that writes resume"
+nbd 'h.pwrite(b"\x77" * 4096, 0); assert h.pread(4096, 0) == b"\x77" * 4096' || fail "write after the claim came back failed"
+force_claim "$idb"
+wait_claim lost
+detach
+[ "$(current)" = "$idb" ] || fail "hosta's detach cleared hostb's claim: '$(current)'"
+expect_status 0 lab_in hostb env AOE_NBD_IDENTITY="$idb" "$tools/aoe-cfg" -t 0.3 --release-claim e1.2
+[ "$(current)" = "" ] || fail "hostb's release left '$(current)'"
 
 # Without --claim nothing is written.
 attach hosta "$ida"

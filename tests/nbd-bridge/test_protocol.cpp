@@ -338,6 +338,21 @@ TEST_CASE("test-nbd-validate-read-only") {
   CHECK(v(cmd_flush, 0, 0) == 0);
 }
 
+TEST_CASE("test-nbd-validate-writes-refused") {
+  // A writable export whose writes are refused for now (a lost claim): the
+  // flags still offer writing, every write-like command gets EPERM.
+  const ExportLimits refused{1 << 20, static_cast<std::uint16_t>(disk.transmission_flags | tflag_send_trim), true};
+  auto v = [&](std::uint16_t type, std::uint64_t off, std::uint32_t len) {
+    return validate_request(TransmissionRequest{0, type, 7, off, len}, refused);
+  };
+  CHECK(v(cmd_write, 0, 512) == err_perm);
+  CHECK(v(cmd_write, 0, 0) == err_perm);
+  CHECK(v(cmd_write_zeroes, 0, 512) == err_perm);
+  CHECK(v(cmd_trim, 0, 512) == err_perm);
+  CHECK(v(cmd_read, 0, 512) == 0);
+  CHECK(v(cmd_flush, 0, 0) == 0);
+}
+
 TEST_CASE("test-nbd-protocol-reply-encoders") {
   const auto simple = encode_simple_reply(0xabcdef, err_nospc);
   const Bytes s(simple.begin(), simple.end());

@@ -80,6 +80,7 @@ class FakeTarget {
   }
 
   std::vector<std::byte> disk;
+  std::string config;  // this port's config string (Query Config read, set if empty, force set)
   bool silent = false;                                     // gone: answers nothing
   std::function<std::uint8_t(const wire::Frame&)> aoe_error;  // nonzero: answer with this AoE error
   std::function<std::optional<std::uint8_t>(const wire::Frame&)> ata_error;  // ATA error register value
@@ -127,11 +128,24 @@ class FakeTarget {
   }
 
   void answer_config(const wire::Frame& f) {
+    const auto& req = std::get<wire::ConfigArg>(f.arg);
+    std::string s(reinterpret_cast<const char*>(req.config_string.data()), req.config_string.size());
+    wire::Header h = reply_header(f.header);
+    if (req.ccmd == wire::ConfigCommand::set_if_empty) {
+      if (config.empty() || config == s) {
+        config = s;
+      } else {  // vblade: config string present
+        h.error = true;
+        h.error_code = 4;
+      }
+    } else if (req.ccmd == wire::ConfigCommand::force_set) {
+      config = s;
+    }
     wire::ConfigArg arg{.buffer_count = options_.buffer_count, .firmware_version = 0x4019,
                         .sector_count = options_.max_sectors, .aoe_version = 1,
-                        .ccmd = wire::ConfigCommand::read, .config_string = {}};
+                        .ccmd = req.ccmd, .config_string = std::as_bytes(std::span(config))};
     std::array<std::byte, 1100> out{};
-    link_.send(std::span(out.data(), wire::encode(reply_header(f.header), arg, out)), {});
+    link_.send(std::span(out.data(), wire::encode(h, arg, out)), {});
   }
 
   void answer_ata(const wire::Frame& f) {
