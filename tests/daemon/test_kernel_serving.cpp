@@ -215,7 +215,13 @@ TEST_CASE("test-daemon-kernel-serving-signal-disconnects") {
   bool linked = false;
   int code = lab.run([&] {
     got = kernel_read(kernel.fd);
-    linked = fs::read_symlink(lab.options.etherd_dir / "e1.2") == "/dev/nbd9";
+    // The link is made off the io thread after the attach, before readiness:
+    // wait for it (bounded), as a reader of /dev/etherd would.
+    const auto link = lab.options.etherd_dir / "e1.2";
+    for (int i = 0; i < 500 && !fs::is_symlink(fs::symlink_status(link)); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::error_code ec;
+    linked = fs::read_symlink(link, ec) == "/dev/nbd9";
     ::kill(::getpid(), SIGINT);
   });
   CHECK(code == exit_ok);

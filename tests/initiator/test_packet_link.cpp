@@ -36,8 +36,9 @@ void make_veth(unsigned mtu = 1500) {
 
 using Frame = std::vector<std::byte>;
 
-// An Ethernet frame from `src` to `dst` of `size` bytes: the EtherType, then
-// `seq` and a fill that tells frames apart.
+// A frame from `src` to `dst` of `size` bytes that the link's kernel filter
+// lets through (initiator/frame_filter.h): an AoE version 1 response with a
+// userland tag whose low byte is `seq`, then a fill that tells frames apart.
 Frame frame(const wire::Mac& dst, const wire::Mac& src, std::size_t size, std::uint8_t seq,
             std::uint16_t type = wire::ethertype) {
   Frame f(size);
@@ -47,8 +48,10 @@ Frame frame(const wire::Mac& dst, const wire::Mac& src, std::size_t size, std::u
   }
   f[12] = std::byte(type >> 8);
   f[13] = std::byte(type & 0xff);
-  for (std::size_t i = wire::eth_header_size; i < size; ++i) f[i] = std::byte(seq + i * 7);
-  f[wire::eth_header_size] = std::byte(seq);
+  f[14] = std::byte{0x18};  // version 1, R
+  f[20] = std::byte{0x80};  // tag bit 31: a userland tag
+  f[23] = std::byte(seq);
+  for (std::size_t i = 24; i < size; ++i) f[i] = std::byte(seq + i * 7);
   return f;
 }
 

@@ -49,8 +49,8 @@ if [ "$all_built" = 1 ] && [ -f "$build/cmake_install.cmake" ]; then
     done
     [ -f "$tmp/prefix/lib/systemd/system/aoe-attach@.service" ] ||
       bad "cmake --install put no lib/systemd/system/aoe-attach@.service"
-    [ -f "$tmp/prefix/lib/udev/rules.d/60-aoe-nbd.rules" ] && [ -x "$tmp/prefix/lib/udev/aoe-nbd-id" ] ||
-      bad "cmake --install put no lib/udev/rules.d/60-aoe-nbd.rules with lib/udev/aoe-nbd-id"
+    [ -f "$tmp/prefix/lib/udev/rules.d/60-aoe-nbd.rules" ] && [ -x "$tmp/prefix/lib/udev/aoe_nbd_id" ] ||
+      bad "cmake --install put no lib/udev/rules.d/60-aoe-nbd.rules with lib/udev/aoe_nbd_id"
   else
     bad "cmake --install failed:"; sed 's/^/    /' "$tmp/install.log"
   fi

@@ -4,8 +4,8 @@
 # exits 0 for our identifiers only; and the configured rule calls this very
 # helper.
 set -euo pipefail
-id=${1:?usage: $0 path/to/aoe-nbd-id path/to/60-aoe-nbd.rules}
-rules=${2:?usage: $0 path/to/aoe-nbd-id path/to/60-aoe-nbd.rules}
+id=${1:?usage: $0 path/to/aoe_nbd_id path/to/60-aoe-nbd.rules}
+rules=${2:?usage: $0 path/to/aoe_nbd_id path/to/60-aoe-nbd.rules}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 out=$("$id" aoe-nbd:e1.2) || fail "aoe-nbd:e1.2: exit $?"

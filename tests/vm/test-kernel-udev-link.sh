@@ -1,7 +1,7 @@
 #!/bin/bash
 # test-kernel-udev-link.sh: runs inside the VM (tests/vm/run-vm-test).
 # Boot-time plumbing with a real udevd: the build tree's 60-aoe-nbd.rules in
-# /run/udev/rules.d (calling the build tree's aoe-nbd-id), vblade serving
+# /run/udev/rules.d (calling the build tree's aoe_nbd_id), vblade serving
 # e1.2 on a veth to the root namespace, aoe-attach in kernel mode under a
 # NOTIFY_SOCKET as systemd's Type=notify gives it:
 #  - READY=1 arrives only once /dev/nbdN reads and /dev/etherd/e1.2 exists

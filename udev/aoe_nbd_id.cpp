@@ -1,4 +1,4 @@
-// aoe-nbd-id BACKEND: the udev helper of udev/60-aoe-nbd.rules.in.  Given
+// aoe_nbd_id BACKEND: the udev helper of udev/60-aoe-nbd.rules.in.  Given
 // the backend identifier of an nbd device (/sys/block/nbdN/backend), prints
 // the AoE target aoe-attach serves there ("e1.2") and exits 0, so udev makes
 // /dev/etherd/e1.2; for any other identifier prints nothing and exits 1 (the
