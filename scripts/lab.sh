@@ -6,6 +6,10 @@
 #   lab_nsname HOST          echo that namespace's name
 #   lab_wire HA IFA HB IFB [MTU]
 #                            veth pair: IFA in host HA, IFB in host HB, both up
+#   lab_wire_root IFR HB IFB veth pair: IFR in the namespace we run in, IFB
+#                            in host HB, both up (the kernel tests: the nbd
+#                            genl family lives in the initial namespace);
+#                            the caller removes IFR
 #   lab_vblade HOST IF SHELF SLOT IMAGE [vblade options...]
 #                            serve IMAGE as eSHELF.SLOT from HOST on IF
 #                            (restarted whenever it exits if
@@ -89,6 +93,14 @@ lab_wire() {
   ip link add name "$2" netns "$a" type veth peer name "$4" netns "$b"
   ip -n "$a" link set "$2" mtu "$mtu" up
   ip -n "$b" link set "$4" mtu "$mtu" up
+}
+
+lab_wire_root() {
+  local b="$LAB-$2"
+  lab_ns "$2"
+  ip link add name "$1" type veth peer name "$3" netns "$b"
+  ip link set "$1" up
+  ip -n "$b" link set "$3" up
 }
 
 lab_image() {

@@ -70,10 +70,7 @@ trap cleanup EXIT
 mnt=$LAB_DIR/mnt
 mkdir -p "$mnt"
 lab_wire init eth0 blade eth0
-lab_ns blade
-ip link add name "$root_if" type veth peer name eth1 netns "$(lab_nsname blade)"
-ip link set "$root_if" up
-ip -n "$(lab_nsname blade)" link set eth1 up
+lab_wire_root "$root_if" blade eth1
 img=$(lab_image e1.2.img "${size_mib}M")
 start_vblades() {
   lab_vblade blade eth0 1 2 "$img"; VBLADE0=$LAB_LAST_PID

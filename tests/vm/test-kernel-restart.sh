@@ -75,10 +75,7 @@ lab_init krestart
 trap cleanup EXIT
 mnt=$LAB_DIR/mnt
 mkdir -p "$mnt"
-lab_ns blade
-ip link add name "$root_if" type veth peer name eth1 netns "$(lab_nsname blade)"
-ip link set "$root_if" up
-ip -n "$(lab_nsname blade)" link set eth1 up
+lab_wire_root "$root_if" blade eth1
 img=$(lab_image e1.2.img 64M)
 lab_vblade blade eth1 1 2 "$img"
 VBLADE=$LAB_LAST_PID

@@ -57,10 +57,7 @@ cp "$rules" /run/udev/rules.d/
 "$udevd" --daemon
 udevadm settle -t 10 || true
 
-lab_ns blade
-ip link add name "$root_if" type veth peer name eth0 netns "$(lab_nsname blade)"
-ip link set "$root_if" up
-ip -n "$(lab_nsname blade)" link set eth0 up
+lab_wire_root "$root_if" blade eth0
 img=$(lab_image e1.2.img 32M)
 lab_vblade blade eth0 1 2 "$img"
 
