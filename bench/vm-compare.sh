@@ -56,8 +56,10 @@ ip -n "$NS" link set "$PEER" up
 mount -t tmpfs -o size=$((SIZE_MB + 16))m tmpfs "$TMP"
 truncate -s "${SIZE_MB}M" "$IMG"
 
-dd_rate() {  # dd ARGS...: dd's MB/s figure (decimal MB), bounded
-  timeout 600 dd "$@" 2>&1 | awk '/copied/ { print $(NF-1) }'
+dd_rate() {  # dd ARGS...: dd's rate in MB/s (decimal), whichever unit dd chose
+  timeout 600 dd "$@" 2>&1 | awk '/copied/ { v = $(NF-1); u = $NF
+    if (u ~ /^GB/) v *= 1000; else if (u ~ /^kB/) v /= 1000; else if (u ~ /^B/) v /= 1000000
+    printf "%.1f\n", v }'
 }
 fio_iops() {  # fio_iops DEV RW: IOPS of 4 KiB random RW at QD32, direct
   timeout $((RUNTIME + 60)) fio --name=vm --filename="$1" --rw="$2" --bs=4k --iodepth=32 \
@@ -109,6 +111,7 @@ for mtu in $MTUS; do
     # 2. the ceiling
     w=$(timeout 300 "$PUMP" -i "$IF" --op write --bytes "${SIZE_MB}M" --seconds 240 || true)
     r=$(timeout 300 "$PUMP" -i "$IF" --op read --bytes "${SIZE_MB}M" --seconds 240 || true)
+    printf '%s\n' "$w" "$r"
     add "$mtu.pw" "$(kv "$w" MBps)"; add "$mtu.pr" "$(kv "$r" MBps)"
 
     # 3. ours, through the kernel's nbd driver
