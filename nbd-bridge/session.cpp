@@ -199,7 +199,8 @@ asio::awaitable<bool> Session::read_payload(std::span<std::byte> out) {
     boost::system::error_code ec;
     if (out.size() - have >= received_.capacity() / 2) {
       // A large rest goes straight into place rather than through the buffer.
-      co_await asio::async_read(socket_, asio::buffer(out.data() + have, out.size() - have), asio::redirect_error(use_awaitable, ec));
+      co_await asio::async_read(socket_, asio::buffer(out.data() + have, out.size() - have),
+                                asio::redirect_error(use_awaitable, ec));
       if (ec) co_return false;
       have = out.size();
     } else {
