@@ -170,13 +170,25 @@ asio::awaitable<void> Session::transmission() {
     // Per request: the export may have been resized (Server::set_size).
     std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags, config_->writes_refused});
     Buffer buffer;
-    if (!error && needs_buffer(request)) error = co_await take_buffer(request.length, buffer);
+    if (!error && needs_buffer(request)) {
+      // Most get their buffer at once: no coroutine frame for them.
+      auto taken = try_take_buffer(request.length, buffer);
+      if (!taken) taken = co_await take_buffer(request.length, buffer);
+      error = *taken;
+    }
     const std::size_t charge = buffer.capacity();
     ++in_flight_;
     buffered_ += charge;
 
     if (has_payload(request)) {
-      if (!(error ? co_await discard(request.length) : co_await read_payload(buffer.span()))) {
+      bool read = true;
+      if (error)
+        read = co_await discard(request.length);
+      else if (received_.buffered() >= buffer.size())
+        received_.take(buffer.span());  // the usual small WRITE: read with its header
+      else
+        read = co_await read_payload(buffer.span());
+      if (!read) {
         release(QueuedReply{{}, {}, charge});
         break;
       }
@@ -216,28 +228,32 @@ asio::awaitable<bool> Session::read_payload(std::span<std::byte> out) {
   co_return true;
 }
 
+std::optional<std::uint32_t> Session::try_take_buffer(std::size_t size, Buffer& out) {
+  if (stopping_ || broken_) {
+    pool_->withdraw(this);
+    return err_shutdown;
+  }
+  // Alone, a request may always have its buffer (if the pool has room).
+  if (in_flight_ == 0 || buffered_ + BufferPool::cost_of(size) <= max_buffered_bytes()) {
+    switch (pool_->take(size, out, this)) {
+      case BufferPool::Take::ok: return 0;
+      case BufferPool::Take::no_memory:
+        if (unsigned long suppressed = 0; no_memory_log_.allow(suppressed)) {
+          if (suppressed) log::warning("nbd: {} more requests were answered ENOMEM", suppressed);
+          log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
+        }
+        return err_nomem;
+      case BufferPool::Take::over_budget: pool_->notify_on_release(&wake_); break;
+    }
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& out) {
-  const std::size_t cost = BufferPool::cost_of(size);
   for (;;) {
-    if (stopping_ || broken_) {
-      pool_->withdraw(this);
-      co_return err_shutdown;
-    }
-    // Alone, a request may always have its buffer (if the pool has room).
-    if (in_flight_ == 0 || buffered_ + cost <= max_buffered_bytes()) {
-      switch (pool_->take(size, out, this)) {
-        case BufferPool::Take::ok: co_return 0;
-        case BufferPool::Take::no_memory:
-          if (unsigned long suppressed = 0; no_memory_log_.allow(suppressed)) {
-            if (suppressed) log::warning("nbd: {} more requests were answered ENOMEM", suppressed);
-            log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
-          }
-          co_return err_nomem;
-        case BufferPool::Take::over_budget: pool_->notify_on_release(&wake_); break;
-      }
-    }
     co_await wait();  // a reply of ours went out, the pool released, or shutdown()
     pool_->forget(&wake_);
+    if (const auto taken = try_take_buffer(size, out)) co_return *taken;
   }
 }
 

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>  // before asio/awaitable.hpp, which needs std::exchange
@@ -94,8 +95,11 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::awaitable<void> run(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> handshake();
   boost::asio::awaitable<void> transmission();
-  // The request's payload (WRITE) or reply data (READ) buffer, once this
-  // connection and the pool have room: 0, or the NBD error to answer with.
+  // The request's payload (WRITE) or reply data (READ) buffer if this
+  // connection and the pool have room now: 0, or the NBD error to answer
+  // with; nothing yet if it must wait (take_buffer).
+  std::optional<std::uint32_t> try_take_buffer(std::size_t size, Buffer& out);
+  // The same once try_take_buffer said to wait: waits, then tries again.
   boost::asio::awaitable<std::uint32_t> take_buffer(std::size_t size, Buffer& out);
   boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, TransmissionRequest request, Buffer buffer);
   boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
