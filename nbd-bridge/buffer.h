@@ -8,7 +8,9 @@
 // free list of its size class, the next request of that class takes it
 // back, and the steady state asks the system for nothing.  The total held
 // never exceeds the budget (ExportOptions::max_buffered_bytes), across all
-// connections.  One io_context thread; no locks.
+// connections.  What a burst grew it by goes back once the burst is over
+// (shrink): kept for good, one 32 MiB read would cost 32 MiB of RSS forever.
+// One io_context thread; no locks.
 #pragma once
 
 #include <algorithm>
@@ -119,6 +121,7 @@ class BufferPool {
     std::byte* p = free_[c];
     if (p) {
       free_[c] = next_free(p);
+      low_water_[c] = std::min(low_water_[c], --free_count_[c]);
     } else {
       // Free buffers of other classes make room for this one, if needed.
       if (held_ + bytes > budget_) give_back_free(held_ + bytes - budget_);
@@ -143,6 +146,23 @@ class BufferPool {
   }
   void forget(boost::asio::steady_timer* timer) noexcept {
     waiters_.erase(std::remove(waiters_.begin(), waiters_.end(), timer), waiters_.end());
+  }
+
+  // Gives back the free buffers no request needed since the last call: each
+  // class's fewest free (its low-water mark) were never taken.  Called once
+  // per period (the Server's), so a burst's buffers go back one to two
+  // periods after it, while a steady load keeps all it uses and allocates
+  // nothing.
+  void shrink() noexcept {
+    for (unsigned c = 0; c < class_count; ++c) {
+      for (std::size_t n = low_water_[c]; n > 0; --n) give_back(c);
+      low_water_[c] = free_count_[c];
+    }
+  }
+  // Gives back every free buffer (no connection will use them soon).
+  void shrink_all() noexcept {
+    give_back_free(held_);
+    low_water_ = free_count_;
   }
 
   // --- observations (status, tests)
@@ -176,6 +196,7 @@ class BufferPool {
   void release(std::byte* p, unsigned c) noexcept {
     std::memcpy(p, &free_[c], sizeof p);
     free_[c] = p;
+    ++free_count_[c];
     in_use_ -= min_class_bytes << c;
     for (auto* timer : waiters_) timer->cancel();
     waiters_.clear();
@@ -186,18 +207,25 @@ class BufferPool {
     std::size_t returned = 0;
     for (unsigned c = 0; c < class_count && returned < bytes; ++c) {
       while (free_[c] && returned < bytes) {
-        std::byte* p = free_[c];
-        free_[c] = next_free(p);
-        delete[] p;
-        held_ -= min_class_bytes << c;
+        give_back(c);
         returned += min_class_bytes << c;
       }
     }
+  }
+  // Returns the first free buffer of class `c` (there is one) to the system.
+  void give_back(unsigned c) noexcept {
+    std::byte* p = free_[c];
+    free_[c] = next_free(p);
+    delete[] p;
+    held_ -= min_class_bytes << c;
+    low_water_[c] = std::min(low_water_[c], --free_count_[c]);
   }
 
   std::size_t budget_;
   Upstream upstream_;
   std::array<std::byte*, class_count> free_{};
+  std::array<std::size_t, class_count> free_count_{};  // buffers on each free list
+  std::array<std::size_t, class_count> low_water_{};   // the fewest since the last shrink
   std::size_t in_use_ = 0;
   std::size_t held_ = 0;
   std::size_t system_allocations_ = 0;

@@ -64,6 +64,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   void add_session(Protocol::socket socket, bool handshake) {
     widen_buffers(socket.native_handle());
+    schedule_shrink();
     auto session = std::make_shared<Session>(std::move(socket), adapter, pool, config, handshake);
     Session* key = session.get();
     sessions.emplace(key, session);
@@ -75,6 +76,11 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   void session_closed(Session* key) {
     sessions.erase(key);
+    if (sessions.empty()) {  // nobody to use what the pool keeps
+      pool->shrink_all();
+      shrink_timer.cancel();
+      shrinking = false;
+    }
     if (sessions.empty() && idle_listener) asio::post(io, idle_listener);
     if (shutting_down && sessions.empty() && shutdown_done) asio::post(io, std::move(shutdown_done));
   }
@@ -100,6 +106,20 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     }
   }
 
+  // A burst's buffers go back once it is over (BufferPool::shrink).
+  void schedule_shrink() {
+    if (shrinking) return;
+    shrinking = true;
+    shrink_timer.expires_after(options.buffer_shrink_period);
+    shrink_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (ec || !self) return;  // cancelled: the last session closed
+      self->shrinking = false;
+      self->pool->shrink();
+      if (!self->sessions.empty()) self->schedule_shrink();
+    });
+  }
+
   void stop_listening() {
     if (!acceptor) return;
     boost::system::error_code ignored;
@@ -119,6 +139,8 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
   bool shutting_down = false;
   std::function<void()> shutdown_done;
   std::function<void()> idle_listener;  // Server::set_idle_listener
+  asio::steady_timer shrink_timer{io};
+  bool shrinking = false;  // shrink_timer is armed
 };
 
 struct Server::Impl {

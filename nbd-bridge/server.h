@@ -32,6 +32,10 @@ struct ExportOptions {
   // 64 MiB peak RSS goal per target (README, Performance) and is still hundreds of
   // times the target's window (Buffer Count x payload, ~140 KiB for vblade).
   std::size_t max_buffered_bytes = 48u << 20;
+  // How often the pool gives back what no request needed since the last
+  // time (BufferPool::shrink), while connections are open; when the last one
+  // closes it gives back everything at once.
+  std::chrono::milliseconds buffer_shrink_period{5'000};
   // A client must finish the handshake within this (qemu-nbd's limit), so
   // idle connections cannot hold max_connections for long.
   std::chrono::milliseconds handshake_timeout{10'000};

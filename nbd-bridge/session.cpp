@@ -43,6 +43,7 @@ Session::Session(Socket socket, std::shared_ptr<BlockAdapter> adapter, std::shar
       config_(std::move(config)),
       handshake_(handshake),
       in_handshake_(handshake),
+      received_(receive_buffer_bytes),
       wake_(socket_.get_executor()),
       deadline_(socket_.get_executor()) {}
 
@@ -141,17 +142,24 @@ asio::awaitable<bool> Session::handshake() {
 }
 
 asio::awaitable<void> Session::transmission() {
-  std::array<std::byte, request_header_size> header;
   while (!stopping_) {
     if (in_flight_ >= max_in_flight) {
       co_await wait();
       continue;
     }
     boost::system::error_code ec;
-    co_await asio::async_read(socket_, asio::buffer(header), asio::redirect_error(use_awaitable, ec));
-    if (ec) break;  // EOF, hard disconnect or shutdown()
     TransmissionRequest request;
-    if (parse_request(header, request) != Parse::ok) {
+    const Parse parsed = received_.next_request(request);
+    if (parsed == Parse::need_more) {
+      // Every request the socket holds, in one call.
+      const auto space = received_.space();
+      const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                             asio::redirect_error(use_awaitable, ec));
+      if (ec) break;  // EOF, hard disconnect or shutdown()
+      received_.filled(n);
+      continue;
+    }
+    if (parsed != Parse::ok) {
       log::info("nbd: bad request magic, closing the connection");
       broken_ = true;  // cannot resync: drop every pending reply
       socket_.close(ec);
@@ -162,20 +170,26 @@ asio::awaitable<void> Session::transmission() {
     // Per request: the export may have been resized (Server::set_size).
     std::uint32_t error = validate_request(request, ExportLimits{config_->size, config_->transmission_flags, config_->writes_refused});
     Buffer buffer;
-    if (!error && needs_buffer(request)) error = co_await take_buffer(request.length, buffer);
+    if (!error && needs_buffer(request)) {
+      // Most get their buffer at once: no coroutine frame for them.
+      auto taken = try_take_buffer(request.length, buffer);
+      if (!taken) taken = co_await take_buffer(request.length, buffer);
+      error = *taken;
+    }
     const std::size_t charge = buffer.capacity();
     ++in_flight_;
     buffered_ += charge;
 
     if (has_payload(request)) {
-      if (error) {
-        if (!co_await discard(request.length)) ec = asio::error::eof;
-      } else {
-        co_await asio::async_read(socket_, asio::buffer(buffer.data(), buffer.size()),
-                                  asio::redirect_error(use_awaitable, ec));
-      }
-      if (ec) {
-        release(Reply{{}, {}, charge});
+      bool read = true;
+      if (error)
+        read = co_await discard(request.length);
+      else if (received_.buffered() >= buffer.size())
+        received_.take(buffer.span());  // the usual small WRITE: read with its header
+      else
+        read = co_await read_payload(buffer.span());
+      if (!read) {
+        release(QueuedReply{{}, {}, charge});
         break;
       }
     }
@@ -191,28 +205,55 @@ asio::awaitable<void> Session::transmission() {
   }
 }
 
+asio::awaitable<bool> Session::read_payload(std::span<std::byte> out) {
+  std::size_t have = received_.take(out);
+  while (have < out.size()) {
+    boost::system::error_code ec;
+    if (out.size() - have >= received_.capacity() / 2) {
+      // A large rest goes straight into place rather than through the buffer.
+      co_await asio::async_read(socket_, asio::buffer(out.data() + have, out.size() - have),
+                                asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+      have = out.size();
+    } else {
+      // A small one comes with the requests behind it, in one call.
+      const auto space = received_.space();
+      const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                             asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+      received_.filled(n);
+      have += received_.take(out.subspan(have));
+    }
+  }
+  co_return true;
+}
+
+std::optional<std::uint32_t> Session::try_take_buffer(std::size_t size, Buffer& out) {
+  if (stopping_ || broken_) {
+    pool_->withdraw(this);
+    return err_shutdown;
+  }
+  // Alone, a request may always have its buffer (if the pool has room).
+  if (in_flight_ == 0 || buffered_ + BufferPool::cost_of(size) <= max_buffered_bytes()) {
+    switch (pool_->take(size, out, this)) {
+      case BufferPool::Take::ok: return 0;
+      case BufferPool::Take::no_memory:
+        if (unsigned long suppressed = 0; no_memory_log_.allow(suppressed)) {
+          if (suppressed) log::warning("nbd: {} more requests were answered ENOMEM", suppressed);
+          log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
+        }
+        return err_nomem;
+      case BufferPool::Take::over_budget: pool_->notify_on_release(&wake_); break;
+    }
+  }
+  return std::nullopt;
+}
+
 asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& out) {
-  const std::size_t cost = BufferPool::cost_of(size);
   for (;;) {
-    if (stopping_ || broken_) {
-      pool_->withdraw(this);
-      co_return err_shutdown;
-    }
-    // Alone, a request may always have its buffer (if the pool has room).
-    if (in_flight_ == 0 || buffered_ + cost <= max_buffered_bytes()) {
-      switch (pool_->take(size, out, this)) {
-        case BufferPool::Take::ok: co_return 0;
-        case BufferPool::Take::no_memory:
-          if (unsigned long suppressed = 0; no_memory_log_.allow(suppressed)) {
-            if (suppressed) log::warning("nbd: {} more requests were answered ENOMEM", suppressed);
-            log::warning("nbd: no memory for a {}-byte request, answering ENOMEM", size);
-          }
-          co_return err_nomem;
-        case BufferPool::Take::over_budget: pool_->notify_on_release(&wake_); break;
-      }
-    }
     co_await wait();  // a reply of ours went out, the pool released, or shutdown()
     pool_->forget(&wake_);
+    if (const auto taken = try_take_buffer(size, out)) co_return *taken;
   }
 }
 
@@ -232,7 +273,7 @@ asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, 
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
   if (!ec && r.type == cmd_read) {
-    Reply reply{{}, std::move(buffer), charge};
+    QueuedReply reply{{}, std::move(buffer), charge};
     if (!structured_)
       reply.head = ReplyHead::of(encode_simple_reply(r.cookie, 0));
     else if (r.length == 0)
@@ -247,18 +288,18 @@ asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, 
     log::debug("nbd: request type {} offset {} length {} failed: {}", r.type, r.offset, r.length, ec.message());
     reply_error(r, error, charge);  // a failed READ's data is never sent
   } else {
-    send(Reply{ReplyHead::of(encode_simple_reply(r.cookie, 0)), {}, charge});
+    send(QueuedReply{ReplyHead::of(encode_simple_reply(r.cookie, 0)), {}, charge});
   }
 }
 
 void Session::reply_error(const TransmissionRequest& r, std::uint32_t error, std::size_t charge) {
   if (structured_ && r.type == cmd_read)
-    send(Reply{ReplyHead::of(encode_error_chunk(r.cookie, error)), {}, charge});
+    send(QueuedReply{ReplyHead::of(encode_error_chunk(r.cookie, error)), {}, charge});
   else
-    send(Reply{ReplyHead::of(encode_simple_reply(r.cookie, error)), {}, charge});
+    send(QueuedReply{ReplyHead::of(encode_simple_reply(r.cookie, error)), {}, charge});
 }
 
-void Session::send(Reply reply) {
+void Session::send(QueuedReply reply) {
   if (broken_) {
     release(reply);
     return;
@@ -269,7 +310,7 @@ void Session::send(Reply reply) {
   asio::co_spawn(socket_.get_executor(), write_replies(shared_from_this()), rethrow);
 }
 
-void Session::release(const Reply& reply) {
+void Session::release(const QueuedReply& reply) {
   --in_flight_;
   buffered_ -= reply.charged;
   notify();
@@ -277,13 +318,13 @@ void Session::release(const Reply& reply) {
 
 asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_alive*/) {
   while (!replies_.empty()) {
-    Reply reply = replies_.pop();
-    const std::array<asio::const_buffer, 2> buffers{asio::buffer(reply.head.bytes.data(), reply.head.size),
-                                                      asio::buffer(reply.data.data(), reply.data.size())};
+    // Every reply ready, in one call; a short write resumes where it stopped.
+    const std::size_t used = replies_.gather(pieces_);
     boost::system::error_code ec;
-    co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
-    ++replies_written_;
-    release(reply);
+    const std::size_t n = co_await socket_.async_write_some(std::span(pieces_.data(), used),
+                                                            asio::redirect_error(use_awaitable, ec));
+    replies_.sent(n);
+    for (; replies_.front_sent(); ++replies_written_) release(replies_.pop());
     if (ec) {
       broken_ = true;
       socket_.close(ec);  // the reader sees it too
@@ -331,6 +372,7 @@ void Session::close_hard() {
 }
 
 asio::awaitable<bool> Session::discard(std::uint64_t length) {
+  length -= received_.skip(length);
   while (length > 0) {
     boost::system::error_code ec;
     const auto n = std::min<std::uint64_t>(length, discarded.size());

@@ -3,9 +3,11 @@
 //
 // Full duplex: the reader keeps accepting requests while earlier ones run in
 // their own coroutines and answer in any order; one writer coroutine sends
-// each reply's header and data as a unit.  A client stops being read when it
-// has max_in_flight requests or max_buffered_bytes() of payload outstanding,
-// or when the Server's BufferPool has no room for the next payload.
+// the replies.  Both batch: one read takes in every request the socket
+// holds (receive_buffer.h), one write sends every reply ready
+// (reply_queue.h).  A client stops being read when it has max_in_flight
+// requests or max_buffered_bytes() of payload outstanding, or when the
+// Server's BufferPool has no room for the next payload.
 //
 // Time limits, so that no client wedges the server: the handshake must end
 // within handshake_timeout, and once the connection stops reading requests
@@ -20,6 +22,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>  // before asio/awaitable.hpp, which needs std::exchange
 #include <vector>
@@ -32,6 +36,8 @@
 #include "nbd-bridge/block_adapter.h"
 #include "nbd-bridge/buffer.h"
 #include "nbd-bridge/protocol.h"
+#include "nbd-bridge/receive_buffer.h"
+#include "nbd-bridge/reply_queue.h"
 
 namespace aoe::nbd {
 
@@ -61,6 +67,9 @@ class Session : public std::enable_shared_from_this<Session> {
   using Socket = boost::asio::local::stream_protocol::socket;
 
   static constexpr unsigned max_in_flight = 128;  // the kernel's queue depth
+  // Read ahead of the parser: every header of a full queue (128 x 28 bytes),
+  // or 15 requests of 4 KiB with their payloads, in one call.
+  static constexpr std::size_t receive_buffer_bytes = 64 * 1024;
 
   Session(Socket socket, std::shared_ptr<BlockAdapter> adapter, std::shared_ptr<BufferPool> pool,
           std::shared_ptr<const ExportConfig> config, bool handshake);
@@ -83,54 +92,25 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t max_buffered_bytes() const noexcept { return pool_->connection_share(); }
 
  private:
-  // A reply header, without allocating: the longest is OFFSET_DATA's.
-  struct ReplyHead {
-    std::array<std::byte, chunk_header_size + 8> bytes{};
-    std::size_t size = 0;
-    template <std::size_t N>
-    static ReplyHead of(const std::array<std::byte, N>& encoded) noexcept {
-      static_assert(N <= chunk_header_size + 8);
-      ReplyHead head;
-      std::copy(encoded.begin(), encoded.end(), head.bytes.begin());
-      head.size = N;
-      return head;
-    }
-  };
-  struct Reply {
-    ReplyHead head;
-    Buffer data;
-    std::size_t charged = 0;  // bytes of max_buffered_bytes() released once sent
-  };
-  // Replies waiting for the writer: never more than max_in_flight, so a ring
-  // allocated with the session (a deque allocates as it moves).
-  class ReplyQueue {
-   public:
-    bool empty() const noexcept { return count_ == 0; }
-    void push(Reply reply) noexcept { slots_[(head_ + count_++) % max_in_flight] = std::move(reply); }
-    Reply pop() noexcept {
-      --count_;
-      return std::move(slots_[std::exchange(head_, (head_ + 1) % max_in_flight)]);
-    }
-
-   private:
-    std::array<Reply, max_in_flight> slots_;
-    std::size_t head_ = 0, count_ = 0;
-  };
-
   boost::asio::awaitable<void> run(std::shared_ptr<Session> self);
   boost::asio::awaitable<bool> handshake();
   boost::asio::awaitable<void> transmission();
-  // The request's payload (WRITE) or reply data (READ) buffer, once this
-  // connection and the pool have room: 0, or the NBD error to answer with.
+  // The request's payload (WRITE) or reply data (READ) buffer if this
+  // connection and the pool have room now: 0, or the NBD error to answer
+  // with; nothing yet if it must wait (take_buffer).
+  std::optional<std::uint32_t> try_take_buffer(std::size_t size, Buffer& out);
+  // The same once try_take_buffer said to wait: waits, then tries again.
   boost::asio::awaitable<std::uint32_t> take_buffer(std::size_t size, Buffer& out);
   boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, TransmissionRequest request, Buffer buffer);
   boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
+  // The request's payload: what the receive buffer holds of it, then the rest.
+  boost::asio::awaitable<bool> read_payload(std::span<std::byte> out);
   boost::asio::awaitable<bool> discard(std::uint64_t length);
   boost::asio::awaitable<void> wait();
 
   void reply_error(const TransmissionRequest& request, std::uint32_t error, std::size_t charge = 0);
-  void send(Reply reply);
-  void release(const Reply& reply);
+  void send(QueuedReply reply);
+  void release(const QueuedReply& reply);
   void notify() { wake_.cancel(); }
 
   // The deadline timer: the handshake's limit, then the drain's watchdog.
@@ -154,7 +134,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t buffered_ = 0;        // payload bytes those requests hold
   std::uint64_t replies_written_ = 0;        // progress of the writer...
   std::uint64_t replies_written_seen_ = 0;   // ...at the drain watchdog's last look
-  ReplyQueue replies_;              // waiting for the writer
+  ReceiveBuffer received_;          // requests read ahead of the one being parsed
+  ReplyQueue<max_in_flight> replies_;  // waiting for the writer
+  ReplyQueue<max_in_flight>::Pieces pieces_;  // the writer's current write
   boost::asio::steady_timer wake_;  // the reader waits here for a change of the above
   boost::asio::steady_timer deadline_;
   std::uint64_t deadline_armed_ = 0;  // an expiry already queued when re-armed is stale

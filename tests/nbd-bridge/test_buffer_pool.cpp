@@ -103,3 +103,49 @@ TEST_CASE("test-nbd-pool-release-wakes-waiters") {
   CHECK(woken);
   CHECK(pool.take(MiB, wanted, &client_b) == Take::ok);
 }
+
+TEST_CASE("test-nbd-pool-shrinks-what-a-burst-grew") {
+  BufferPool pool(48 * MiB);
+  auto steady = [&] {  // two 4 KiB requests at once, over and over
+    for (int i = 0; i < 10; ++i) {
+      Buffer a, b;
+      REQUIRE(pool.take(4096, a, &client_a) == Take::ok);
+      REQUIRE(pool.take(4096, b, &client_a) == Take::ok);
+    }
+  };
+  steady();
+  {
+    Buffer burst[3];
+    for (auto& b : burst) REQUIRE(pool.take(8 * MiB, b, &client_b) == Take::ok);
+  }
+  CHECK(pool.held_bytes() == 24 * MiB + 8192);
+  pool.shrink();  // the burst was in this period: all kept
+  CHECK(pool.held_bytes() == 24 * MiB + 8192);
+  steady();
+  pool.shrink();  // a period without the burst: it goes back, the steady buffers stay
+  CHECK(pool.held_bytes() == 8192);
+  const auto allocations = pool.system_allocations();
+  steady();
+  pool.shrink();
+  steady();
+  CHECK(pool.system_allocations() == allocations);  // a steady load allocates nothing
+  CHECK(pool.held_bytes() == 8192);
+  pool.shrink();
+  pool.shrink();  // idle for a whole period: nothing kept
+  CHECK(pool.held_bytes() == 0);
+}
+
+TEST_CASE("test-nbd-pool-shrink-keeps-buffers-in-use") {
+  BufferPool pool(16 * MiB);
+  Buffer held, spare;
+  REQUIRE(pool.take(MiB, held, &client_a) == Take::ok);
+  REQUIRE(pool.take(MiB, spare, &client_a) == Take::ok);
+  spare = Buffer();
+  pool.shrink();
+  pool.shrink();
+  CHECK(pool.held_bytes() == MiB);  // only the free one went back
+  CHECK(pool.in_use_bytes() == MiB);
+  held = Buffer();
+  pool.shrink_all();
+  CHECK(pool.held_bytes() == 0);
+}

@@ -168,3 +168,28 @@ TEST_CASE("test-nbd-server-buffered-bytes-bounded") {
   clients[1]->request(cmd_read, 99, 0, 128 * 1024);  // can never fit
   CHECK(clients[1]->simple_reply().error == err_nomem);
 }
+
+TEST_CASE("test-nbd-server-pool-shrinks-when-idle") {
+  ExportOptions options;
+  options.buffer_shrink_period = 20ms;
+  Harness h(8 << 20, options);
+  h.run();
+  auto& pool = h.server.buffer_pool();
+  RawClient c(h.transmission_fd());
+  CHECK(c.read(0, 4 * MiB) == Bytes(4 * MiB));
+  CHECK(h.on_io([&] { return pool.system_allocations(); }) > 0);  // it grew (and may be back already)
+  // The connection stays open but idle: the burst's buffer goes back.
+  CHECK(h.eventually([&] { return pool.held_bytes() == 0; }));
+  CHECK(c.read(0, 4096) == Bytes(4096));  // and the pool grows again on demand
+}
+
+TEST_CASE("test-nbd-server-pool-emptied-when-last-connection-closes") {
+  Harness h(8 << 20);  // the default period: far longer than this test waits
+  h.run();
+  auto& pool = h.server.buffer_pool();
+  {
+    RawClient c(h.transmission_fd());
+    CHECK(c.read(0, 4 * MiB) == Bytes(4 * MiB));
+  }
+  CHECK(h.eventually([&] { return h.server.connection_count() == 0 && pool.held_bytes() == 0; }));
+}
