@@ -60,6 +60,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
                                                            flags_for(device, options), options.handshake_timeout,
                                                            options.drain_timeout})) {
     pool->reserve_waiters(options.max_connections);
+    if (options.preallocate_up_to && !pool->preallocate(options.preallocate_up_to))
+      log::warning("cannot preallocate the {} MiB of NBD buffers (continuing; they come as requests need them)",
+                   options.max_buffered_bytes >> 20);
   }
 
   void add_session(Protocol::socket socket, bool handshake) {

@@ -32,6 +32,9 @@ struct ExportOptions {
   // 64 MiB peak RSS goal per target (README, Performance) and is still hundreds of
   // times the target's window (Buffer Count x payload, ~140 KiB for vblade).
   std::size_t max_buffered_bytes = 48u << 20;
+  // Obtain all of it up front, in requests up to this size (the kernel's
+  // default max_sectors_kb is 1280); 0: as requests come.
+  std::size_t preallocate_up_to = 0;
   // A client must finish the handshake within this (qemu-nbd's limit), so
   // idle connections cannot hold max_connections for long.
   std::chrono::milliseconds handshake_timeout{10'000};
