@@ -152,6 +152,6 @@ touch "$LAB_DIR/stop"; wait "$WRITER"; WRITER=
 (cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "a file differs"
 umount "$mnt"
 timeout 30 "$detach" "$DEV" || fail "aoe-detach $DEV failed"
-DEV=
 echo "4: SIGTERM left $DEV to the copy started again, which adopted it; $(wc -l <"$LAB_DIR/sums") files intact"
+DEV=
 echo "PASS"
