@@ -248,6 +248,13 @@ void KernelServing::serving() {
   // that name); waiting for it blocks, and this thread serves the device.
   readiness_.status(fmt::format("attached {} as {}; waiting for {}/{}", name_, path_, o_.etherd_dir.string(), name_));
   boost::asio::post(kernel_, [this] {
+    // The root's daemon adopting the device its predecessor served: the
+    // link is there, and udev's rules lie on the root, which waits for us.
+    std::error_code lec;
+    if (o_.root_storage && resolve_etherd_link(name_, lec, o_.etherd_dir) == device_->index()) {
+      boost::asio::post(io_, [this] { on_linked(); });
+      return;
+    }
     const bool by_udev = o_.etherd_dir == etherd_dir && udev_will_name(device_->index(), request_.backend_id);
     auto link = make_etherd_link(name_, device_->index(), by_udev, o_.etherd_dir);
     if (link.error)
@@ -292,9 +299,11 @@ void KernelServing::on_signal(int sig) {
   boost::asio::post(kernel_, [this, sig, may_leave] {
     const auto user = may_leave ? device_->in_use() : std::nullopt;
     if (user) {
-      log::notice("{}: signal {}: leaving {} ({}) to the next aoe-attach {}; the kernel holds its I/O for up to "
-                  "{} s (aoe-detach {} detaches it for good)", name_, sig, path_, *user, name_,
-                  o_.reconnect_timeout_seconds, name_);
+      const std::string how_long = o_.reconnect_timeout_seconds == reconnect_forever
+                                       ? std::string("until one comes")
+                                       : fmt::format("for up to {} s", o_.reconnect_timeout_seconds);
+      log::notice("{}: signal {}: leaving {} ({}) to the next aoe-attach {}; the kernel holds its I/O {} "
+                  "(aoe-detach {} detaches it for good)", name_, sig, path_, *user, name_, how_long, name_);
     } else {
       log::notice("{}: signal {}: disconnecting {}", name_, sig, path_);
       if (auto dec = device_->disconnect()) log::warning("{}: disconnect {}: {}", name_, path_, dec.message());
@@ -361,13 +370,20 @@ void KernelServing::stop(int code) {
 
 }  // namespace
 
-void harden_for_kernel_io() {
+void harden_for_kernel_io(bool root_storage) {
   // PR_SET_IO_FLUSHER: our allocations never recurse into reclaim of our device.
   if (::prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0) != 0)
     log::warning("prctl(PR_SET_IO_FLUSHER): {} (continuing; memory pressure may deadlock the device)",
                  std::strerror(errno));
+  // Every page now, text included: a root storage daemon must never page its
+  // code back in from a file (no MCL_ONFAULT).  Under ASan this is a no-op:
+  // its interceptor ignores mlockall rather than pin terabytes of shadow.
   if (::mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
     log::warning("mlockall: {} (continuing; pages may be swapped out under pressure)", std::strerror(errno));
+  if (!root_storage) return;
+  std::ofstream oom("/proc/self/oom_score_adj");
+  if (!(oom << "-1000" << std::flush))
+    log::warning("cannot write -1000 to /proc/self/oom_score_adj (continuing; the OOM killer may pick us)");
 }
 
 // Above the deadline with room to spare, as a request may wait in the

@@ -32,7 +32,9 @@ namespace aoe::daemon {
 // A server in the kernel's block I/O path must not wait for memory the
 // kernel can only free by writing through that same path: marks the process
 // as an I/O flusher and keeps every page resident.  Before any thread starts.
-void harden_for_kernel_io();
+// A root storage daemon also makes itself exempt from the OOM killer: no
+// systemd sets OOMScoreAdjust= in an initramfs.
+void harden_for_kernel_io(bool root_storage = false);
 
 // The kernel's per-request timeout for `connections` sockets (docs/nbd-protocol.md
 // §5.5), given our deadline and --reconnect-timeout.

@@ -8,6 +8,7 @@
 #include "daemon/exit_codes.h"
 #include "daemon/kernel_serving.h"
 #include "daemon/socket_serving.h"
+#include "daemon/status_client.h"
 #include "daemon/status_endpoint.h"
 #include "daemon/status_schema.h"
 #include "initiator/log.h"
@@ -15,6 +16,33 @@
 #include "nbd-bridge/kernel_attach.h"
 
 namespace aoe::daemon {
+
+namespace {
+
+// Another aoe-attach already serving the target here, asked before any
+// frame is sent.  One that serves the root file system (started in the
+// initramfs) is the target's server for the life of the system: the unit
+// started for the same target after the switch to the root is told so and
+// succeeds, having nothing to do; any other is a second initiator of one
+// disk on one host, refused.  Nothing when nobody answers.
+std::optional<int> already_served(const Options& o, Readiness& readiness) {
+  std::error_code ec;
+  const auto other = query_status(status_socket_path(o.target), std::chrono::seconds(2), ec);
+  if (!other) return std::nullopt;  // none, or stale: StatusEndpoint::open decides later
+  const long pid = other->value("pid", 0L);
+  const std::string device = other->value("device", std::string());
+  if (other->value("root_storage", false)) {
+    log::notice("{} is served by the root storage daemon (pid {}) as {}: nothing to do", o.target, pid, device);
+    readiness.ready(device);
+    return exit_ok;
+  }
+  readiness.failed(exit_failed, fmt::format("{} is already served by another aoe-attach (pid {}, {}); one host "
+                                            "serves a target once (aoe-stat {})",
+                                            o.target, pid, device, o.target));
+  return exit_failed;
+}
+
+}  // namespace
 
 int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std::vector<Link*>& links,
         const Options& o, Readiness& readiness) {
@@ -47,6 +75,7 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
     readiness.failed(exit_failed, fmt::format("cancelled by signal {} before serving {}", cancelled_by, o.target));
     return true;
   };
+  if (auto code = already_served(o, readiness)) return *code;
   std::string names;
   for (const Link* l : links) names += (names.empty() ? "" : ", ") + l->info().name;
   readiness.status(fmt::format("searching for {} on {}", o.target, names.empty() ? "(interfaces to come)" : names));
@@ -74,6 +103,7 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
       [&] {
         auto json = status_json(target->engine(), served.device);
         json["claim"] = to_string(target->claim_state());
+        json["root_storage"] = o.root_storage;
         return json;
       },
       status_ec, error);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -12,6 +13,11 @@
 #include "daemon/etherd_link.h"
 
 namespace aoe::daemon {
+
+// --reconnect-timeout of a root storage daemon unless given: the kernel
+// holds the root's I/O for a successor as long as it takes (136 years;
+// the kernel counts it in jiffies, which this times HZ still fits).
+constexpr unsigned reconnect_forever = std::numeric_limits<unsigned>::max();
 
 struct Options {
   AttachOptions attach;     // the target, discovery, engine and export
@@ -26,6 +32,10 @@ struct Options {
   bool claim = false;
   bool force_claim = false;
   bool keep_claim = false;
+  // Serves the root file system, from the initramfs on (aoe-attach(8), ROOT
+  // STORAGE): never swapped, never OOM-killed, its buffers preallocated, and
+  // a second aoe-attach of its target is told so and exits 0.
+  bool root_storage = false;
   std::filesystem::path etherd_dir = daemon::etherd_dir;  // where /dev/etherd/eS.L goes (tests: elsewhere)
 
   bool kernel() const noexcept { return socket_path.empty(); }

@@ -488,13 +488,31 @@ void Engine::arm_timer() {
   for (const Path& p : paths_) tick = std::min(tick, p.rtt.rto() / 4);
   tick = std::max<Duration>(tick, std::chrono::milliseconds(1));
   timer_armed_ = true;
+  tick_due_ = Clock::now() + tick;
   timer_.expires_after(tick);
   timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
     // Cancelled, or queued before the engine went away.
     if (ec == boost::asio::error::operation_aborted || !*alive) return;
     timer_armed_ = false;
+    forgive_own_stall(Clock::now() - tick_due_);
     on_tick();
   });
+}
+
+// A tick this late means this process did not run (SIGSTOP, a suspended
+// host or VM, a debugger): nothing it sent could be answered meanwhile, so
+// that time is not the target's silence and does not count against the
+// deadline.  The frames are timed out and resent as after any stall.
+// Measured on the real steady clock, which the timer runs on, whatever
+// EngineOptions::now says.
+void Engine::forgive_own_stall(Duration late) {
+  constexpr Duration own_stall = std::chrono::seconds(1);
+  if (late < own_stall) return;
+  for (Slot& s : slots_)
+    if (s.request) s.first_sent_at += late;
+  if (stalled_since_ != Clock::time_point{}) stalled_since_ += late;
+  log::notice("{}: this process did not run for {:.1f} s (stopped or suspended); the deadline does not count it",
+              target_.name(), std::chrono::duration<double>(late).count());
 }
 
 void Engine::shutdown() {

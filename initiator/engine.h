@@ -286,6 +286,7 @@ class Engine final : public BlockDevice {
   void stop_framing(Request* request, std::error_code ec);
   void finish_if_done(Request* request);
   void on_tick();
+  void forgive_own_stall(Duration late);
   void arm_timer();
   void mark_down();
   Request* new_request();
@@ -322,6 +323,7 @@ class Engine final : public BlockDevice {
   bool in_pump_ = false;
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;
+  Clock::time_point tick_due_{};                 // when the armed tick should run, on the steady clock
   log::RateLimit retransmit_log_;
   std::function<void()> down_listener_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a timer handler already queued

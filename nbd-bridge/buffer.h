@@ -135,6 +135,30 @@ class BufferPool {
     return Take::ok;
   }
 
+  // Fills the free lists up to the budget now, one buffer of each class
+  // from 4 KiB to `largest` bytes in turn, every page touched: a root storage
+  // daemon asks the system for nothing once serving (docs/nbd-protocol.md
+  // §5.1).  Returns false when the system had not that much memory.
+  bool preallocate(std::size_t largest) noexcept {
+    const unsigned top = class_of(std::min(largest, max_class_bytes));
+    for (bool added = true; added;) {
+      added = false;
+      for (unsigned c = 0; c <= top; ++c) {
+        const std::size_t bytes = min_class_bytes << c;
+        if (held_ + bytes > budget_) continue;
+        std::byte* p = upstream_(bytes);
+        if (!p) return false;
+        std::memset(p, 0, bytes);
+        ++system_allocations_;
+        held_ += bytes;
+        std::memcpy(p, &free_[c], sizeof p);
+        free_[c] = p;
+        added = true;
+      }
+    }
+    return true;
+  }
+
   // A connection that stops waiting for its claim gives it up.
   void withdraw(const void* who) noexcept {
     if (claimant_ == who) claimant_ = nullptr;

@@ -60,6 +60,9 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
                                                            flags_for(device, options), options.handshake_timeout,
                                                            options.drain_timeout})) {
     pool->reserve_waiters(options.max_connections);
+    if (options.preallocate_up_to && !pool->preallocate(options.preallocate_up_to))
+      log::warning("cannot preallocate the {} MiB of NBD buffers (continuing; they come as requests need them)",
+                   options.max_buffered_bytes >> 20);
   }
 
   void add_session(Protocol::socket socket, bool handshake) {
@@ -76,7 +79,7 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
 
   void session_closed(Session* key) {
     sessions.erase(key);
-    if (sessions.empty()) {  // nobody to use what the pool keeps
+    if (sessions.empty() && !keeps_its_buffers()) {  // nobody to use what the pool keeps
       pool->shrink_all();
       shrink_timer.cancel();
       shrinking = false;
@@ -106,9 +109,14 @@ struct ServerState : std::enable_shared_from_this<ServerState> {
     }
   }
 
+  // A preallocated pool is memory obtained while it could be (a root file
+  // system's daemon, aoe-attach(8) ROOT STORAGE): giving it back would mean
+  // asking again under the memory pressure it was meant for.
+  bool keeps_its_buffers() const { return options.preallocate_up_to != 0; }
+
   // A burst's buffers go back once it is over (BufferPool::shrink).
   void schedule_shrink() {
-    if (shrinking) return;
+    if (shrinking || keeps_its_buffers()) return;
     shrinking = true;
     shrink_timer.expires_after(options.buffer_shrink_period);
     shrink_timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {

@@ -36,6 +36,10 @@ struct ExportOptions {
   // time (BufferPool::shrink), while connections are open; when the last one
   // closes it gives back everything at once.
   std::chrono::milliseconds buffer_shrink_period{5'000};
+  // Obtain all of it up front, in requests up to this size (the kernel's
+  // default max_sectors_kb is 1280), and keep it (no shrinking); 0: as
+  // requests come, and a burst's buffers go back after it.
+  std::size_t preallocate_up_to = 0;
   // A client must finish the handshake within this (qemu-nbd's limit), so
   // idle connections cannot hold max_connections for long.
   std::chrono::milliseconds handshake_timeout{10'000};

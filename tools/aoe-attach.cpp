@@ -56,6 +56,10 @@ void add_options(CLI::App& app, CommandLine& c) {
                "holds it");
   app.add_flag("--force-claim", o.force_claim, "Claim the target even if another host holds it");
   app.add_flag("--keep-claim", o.keep_claim, "Leave the claim in place on detach");
+  app.add_flag("--root-storage", o.root_storage,
+               "Serve the root file system (implied when started from an initramfs): memory locked and "
+               "preallocated, exempt from the OOM killer, the kernel holds I/O for a successor without limit; "
+               "a second aoe-attach of the target exits 0");
   app.add_option("--deadline", o.deadline_seconds,
                  "Fail I/O with EIO once a frame went unanswered this long; 0 retries forever")
       ->type_name("SECONDS")
@@ -93,6 +97,10 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
     return fail(app, exit_usage,
                 fmt::format("'{}' is {} as the target reports it: use that name (aoe-attach@{})", typed, o.target,
                             o.target));
+  if (o.root_storage) {
+    if (app.count("--reconnect-timeout") == 0) o.reconnect_timeout_seconds = daemon::reconnect_forever;
+    attach.export_options.preallocate_up_to = 2u << 20;
+  }
   if (!c.device.empty()) {
     o.device = nbd::parse_device_path(c.device);
     if (!o.device) return fail(app, exit_usage, fmt::format("'{}' is not an nbd device like /dev/nbd0", c.device));
@@ -119,11 +127,10 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Run from an initramfs, we may back the root file system: systemd's mark
-  // for such storage daemons keeps its killing sprees (the switch to the
-  // root, shutdown) away from us (aoe-attach(8), SYSTEMD).
-  if (argc > 0 && argv[0][0] != '\0' && ::access("/etc/initrd-release", F_OK) == 0) argv[0][0] = '@';
   CommandLine c;
+  // Run from an initramfs, we serve the root file system (aoe-attach(8),
+  // ROOT STORAGE): --root-storage is implied.
+  c.serve.root_storage = ::access("/etc/initrd-release", F_OK) == 0;
   CLI::App app{"Attach an AoE target as a block device (/dev/nbdN through the kernel's nbd driver) "
                "or serve it as an NBD unix socket.",
                "aoe-attach"};
@@ -131,11 +138,15 @@ int main(int argc, char** argv) {
   if (auto code = parse(app, c.common, argc, argv)) return *code;
   if (auto code = check(app, c)) return *code;
   daemon::Options& o = c.serve;
+  // systemd's mark for storage daemons of the root keeps its killing sprees
+  // (the switch to the root, shutdown) away from us; by hand too, for a
+  // restart of the root's daemon from its copy in /run.
+  if (o.root_storage && argc > 0 && argv[0][0] != '\0') argv[0][0] = '@';
 
   // A log line to a stderr whose reader went away must fail, not kill the server.
   ::signal(SIGPIPE, SIG_IGN);
   daemon::Readiness readiness = c.foreground ? daemon::Readiness::foreground() : daemon::Readiness::daemonize();
-  if (o.kernel()) daemon::harden_for_kernel_io();
+  if (o.kernel() || o.root_storage) daemon::harden_for_kernel_io(o.root_storage);
 
   boost::asio::io_context io;
   // From here on a SIGINT/SIGTERM waits until serving begins, then stops it cleanly.

@@ -11,8 +11,10 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "discovery/abft.h"
 #include "discovery/discover.h"
 #include "initiator/log.h"
+#include "tools/boot_target.h"
 #include "tools/common.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
@@ -103,7 +105,17 @@ int run(int argc, char** argv) {
   app.add_option("targets", wanted, "Show only these targets (eSHELF.SLOT)")
       ->type_name("eS.L")
       ->check(tools::validate::TargetName());
+  bool abft = false;
+  std::string abft_table = discovery::abft_sysfs_path;
+  app.add_flag("--abft", abft,
+               "Print the target the firmware booted from, as its ACPI aBFT says, and the local interface it "
+               "booted over: \"eS.L MAC INTERFACE\"; sends nothing")
+      ->excludes("--json");
+  app.add_option("--abft-table", abft_table, "Read the aBFT from this file (implies --abft)")
+      ->type_name("PATH")
+      ->capture_default_str();
   if (auto code = tools::parse(app, common, argc, argv)) return *code;
+  if (abft || app.count("--abft-table")) return tools::print_boot_target(abft_table);
 
   discovery::DiscoverOptions options;
   options.window = std::chrono::milliseconds(static_cast<long>(seconds * 1000));

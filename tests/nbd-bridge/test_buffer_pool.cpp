@@ -4,6 +4,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <vector>
+
 using aoe::nbd::Buffer;
 using aoe::nbd::BufferPool;
 using Take = BufferPool::Take;
@@ -148,4 +150,28 @@ TEST_CASE("test-nbd-pool-shrink-keeps-buffers-in-use") {
   held = Buffer();
   pool.shrink_all();
   CHECK(pool.held_bytes() == 0);
+}
+
+TEST_CASE("test-nbd-pool-preallocated-serves-without-the-system") {
+  BufferPool pool(48 * MiB);
+  REQUIRE(pool.preallocate(2 * MiB));
+  const std::size_t obtained = pool.system_allocations();
+  // Every class up to 2 MiB, round after round, until the next would not fit.
+  CHECK(pool.held_bytes() <= 48 * MiB);
+  CHECK(pool.held_bytes() > 40 * MiB);
+  CHECK(pool.in_use_bytes() == 0);
+  // A kernel's worth of requests of every size up to 1280 KiB, many at once: no new memory.
+  std::vector<Buffer> held(8);
+  for (int round = 0; round < 10; ++round)
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      const std::size_t size = (512u << (i + round) % 12) % (1280 * 1024) + 512;
+      Buffer b;
+      REQUIRE(pool.take(size, b, &client_a) == Take::ok);
+      held[i] = std::move(b);
+    }
+  CHECK(pool.system_allocations() == obtained);
+  // Without memory it says so and keeps what it had.
+  BufferPool starved(8 * MiB, &no_memory);
+  CHECK_FALSE(starved.preallocate(MiB));
+  CHECK(starved.held_bytes() == 0);
 }
