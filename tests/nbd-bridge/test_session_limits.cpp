@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <thread>
 
 #include "tests/nbd-bridge/nbd_harness.h"
 
@@ -192,4 +193,22 @@ TEST_CASE("test-nbd-server-pool-emptied-when-last-connection-closes") {
     CHECK(c.read(0, 4 * MiB) == Bytes(4 * MiB));
   }
   CHECK(h.eventually([&] { return h.server.connection_count() == 0 && pool.held_bytes() == 0; }));
+}
+
+TEST_CASE("test-nbd-server-preallocated-pool-kept") {
+  ExportOptions options;
+  options.buffer_shrink_period = 20ms;
+  options.preallocate_up_to = MiB;
+  Harness h(8 << 20, options);
+  h.run();
+  auto& pool = h.server.buffer_pool();
+  const auto preallocated = h.on_io([&] { return pool.held_bytes(); });
+  REQUIRE(preallocated > 0);
+  {
+    RawClient c(h.transmission_fd());
+    CHECK(c.read(0, 4096) == Bytes(4096));
+    std::this_thread::sleep_for(100ms);  // five shrink periods, were it shrinking
+  }
+  CHECK(h.eventually([&] { return h.server.connection_count() == 0; }));
+  CHECK(h.on_io([&] { return pool.held_bytes(); }) >= preallocated);
 }
