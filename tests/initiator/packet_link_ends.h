@@ -26,6 +26,10 @@ inline void make_veth(unsigned mtu = 1500) {
   sh("ip link add a0 address 02:00:00:00:00:a0 mtu " + std::to_string(mtu) +
      " type veth peer name a1 address 02:00:00:00:00:a1 mtu " + std::to_string(mtu));
   sh("ip link set a0 up && ip link set a1 up");
+  // The kernel activates a device's queue when it reports it up (linkwatch,
+  // asynchronous): a frame sent before that is dropped without an error.
+  sh("for i in $(seq 500); do ip link show a0 | grep -q 'state UP' && ip link show a1 | grep -q 'state UP' && exit 0;"
+     " sleep 0.01; done; exit 1");
 }
 
 using Frame = std::vector<std::byte>;

@@ -122,6 +122,8 @@ TEST_CASE("test-packet-link-sends-batches-in-order", "[packet-link][batch]") {
   ends.a->send_batch(batch);
   for (unsigned i = 0; i < count; ++i) CHECK(batch[i].sent == (i != too_long));
   CHECK(ends.a->send_drops() == 1);
-  REQUIRE(ends.run_until([&] { return ends.at_b.size() >= expected.size(); }));
+  const bool arrived = ends.run_until([&] { return ends.at_b.size() >= expected.size(); });
+  CHECK(ends.at_b.size() == expected.size());
+  REQUIRE(arrived);
   CHECK(ends.at_b == expected);
 }
