@@ -37,6 +37,9 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   free_slots_.reserve(slots_.size());
   retransmit_queue_.reserve(slots_.size());
   fences_.reserve(slots_.size());
+  outbox_.reserve(slots_.size());
+  sending_.reserve(slots_.size());
+  sending_paths_.reserve(slots_.size());
   for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
   std::vector<std::uint32_t> start(slots_.size());
   tag::random_bits(start);
@@ -150,6 +153,7 @@ void Engine::pump() {
     }
   }
   in_pump_ = false;
+  if (!in_completions_) flush_sends();  // run_completions() flushes what completions framed
   arm_timer();
 }
 
@@ -214,13 +218,14 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
                       .slot = target_.slot,
                       .command = wire::Command::ata,
                       .tag = tag::engine(slot_index, s.generation)};
-  std::size_t head = wire::encode_ata_header(header, ata_arg(s), s.header);
-  std::span<const std::byte> body;
-  if (r.kind == Kind::write) {
-    body = {r.data + std::size_t{s.first_sector} * wire::sector_size, std::size_t{s.sectors} * wire::sector_size};
-  } else {
-    head = wire::min_frame_size;  // bytes 36..59 of the header buffer stay zero: the padding
-  }
+  Outgoing& out = outbox_.emplace_back();  // value-initialised: the header's padding is zero
+  out.link = path.link;
+  out.path = path_index;
+  out.head_size = wire::encode_ata_header(header, ata_arg(s), out.header);
+  if (r.kind == Kind::write)
+    out.body = {r.data + std::size_t{s.first_sector} * wire::sector_size, std::size_t{s.sectors} * wire::sector_size};
+  else
+    out.head_size = wire::min_frame_size;  // bytes 36..59 stay zero: the padding
 
   auto now = options_.now();
   if (s.first_sent_at == Clock::time_point{}) s.first_sent_at = now;
@@ -232,7 +237,29 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   ++ports_[path.port].outstanding;
   ++path.stats.frames_sent;
   if (s.transmissions > 1) ++path.stats.retransmits;
-  if (!path.link->send(std::span<const std::byte>(s.header.data(), head), body)) ++path.stats.send_drops;
+}
+
+// Hands each link its share of the pass's frames in one call, in the order
+// they were made.  Only run_completions() gives a request's buffer back, and
+// it flushes first: a write's data stays valid until its frames went out.
+void Engine::flush_sends() {
+  for (std::size_t first = 0; first < outbox_.size(); ++first) {
+    Link* link = outbox_[first].link;
+    if (!link) continue;  // sent with an earlier link's share
+    sending_.clear();
+    sending_paths_.clear();
+    for (std::size_t i = first; i < outbox_.size(); ++i) {
+      Outgoing& out = outbox_[i];
+      if (out.link != link) continue;
+      sending_.push_back({std::span<const std::byte>(out.header.data(), out.head_size), out.body});
+      sending_paths_.push_back(out.path);
+      out.link = nullptr;
+    }
+    link->send_batch(sending_);
+    for (std::size_t i = 0; i < sending_.size(); ++i)
+      if (!sending_[i].sent) ++paths_[sending_paths_[i]].stats.send_drops;
+  }
+  outbox_.clear();
 }
 
 wire::AtaArg Engine::ata_arg(const Slot& s) const noexcept {
@@ -259,9 +286,22 @@ bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
     return true;
   }
   on_reply(link, frame);
-  pump();
-  run_completions();
+  settle_soon();
   return true;
+}
+
+// The replies of one burst (everything the io_context runs before the posted
+// handler: every frame of a wake-up, on every link) are settled in one pass:
+// one pump, one batch of sends per link, then the completions.
+void Engine::settle_soon() {
+  if (settle_posted_) return;
+  settle_posted_ = true;
+  boost::asio::post(io_, [this, alive = alive_] {
+    if (!*alive) return;  // queued before the engine went away
+    settle_posted_ = false;
+    pump();
+    run_completions();
+  });
 }
 
 void Engine::count_rejected(std::uint32_t t) {
@@ -526,12 +566,16 @@ void Engine::shutdown() {
 void Engine::run_completions() {
   // Completions may submit new requests and so re-enter: the outer call runs
   // whatever they add.  The two vectors trade places and keep their capacity.
+  // Frames the completions make go out together after each round, and a
+  // buffer goes back to its owner only after the frames reading it went out.
   if (in_completions_) return;
   in_completions_ = true;
+  flush_sends();
   while (!completions_.empty()) {
     running_completions_.swap(completions_);
     for (auto& [done, ec] : running_completions_) done(ec);
     running_completions_.clear();
+    flush_sends();
   }
   in_completions_ = false;
 }

@@ -24,8 +24,14 @@
 // jumbo fallback, link events, the target going down and coming back);
 // engine_fences.cpp the fences of retransmitted writes.
 //
+// Frames go out in batches: transmit() queues the frames of a pump pass and
+// flush_sends() hands each link its share in one call (PacketLink: sendmmsg).
+// Replies are settled once per turn of the io_context, not per frame: the
+// frames of one wake-up complete their slots, then one pass refills the
+// windows and sends, then the completions run.
+//
 // Everything runs on one io_context thread; after start-up nothing on the
-// per-frame path allocates (the frame table and the headers are fixed).
+// per-frame path allocates (the frame table and the send queue are fixed).
 #pragma once
 
 #include <chrono>
@@ -248,7 +254,15 @@ class Engine final : public BlockDevice {
     Clock::time_point sent_at{};     // latest transmission
     Clock::time_point first_sent_at{};
     bool queued_for_retransmit = false;
-    std::array<std::byte, wire::min_frame_size> header{};
+  };
+
+  // A frame transmit() made, sent with the others of its pass (flush_sends).
+  struct Outgoing {
+    Link* link = nullptr;
+    unsigned path = 0;
+    std::size_t head_size = 0;
+    std::array<std::byte, wire::min_frame_size> header{};  // a read's is padded with zeros
+    std::span<const std::byte> body;                       // write data, in the request's buffer
   };
 
   void submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done);
@@ -263,6 +277,8 @@ class Engine final : public BlockDevice {
   void refuse_flush();
   bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
+  void flush_sends();
+  void settle_soon();
   int pick_path();
   bool usable(const Path& path, bool allow_failed) const;
   void add_path(const PathInfo& info);
@@ -307,6 +323,10 @@ class Engine final : public BlockDevice {
   using Completions = std::vector<std::pair<Completion, std::error_code>>;
   Completions completions_;                      // run after state settles
   Completions running_completions_;              // the batch being run (keeps its capacity)
+  std::vector<Outgoing> outbox_;                 // frames of this pass, not sent yet
+  std::vector<Link::Outgoing> sending_;          // one link's share of the outbox
+  std::vector<unsigned> sending_paths_;          // the path of each of those
+  bool settle_posted_ = false;                   // replies received: settle_soon() posted
   bool in_completions_ = false;
   Clock::time_point stalled_since_{};            // requests queued, nothing in flight to send them
   std::size_t live_requests_ = 0;

@@ -44,6 +44,18 @@ class Link {
   // dropped locally.
   virtual bool send(std::span<const std::byte> head, std::span<const std::byte> body = {}) noexcept = 0;
 
+  // One frame of a batch: head and body as send() takes them.
+  struct Outgoing {
+    std::span<const std::byte> head;
+    std::span<const std::byte> body;
+    bool sent = false;  // set by send_batch(): false if dropped locally
+  };
+  // Sends the frames in order, each as send() would, in as few system calls
+  // as the link can (PacketLink: sendmmsg); marks each sent or dropped.
+  virtual void send_batch(std::span<Outgoing> frames) noexcept {
+    for (Outgoing& f : frames) f.sent = send(f.head, f.body);
+  }
+
   virtual void set_receiver(Receiver receiver) = 0;
 
   // Reads the interface again after rtnetlink said it changed: a new MTU or

@@ -18,6 +18,7 @@
 
 #include "initiator/errors.h"
 #include "initiator/log.h"
+#include "initiator/send_batch.h"
 #include "initiator/socket_buffer.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -152,8 +153,17 @@ struct PacketLink::ReceiveBatch {
   }
 };
 
+struct PacketLink::SendBatch {
+  std::array<mmsghdr, send_batch_size> messages{};
+  std::array<std::array<iovec, 2>, send_batch_size> vectors{};
+  std::array<bool, send_batch_size> sent{};
+};
+
 PacketLink::PacketLink(boost::asio::io_context& io, LinkInfo info)
-    : socket_(io), info_(std::move(info)), batch_(std::make_unique<ReceiveBatch>()) {
+    : socket_(io),
+      info_(std::move(info)),
+      batch_(std::make_unique<ReceiveBatch>()),
+      send_batch_(std::make_unique<SendBatch>()) {
   batch_->rearm(receive_batch);
 }
 
@@ -164,20 +174,34 @@ PacketLink::~PacketLink() {
 }
 
 bool PacketLink::send(std::span<const std::byte> head, std::span<const std::byte> body) noexcept {
-  // sendmsg only reads the iovecs; the const_cast is the C API's.
-  iovec iov[2] = {{const_cast<std::byte*>(head.data()), head.size()},
-                  {const_cast<std::byte*>(body.data()), body.size()}};
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = body.empty() ? 1 : 2;
-  // Bound socket: no address needed, the frame carries its own MACs.
-  if (::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT) < 0) {
-    // EAGAIN/ENOBUFS: the queue is full, a loss the sender's retransmit covers;
-    // anything else (ENETDOWN, ENXIO) is treated the same way.
-    ++send_drops_;
-    return false;
+  Outgoing frame{head, body};
+  send_batch(std::span(&frame, 1));
+  return frame.sent;
+}
+
+void PacketLink::send_batch(std::span<Outgoing> frames) noexcept {
+  SendBatch& b = *send_batch_;
+  const int fd = socket_.native_handle();
+  for (std::size_t first = 0; first < frames.size(); first += send_batch_size) {
+    const auto count = std::min<std::size_t>(send_batch_size, frames.size() - first);
+    for (std::size_t i = 0; i < count; ++i) {
+      const Outgoing& f = frames[first + i];
+      // sendmmsg only reads the iovecs; the const_cast is the C API's.
+      b.vectors[i] = {iovec{const_cast<std::byte*>(f.head.data()), f.head.size()},
+                      iovec{const_cast<std::byte*>(f.body.data()), f.body.size()}};
+      // Bound socket: no address needed, the frame carries its own MACs.
+      b.messages[i].msg_hdr = msghdr{};
+      b.messages[i].msg_hdr.msg_iov = b.vectors[i].data();
+      b.messages[i].msg_hdr.msg_iovlen = f.body.empty() ? 1 : 2;
+    }
+    const std::size_t went = send_messages(std::span(b.messages).first(count), std::span(b.sent).first(count),
+                                           [fd](mmsghdr* messages, unsigned n) {
+                                             int sent = ::sendmmsg(fd, messages, n, MSG_DONTWAIT);
+                                             return sent < 0 ? -errno : sent;
+                                           });
+    for (std::size_t i = 0; i < count; ++i) frames[first + i].sent = b.sent[i];
+    send_drops_ += count - went;
   }
-  return true;
 }
 
 void PacketLink::set_receiver(Receiver receiver) {

@@ -3,7 +3,8 @@
 //
 // Receiving waits for readability and then drains the queue with recvmmsg,
 // up to receive_batch frames per system call, so a burst costs one wake-up
-// and few calls.  Our own transmissions, which AF_PACKET would loop back as
+// and few calls; a batch of sends goes out through sendmmsg, send_batch
+// frames per call (initiator/send_batch.h).  Our own transmissions, which AF_PACKET would loop back as
 // PACKET_OUTGOING (a copy of every write frame), are refused by the socket
 // (PACKET_IGNORE_OUTGOING) and, on kernels before 4.20, skipped.
 //
@@ -36,6 +37,8 @@ class PacketLink final : public Link {
   // Frames per recvmmsg: a full window of a vblade port (Buffer Count 16)
   // with room for a second one.
   static constexpr unsigned receive_batch = 32;
+  // Frames per sendmmsg: two windows of a vblade port.
+  static constexpr unsigned send_batch_size = 32;
 
   // Opens and binds the socket; fails with errc::interface_not_found or
   // errc::permission_denied (no CAP_NET_RAW), or the system error.
@@ -48,6 +51,7 @@ class PacketLink final : public Link {
 
   const LinkInfo& info() const noexcept override { return info_; }
   bool send(std::span<const std::byte> head, std::span<const std::byte> body = {}) noexcept override;
+  void send_batch(std::span<Outgoing> frames) noexcept override;
   // Starts receiving on the first call; an empty receiver discards frames.
   void set_receiver(Receiver receiver) override;
   std::error_code reopen() override;
@@ -71,6 +75,8 @@ class PacketLink final : public Link {
   std::uint64_t send_drops_ = 0;
   struct ReceiveBatch;                    // recvmmsg's buffers, allocated once
   std::unique_ptr<ReceiveBatch> batch_;
+  struct SendBatch;                       // sendmmsg's headers, allocated once
+  std::unique_ptr<SendBatch> send_batch_;
 };
 
 }  // namespace aoe

@@ -15,77 +15,12 @@
 #include <catch2/catch.hpp>
 
 #include "initiator/errors.h"
+#include "tests/initiator/packet_link_ends.h"
 #include "tests/support/netns.h"
 #include "tests/support/skip.h"
 
 using namespace aoe;
-
-namespace {
-
-constexpr wire::Mac mac_a{0x02, 0, 0, 0, 0, 0xa0};
-constexpr wire::Mac mac_b{0x02, 0, 0, 0, 0, 0xa1};
-
-void sh(const std::string& command) { REQUIRE(std::system(command.c_str()) == 0); }
-
-// a0 <-veth-> a1, both up, with the MACs above.
-void make_veth(unsigned mtu = 1500) {
-  sh("ip link add a0 address 02:00:00:00:00:a0 mtu " + std::to_string(mtu) +
-     " type veth peer name a1 address 02:00:00:00:00:a1 mtu " + std::to_string(mtu));
-  sh("ip link set a0 up && ip link set a1 up");
-}
-
-using Frame = std::vector<std::byte>;
-
-// A frame from `src` to `dst` of `size` bytes that the link's kernel filter
-// lets through (initiator/frame_filter.h): an AoE version 1 response with a
-// userland tag whose low byte is `seq`, then a fill that tells frames apart.
-Frame frame(const wire::Mac& dst, const wire::Mac& src, std::size_t size, std::uint8_t seq,
-            std::uint16_t type = wire::ethertype) {
-  Frame f(size);
-  for (std::size_t i = 0; i < 6; ++i) {
-    f[i] = std::byte(dst[i]);
-    f[6 + i] = std::byte(src[i]);
-  }
-  f[12] = std::byte(type >> 8);
-  f[13] = std::byte(type & 0xff);
-  f[14] = std::byte{0x18};  // version 1, R
-  f[20] = std::byte{0x80};  // tag bit 31: a userland tag
-  f[23] = std::byte(seq);
-  for (std::size_t i = 24; i < size; ++i) f[i] = std::byte(seq + i * 7);
-  return f;
-}
-
-struct Ends {
-  boost::asio::io_context io;
-  std::unique_ptr<PacketLink> a, b;
-  std::vector<Frame> at_a, at_b;  // what each end received
-
-  Ends() {
-    std::error_code ec;
-    a = PacketLink::open(io, "a0", ec);
-    REQUIRE_FALSE(ec);
-    b = PacketLink::open(io, "a1", ec);
-    REQUIRE_FALSE(ec);
-    REQUIRE(a);
-    REQUIRE(b);
-    a->set_receiver([this](std::span<const std::byte> f) { at_a.emplace_back(f.begin(), f.end()); });
-    b->set_receiver([this](std::span<const std::byte> f) { at_b.emplace_back(f.begin(), f.end()); });
-  }
-
-  // Runs until pred() holds; the bound only keeps a broken link from hanging.
-  template <typename Pred>
-  bool run_until(Pred pred) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      io.run_for(std::chrono::milliseconds(1));
-      io.restart();
-    }
-    return true;
-  }
-};
-
-}  // namespace
+using namespace aoe::test;
 
 TEST_CASE("test-packet-link-open-reads-the-interface", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);

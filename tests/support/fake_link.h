@@ -1,7 +1,9 @@
 // fake_link.h: an in-memory Ethernet wire between two Links, with precise
 // fault knobs (Beast's test::stream and fail_count, for frames): drop, hold
 // back (reorder), duplicate or delay the Nth frame in one direction, random
-// loss under a seed, and a maximum frame size (a non-jumbo switch).
+// loss under a seed, and a maximum frame size (a non-jumbo switch); a link
+// records its batches of sends and can refuse a batch's tail like a full
+// NIC queue.
 // Delivery is asynchronous (posted to the io_context), like a real NIC.
 #pragma once
 
@@ -44,11 +46,18 @@ class FakeLink final : public Link {
   FakeLink(FakeWire& wire, int side, LinkInfo info) : wire_(wire), side_(side), info_(std::move(info)) {}
   const LinkInfo& info() const noexcept override { return info_; }
   bool send(std::span<const std::byte> head, std::span<const std::byte> body) noexcept override;
+  void send_batch(std::span<Outgoing> frames) noexcept override {
+    batches.push_back(frames.size());
+    std::size_t room = queue_room;
+    for (Outgoing& f : frames) f.sent = room > 0 && (--room, send(f.head, f.body));
+  }
   void set_receiver(Receiver receiver) override { receiver_ = std::move(receiver); }
   void deliver(const FrameBytes& frame) {
     if (up && receiver_) receiver_(frame);
   }
   bool up = true;  // a link that is down neither sends nor receives
+  std::vector<std::size_t> batches;   // frames per send_batch() call
+  std::size_t queue_room = SIZE_MAX;  // frames one send_batch() takes, the rest dropped (a full NIC queue)
 
  private:
   FakeWire& wire_;
