@@ -52,10 +52,13 @@ TEST_CASE("test-engine-schedule-qd1-keeps-to-the-fast-path", "[engine][multipath
 }
 
 TEST_CASE("test-engine-schedule-deep-queue-gives-the-slow-path-a-share", "[engine][multipath]") {
-  EngineLab lab({}, calm_options(), 1500, 2);
+  FakeTargetOptions t;
+  t.sectors = 16384;
+  EngineLab lab(t, calm_options(), 1500, 2);
   lab.wire(1).faults_from(0).latency = 5ms;
-  // 2048 frames waiting: more than the fast path finishes in 5 ms.
-  write_at_once(lab, 32, 64 * 1024, 40);
+  // 8192 frames waiting: more than the fast path finishes in 5 ms unless
+  // it answers a window of 16 in under 10 us.
+  write_at_once(lab, 64, 128 * 1024, 40);
   CAPTURE(frames_on(lab, 0), frames_on(lab, 1));
   CHECK(frames_on(lab, 1) > 16);
   CHECK(frames_on(lab, 1) < frames_on(lab, 0));
