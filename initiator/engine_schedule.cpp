@@ -31,14 +31,14 @@ std::size_t Engine::waiting_frames() const noexcept {
   return n;
 }
 
-// The path's smoothed RTT, doubled per loss episode since its last clean
-// answer: a path whose frames time out is as slow as its timer says until
-// it answers again.  A path not yet measured is taken to be as fast as the
-// best measured one (`unmeasured`), so that it is tried and measured.
+// The path's smoothed RTT.  A path not yet measured is taken to be as fast
+// as the best measured one (`unmeasured`), so that it is tried and
+// measured.  Timeouts do not count against it here: a path avoided for
+// its timeouts would get no frame to answer cleanly and stay avoided; its
+// halved window and, if it stays silent, its failure keep its share small.
 Duration Engine::expected_rtt(const Path& p, Duration unmeasured) const noexcept {
   // 1 us floor: a clock that does not move (tests) still gives a rate.
-  Duration d = std::max<Duration>(p.rtt.has_sample() ? p.rtt.srtt() : unmeasured, std::chrono::microseconds(1));
-  return d * (1u << std::min(p.rtt.backoff(), 10u));
+  return std::max<Duration>(p.rtt.has_sample() ? p.rtt.srtt() : unmeasured, std::chrono::microseconds(1));
 }
 
 int Engine::pick_path(std::size_t backlog) {
