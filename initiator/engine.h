@@ -78,6 +78,8 @@ struct EngineOptions {
   std::chrono::milliseconds rtt_refresh_interval{std::chrono::seconds(1)};
   // Loss episodes in a row without any answer that fail a path: each waits
   // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
+  // Any answer counts, even to a frame already answered on another path:
+  // a path that answers late is slow, and the scheduler treats it so.
   unsigned episodes_to_fail = 3;
   // Rediscovery rounds in a row that must miss a failed path before it is
   // retired: one Query Config answer is one frame, and losing it must not
