@@ -61,7 +61,8 @@ nlohmann::json status_json(const Engine& engine, const std::string& device, long
                      {"late_replies", p.late_replies},
                      {"duplicate_replies", p.duplicate_replies},
                      {"rejected_replies", p.rejected_replies},
-                     {"send_drops", p.send_drops}});
+                     {"send_drops", p.send_drops},
+                     {"failures", p.failures}});
   }
   const char* state = engine.is_down() || working == 0 ? "down" : working < total ? "degraded" : "up";
   const TargetInfo& t = engine.target();

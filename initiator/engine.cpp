@@ -130,16 +130,18 @@ Engine::Request* Engine::new_request() {
   return r;
 }
 
-// Fills every path's window: retransmissions first, then new frames from the
-// oldest request that is not held by a fence.  Frames go round-robin over the
-// paths that have room, so a path with a larger window carries
-// proportionally more.
+// Fills the paths' windows: retransmissions first, then new frames from the
+// oldest request that is not held by a fence.  Each frame goes to the path
+// expected to answer it first, given how much is waiting
+// (engine_schedule.cpp).
 void Engine::pump() {
   if (in_pump_) return;
   in_pump_ = true;
+  std::size_t backlog = waiting_frames();
   while (!retransmit_queue_.empty() || (!queue_.empty() && !free_slots_.empty())) {
-    int p = pick_path();
+    int p = pick_path(backlog);
     if (p < 0) break;
+    if (backlog > 1) --backlog;
     if (!retransmit_queue_.empty()) {
       std::uint32_t i = retransmit_queue_.front();
       if (!fit_frame(i, paths_[static_cast<unsigned>(p)].payload_sectors)) break;  // no slot for the cut-off rest yet
@@ -331,8 +333,10 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
     if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
-    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata)
+    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata) {
+      paths_[static_cast<unsigned>(from)].silent_episodes = 0;  // slow, but it answers: not failed
       on_late_copy(i, tag::generation_of(h.tag));
+    }
     return;
   }
   auto reject = [&](const char* why) {
@@ -345,6 +349,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     return reject("another target or command");
   Path& path = paths_[static_cast<unsigned>(from)];
   std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
+  path.silent_episodes = 0;  // slow or not, the path answers
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
     on_late_copy(i, tag::generation_of(h.tag));
@@ -359,7 +364,6 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (!h.error && !wire::answers(ata_arg(s), ata)) return reject("does not echo the frame's flags, LBA or count");
   s.answered = true;
   s.answered_generation = tag::generation_of(h.tag);
-  path.silent_episodes = 0;
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
@@ -478,13 +482,12 @@ void Engine::on_tick() {
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       const Slot& s = slots_[i];
       if (!s.request || s.queued_for_retransmit) continue;
-      Duration limit = s.request->kind == Kind::probe ? Duration(options_.probe_interval) : paths_[s.path].rtt.rto();
+      // A probe waits at least the path's RTO: a slow answer is an answer.
+      Duration limit = paths_[s.path].rtt.rto();
+      if (s.request->kind == Kind::probe) limit = std::max(limit, Duration(options_.probe_interval));
       if (now - s.sent_at >= limit) on_timeout(i, now);
     }
-    for (unsigned p = 0; p < paths_.size(); ++p)
-      if (paths_[p].failed && !paths_[p].retired && paths_[p].link_up && paths_[p].probes_in_flight == 0 &&
-          now >= paths_[p].next_probe)
-        probe(p);
+    probe_paths(now);
   }
   pump();
   run_completions();

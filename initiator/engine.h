@@ -2,15 +2,18 @@
 //
 // It turns sector-aligned reads, writes and flushes of up to 32 MiB into
 // ATA frames of the target's payload size, keeps a congestion window per
-// path (a local NIC and a target port), round-robins frames over the paths
-// with room, retransmits on timeout under a fresh tag, and completes a
-// request when every one of its frames was answered.  A frame unanswered
+// path (a local NIC and a target port), sends each frame on the path that
+// is expected to answer it first (engine_schedule.cpp), retransmits on
+// timeout under a fresh tag, and completes a request when every one of its
+// frames was answered.  A frame unanswered
 // for the deadline fails its request with EIO and marks the target down;
 // requests then fail fast until target_answered() says it is back.
 //
 // A path that keeps timing out while another works is marked failed: its
 // frames move to the healthy paths at once and it is probed in the
-// background until it answers (docs/aoe-protocol.md §8.6).  Probes come in two sizes; when
+// background until it answers probes_to_restore rounds in a row
+// (docs/aoe-protocol.md §8.6).  A path that answers late still answers: it
+// is slow, not failed.  Probes come in two sizes; when
 // only the small one gets through, the path's payload is halved (a hop with
 // a smaller MTU, docs/aoe-protocol.md §7) and frames too big for it are cut on resend.
 //
@@ -20,9 +23,10 @@
 // FLUSH CACHE with ABRT is treated as having no cache to flush.
 //
 // engine.cpp is the data path (framing, replies, timeouts, completions);
-// engine_paths.cpp the paths' membership and health (failure, probes, the
-// jumbo fallback, link events, the target going down and coming back);
-// engine_fences.cpp the fences of retransmitted writes.
+// engine_schedule.cpp which path carries the next frame; engine_paths.cpp
+// the paths' membership and health (failure, probes, the jumbo fallback,
+// link events, the target going down and coming back); engine_fences.cpp
+// the fences of retransmitted writes.
 //
 // Frames go out in batches: transmit() queues the frames of a pump pass and
 // flush_sends() hands each link its share in one call (PacketLink: sendmmsg).
@@ -64,10 +68,24 @@ struct EngineOptions {
   unsigned max_window = 128;
   // Largest request accepted, the kernel nbd driver's max_hw_sectors.
   std::size_t max_request_bytes = 32u << 20;
-  // How often a failed path is probed.
+  // How often a failed path is probed.  A path failed again within
+  // flap_window of its restoration is probed half as often each time (up
+  // to 16 x): a path that cannot hold its answers does not cycle.
   std::chrono::milliseconds probe_interval{500};
+  std::chrono::milliseconds flap_window{std::chrono::seconds(30)};
+  // Probe rounds in a row a failed path must answer at full size before it
+  // carries I/O again: one answer may be a lucky frame on a path that
+  // loses most.
+  unsigned probes_to_restore = 2;
+  // A working path that carried no frame for this long while I/O runs on
+  // the others gets a probe read, whose answer refreshes its RTT: the
+  // scheduler leaves a slow path idle, and would otherwise never notice it
+  // became fast again.  One frame a second costs nothing measurable.
+  std::chrono::milliseconds rtt_refresh_interval{std::chrono::seconds(1)};
   // Loss episodes in a row without any answer that fail a path: each waits
   // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
+  // Any answer counts, even to a frame already answered on another path:
+  // a path that answers late is slow, and the scheduler treats it so.
   unsigned episodes_to_fail = 3;
   // Rediscovery rounds in a row that must miss a failed path before it is
   // retired: one Query Config answer is one frame, and losing it must not
@@ -112,6 +130,7 @@ struct PathStatus {
   std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
   std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/path/target/command/LBA/count, bad length
   std::uint64_t send_drops = 0;        // the NIC queue refused the frame
+  std::uint64_t failures = 0;          // times the path was failed (link down, or silent for 3 episodes)
 };
 
 class Engine final : public BlockDevice {
@@ -219,6 +238,13 @@ class Engine final : public BlockDevice {
     Clock::time_point next_probe{};
     unsigned probes_in_flight = 0;
     bool small_probe_answered = false;
+    bool full_probe_answered = false;  // this round's probe at the payload size
+    unsigned answered_rounds = 0;    // probe rounds in a row answered at full size while failed
+    Clock::time_point probe_sent_at{};
+    Clock::time_point restored_at{};
+    unsigned flaps = 0;              // failed again within flap_window of restoration, in a row
+    std::uint64_t refresh_sequence = 0;  // `sequence` at the last look for idleness
+    Clock::time_point next_refresh{};
     PathStatus stats;
   };
 
@@ -279,8 +305,12 @@ class Engine final : public BlockDevice {
   void transmit(std::uint32_t slot_index, unsigned path_index);
   void flush_sends();
   void settle_soon();
-  int pick_path();
+  int pick_path(std::size_t backlog);
+  std::size_t waiting_frames() const noexcept;
+  Duration expected_rtt(const Path& path, Duration unmeasured) const noexcept;
   bool usable(const Path& path, bool allow_failed) const;
+  void probe_paths(Clock::time_point now);
+  Clock::time_point probe_time(const Path& path, Clock::time_point now) const noexcept;
   void add_path(const PathInfo& info);
   void update_payload();
   void on_timeout(std::uint32_t slot_index, Clock::time_point now);
@@ -337,7 +367,7 @@ class Engine final : public BlockDevice {
   std::uint64_t fenced_writes_ = 0;
   bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
-  unsigned next_path_ = 0;                       // round-robin cursor
+  unsigned next_path_ = 0;                       // where ties among paths start: they take turns
   bool down_ = false;
   bool stopped_ = false;
   bool in_pump_ = false;

@@ -1,8 +1,8 @@
-// engine_paths.cpp: the engine's paths: which exist (discovery, rediscovery),
-// which carry the next frame (round robin over windows), and their health:
-// failure after silent loss episodes, background probes, the jumbo
-// fallback, NIC link events, and the whole target going down and back.
-// The data path (framing, replies, timeouts) is engine.cpp.
+// engine_paths.cpp: the engine's paths: which exist (discovery, rediscovery)
+// and their health: failure after silent loss episodes, background probes
+// (of failed paths, and of idle ones for their RTT), the jumbo fallback,
+// NIC link events, and the whole target going down and back.  Which path
+// carries a frame is engine_schedule.cpp; the data path engine.cpp.
 #include <algorithm>
 
 #include "initiator/engine.h"
@@ -93,29 +93,6 @@ void Engine::update_payload() {
   payload_sectors_ = next;
 }
 
-int Engine::pick_path() {
-  // Healthy paths first; failed ones (still probed) only when no path works,
-  // so I/O never stops while the deadline has not passed.
-  for (bool allow_failed : {false, true}) {
-    for (std::size_t n = 0; n < paths_.size(); ++n) {
-      unsigned i = static_cast<unsigned>((next_path_ + n) % paths_.size());
-      const Path& p = paths_[i];
-      if (usable(p, allow_failed) && p.outstanding < p.window.size() &&
-          ports_[p.port].outstanding < ports_[p.port].buffer_count) {
-        next_path_ = (i + 1) % static_cast<unsigned>(paths_.size());
-        return static_cast<int>(i);
-      }
-    }
-    if (std::any_of(paths_.begin(), paths_.end(), [&](const Path& p) { return usable(p, false); })) break;
-  }
-  return -1;
-}
-
-// Retired paths never carry I/O: their port is gone, or is another disk.
-bool Engine::usable(const Path& p, bool allow_failed) const {
-  return p.link_up && !p.retired && (allow_failed || !p.failed);
-}
-
 void Engine::quarantine(const wire::Mac& mac) { retire_port(mac, "answers as another disk"); }
 
 void Engine::suspend(const wire::Mac& mac) {
@@ -150,8 +127,14 @@ void Engine::on_announcement(const wire::Header& h) {
 void Engine::fail_path(unsigned p, const char* why) {
   Path& path = paths_[p];
   if (path.failed) return;
+  auto now = options_.now();
   path.failed = true;
-  path.next_probe = options_.now() + options_.probe_interval;
+  ++path.stats.failures;
+  // Failed again soon after its restoration: probe it less often (capped).
+  bool flapped = path.restored_at != Clock::time_point{} && now - path.restored_at < options_.flap_window;
+  path.flaps = flapped ? std::min(path.flaps + 1, 4u) : 0;
+  path.answered_rounds = 0;
+  path.next_probe = probe_time(path, now);
   requeue_frames_of(p);
   update_payload();
   log::warning("{}: path {} -> {} {}: moving its frames to the other paths and probing it", target_.name(),
@@ -164,7 +147,9 @@ void Engine::restore_path(unsigned p) {
   path.failed = false;
   path.silent_episodes = 0;
   path.missed_rediscoveries = 0;
-  path.rtt = RttEstimator(options_.rtt);
+  path.answered_rounds = 0;
+  path.restored_at = options_.now();
+  // The RTT estimate stays: the probes that restored the path measured it.
   path.window = Window(path.window.cap());
   update_payload();
   log::notice("{}: path {} -> {} answers again ({} bytes per frame)", target_.name(), path.stats.interface,
@@ -189,6 +174,7 @@ void Engine::requeue_frames_of(unsigned p) {
 void Engine::probe(unsigned p) {
   Path& path = paths_[p];
   path.small_probe_answered = false;
+  path.full_probe_answered = false;
   path.probes_in_flight = path.payload_sectors > 1 ? 2 : 1;
   send_probe(p, path.payload_sectors);
   if (path.payload_sectors > 1) send_probe(p, 1);
@@ -211,6 +197,7 @@ void Engine::send_probe(unsigned p, unsigned sectors) {
   r->pinned_path = static_cast<int>(p);
   r->error.clear();
   r->done = [this, p, sectors](std::error_code ec) { on_probe_done(p, sectors, ec); };
+  paths_[p].probe_sent_at = r->submitted_at;
   ++live_requests_;
   std::uint32_t i = free_slots_.back();
   free_slots_.pop_back();
@@ -231,19 +218,70 @@ void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
     path.payload_sectors = std::min(sectors, path.full_payload_sectors);  // the MTU may have shrunk meanwhile
     update_payload();
   }
-  if (!ec && sectors == path.payload_sectors) restore_path(p);
+  auto now = options_.now();
+  if (!ec && sectors == path.payload_sectors) {
+    // A probe sent once and answered at the size I/O uses: an RTT sample
+    // (Karn).  A failed path's first answer starts a new estimate: what it
+    // measured before it failed describes a path that stopped answering.
+    if (path.failed && path.answered_rounds == 0 && !path.full_probe_answered) path.rtt = RttEstimator(options_.rtt);
+    path.rtt.sample(now - path.probe_sent_at);
+    path.full_probe_answered = true;
+  }
   if (!ec && sectors == 1) path.small_probe_answered = true;
+  // A working path's probe unanswered within its RTO is a loss episode
+  // like a data frame's: a dead path the scheduler no longer gives frames
+  // is still found out.
+  if (ec == errc::timed_out && !path.failed && sectors == path.payload_sectors) {
+    path.rtt.on_timeout();
+    if (++path.silent_episodes >= options_.episodes_to_fail) fail_path(p, "keeps timing out");
+  }
   if (--path.probes_in_flight > 0) return;
-  path.next_probe = options_.now() + options_.probe_interval;
-  if (path.failed && path.small_probe_answered && path.payload_sectors > 1) {
+  path.next_probe = probe_time(path, now);
+  if (!path.failed) return;
+  if (path.full_probe_answered) {
+    if (++path.answered_rounds >= options_.probes_to_restore) restore_path(p);
+    return;
+  }
+  path.answered_rounds = 0;
+  if (path.small_probe_answered && path.payload_sectors > 1) {
     unsigned lower = path.payload_sectors / 2;
     log::warning("{}: path {} -> {}: {}-byte frames are lost while small ones get through (a hop with a "
                  "smaller MTU?): lowering its payload to {} bytes",
                  target_.name(), path.stats.interface, wire::format_mac(path.mac),
                  path.payload_sectors * wire::sector_size, lower * wire::sector_size);
     path.payload_sectors = lower;
-    path.next_probe = options_.now();  // try the new size at once
+    path.next_probe = now;  // try the new size at once
     update_payload();
+  }
+}
+
+Clock::time_point Engine::probe_time(const Path& path, Clock::time_point now) const noexcept {
+  return now + options_.probe_interval * (1u << path.flaps);
+}
+
+// Failed paths are probed until they answer; a working path left idle by
+// the scheduler while the others carry I/O gets one probe per
+// rtt_refresh_interval, so its RTT describes it now (a congested switch
+// may have cleared).
+void Engine::probe_paths(Clock::time_point now) {
+  for (unsigned p = 0; p < paths_.size(); ++p) {
+    Path& path = paths_[p];
+    if (path.retired || !path.link_up || path.probes_in_flight > 0) continue;
+    if (path.failed) {
+      if (now >= path.next_probe) probe(p);
+      continue;
+    }
+    if (now < path.next_refresh) continue;
+    // Idle for a whole interval (the first look only starts one).
+    bool idle = path.next_refresh != Clock::time_point{} && path.sequence == path.refresh_sequence &&
+                path.outstanding == 0;
+    path.refresh_sequence = path.sequence;
+    path.next_refresh = now + options_.rtt_refresh_interval;
+    if (!idle || frames_in_flight_ == 0) continue;
+    path.probes_in_flight = 1;
+    path.full_probe_answered = false;
+    send_probe(p, path.payload_sectors);
+    path.refresh_sequence = path.sequence;  // the probe is not traffic
   }
 }
 

@@ -20,7 +20,7 @@ const std::vector<std::string> target_keys = {"target", "device", "pid", "state"
 const std::vector<std::string> path_keys = {
     "interface",  "mac",         "state",       "payload_bytes", "window",      "window_cap",
     "outstanding", "srtt_us",    "rttvar_us",   "rto_us",        "frames_sent", "retransmits",
-    "timeouts",   "late_replies", "duplicate_replies", "rejected_replies", "send_drops"};
+    "timeouts",   "late_replies", "duplicate_replies", "rejected_replies", "send_drops", "failures"};
 
 }  // namespace
 
@@ -88,9 +88,12 @@ TEST_CASE("test-status-failed-path-state", "[status]") {
   o.probe_interval = 10s;  // keep it failed while we look
   EngineLab lab({}, o, 1500, 2);
   lab.wire(1).faults_from(0).drop_if = [](const FrameBytes&) { return true; };
-  REQUIRE_FALSE(lab.write(0, pattern(512 * 1024, 9)));
+  // The dead path gets frames until its loss episodes fail it.
+  for (int i = 0; i < 100 && !lab.engine->path_status()[1].failed; ++i)
+    REQUIRE_FALSE(lab.write(0, pattern(512 * 1024, 9)));
   auto doc = daemon::status_json(*lab.engine, "sock");
   REQUIRE(doc["paths"][1]["state"] == "failed");
   CHECK(doc["paths"][1]["timeouts"].get<std::uint64_t>() > 0);
+  CHECK(doc["paths"][1]["failures"] == 1);
   CHECK(doc["state"] == "degraded");
 }

@@ -417,17 +417,6 @@ TEST_CASE("test-engine-lba28-target-uses-lba28-opcodes", "[engine]") {
   }
 }
 
-TEST_CASE("test-engine-round-robin-over-two-paths", "[engine]") {
-  EngineLab lab({}, calm_options(), 1500, 2);
-  auto data = pattern(128 * 1024, 15);
-  REQUIRE_FALSE(lab.write(0, data));
-  auto a = ata_frames(lab.wire(0).sent_from(0)).size();
-  auto b = ata_frames(lab.wire(1).sent_from(0)).size();
-  CHECK(a + b == 128);
-  CHECK(a >= 32);
-  CHECK(b >= 32);
-}
-
 TEST_CASE("test-engine-many-requests-in-flight-complete-exactly", "[engine]") {
   EngineLab lab({}, fast_options());
   lab.wire().faults_from(0).loss = 0.02;

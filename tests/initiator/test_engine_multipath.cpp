@@ -18,18 +18,27 @@ EngineOptions quick_probes() {
   return o;
 }
 
+// Writes `data` again and again until path `p`, which eats every frame, is
+// failed: a dead path gets frames only while the scheduler still counts on
+// it, and it fails after episodes_to_fail loss episodes.  Each write must
+// succeed with its data on the disk.
+void write_until_failed(EngineLab& lab, unsigned p, std::span<const std::byte> data) {
+  for (int i = 0; i < 100 && !lab.engine->path_status()[p].failed; ++i) {
+    REQUIRE_FALSE(lab.write(0, data));
+    REQUIRE(std::equal(data.begin(), data.end(), lab.target(0).disk.begin()));
+  }
+  REQUIRE(lab.engine->path_status()[p].failed);
+}
+
 }  // namespace
 
 TEST_CASE("test-engine-dead-path-fails-and-frames-move", "[engine][multipath]") {
   EngineLab lab({}, quick_probes(), 1500, 2);
   // Path 1 silently eats everything: its frames must move to path 0.
   lab.wire(1).faults_from(0).drop_if = [](const FrameBytes&) { return true; };
-  auto data = pattern(512 * 1024, 21);
-  REQUIRE_FALSE(lab.write(0, data));
-  CHECK(std::equal(data.begin(), data.end(), lab.target(0).disk.begin()));
-  auto st = lab.engine->path_status();
-  CHECK(st[1].failed);
-  CHECK_FALSE(st[0].failed);
+  write_until_failed(lab, 1, pattern(512 * 1024, 21));
+  CHECK_FALSE(lab.engine->path_status()[0].failed);
+  CHECK(lab.engine->path_status()[1].failures == 1);
   // The path heals: probes find it and it carries frames again.
   lab.wire(1).faults_from(0).drop_if = nullptr;
   REQUIRE(lab.run_until([&] { return !lab.engine->path_status()[1].failed; }, 5s));
@@ -116,6 +125,8 @@ TEST_CASE("test-engine-jumbo-path-grows-back-when-the-hop-is-fixed", "[engine][m
   lab.wire().faults_from(0).max_frame = lab.wire().faults_from(1).max_frame = 1514;
   REQUIRE_FALSE(lab.write(0, pattern(64 * 1024, 27)));
   REQUIRE(lab.engine->path_status()[0].payload_bytes < 17 * 512);
+  // Restored at the smaller size (probes_to_restore rounds answered).
+  REQUIRE(lab.run_until([&] { return !lab.engine->path_status()[0].failed; }, 5s));
   // The switch is replaced; the next rediscovery tries full frames again.
   lab.wire().faults_from(0).max_frame = lab.wire().faults_from(1).max_frame = SIZE_MAX;
   lab.engine->update_paths(lab.engine->target().paths);
@@ -150,8 +161,7 @@ TEST_CASE("test-engine-each-path-cuts-frames-for-its-own-payload", "[engine][mul
 TEST_CASE("test-engine-failed-path-gone-from-rediscovery-is-retired", "[engine][multipath]") {
   EngineLab lab({}, quick_probes(), 1500, 2);
   lab.wire(1).faults_from(0).drop_if = [](const FrameBytes&) { return true; };
-  REQUIRE_FALSE(lab.write(0, pattern(256 * 1024, 31)));
-  REQUIRE(lab.engine->path_status()[1].failed);
+  write_until_failed(lab, 1, pattern(256 * 1024, 31));
   auto paths = lab.engine->target().paths;
   // One rediscovery misses port 1 (its answer may just have been lost): it
   // is still probed.
@@ -182,8 +192,7 @@ TEST_CASE("test-engine-path-missed-by-one-rediscovery-is-restored-by-its-probe",
   auto paths = lab.engine->target().paths;
   for (int round = 0; round < 2; ++round) {
     lab.wire(1).faults_from(0).drop_if = [](const FrameBytes&) { return true; };
-    REQUIRE_FALSE(lab.write(0, pattern(256 * 1024, 34)));
-    REQUIRE(lab.engine->path_status()[1].failed);
+    write_until_failed(lab, 1, pattern(256 * 1024, 34));
     lab.engine->update_paths({paths[0]});
     REQUIRE(lab.engine->path_status().size() == 2);  // not retired
     lab.wire(1).faults_from(0).drop_if = nullptr;

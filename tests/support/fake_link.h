@@ -1,9 +1,10 @@
 // fake_link.h: an in-memory Ethernet wire between two Links, with precise
 // fault knobs (Beast's test::stream and fail_count, for frames): drop, hold
 // back (reorder), duplicate or delay the Nth frame in one direction, random
-// loss under a seed, and a maximum frame size (a non-jumbo switch); a link
-// records its batches of sends and can refuse a batch's tail like a full
-// NIC queue.
+// loss under a seed, a maximum frame size (a non-jumbo switch), and a
+// latency with random jitter for every frame (a distant or congested hop);
+// a link records its batches of sends and can refuse a batch's tail like a
+// full NIC queue.
 // Delivery is asynchronous (posted to the io_context), like a real NIC.
 #pragma once
 
@@ -37,6 +38,8 @@ struct Faults {
   double loss = 0;                   // random loss probability
   std::size_t max_frame = SIZE_MAX;  // larger frames vanish (MTU mismatch)
   std::function<bool(const FrameBytes&)> drop_if;  // content-based drop
+  std::chrono::microseconds latency{0};  // every frame delivered this late...
+  std::chrono::microseconds jitter{0};   // ...plus uniformly up to this (so reordered)
 };
 
 class FakeWire;
@@ -90,8 +93,12 @@ class FakeWire {
       held_[from].push_back(std::move(frame));
       return;
     }
-    if (auto d = f.delay.find(n); d != f.delay.end()) {
-      auto timer = std::make_shared<boost::asio::steady_timer>(io_, d->second);
+    auto late = f.latency;
+    if (f.jitter.count() > 0)
+      late += std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, f.jitter.count())(rng_));
+    if (auto d = f.delay.find(n); d != f.delay.end()) late += d->second;
+    if (late.count() > 0) {
+      auto timer = std::make_shared<boost::asio::steady_timer>(io_, late);
       timer->async_wait([timer, &to, frame](const boost::system::error_code&) { to.deliver(frame); });
       return;
     }
