@@ -349,6 +349,15 @@ void KernelServing::check_outside_disconnect(int checks_left) {
 // configuration would pin /dev/nbdN) and say so with a failing exit, which
 // systemd's Restart=on-failure answers by attaching again.
 void KernelServing::disconnect_then_stop(int code) {
+  // The root's device must not fail its I/O: left configured, the kernel
+  // holds it (no reconnect expiry) for a successor run from the copy in /run
+  // (aoe-attach(8), ROOT STORAGE).
+  if (o_.root_storage && device_->adoptable()) {
+    log::error("{}: the kernel closed every NBD connection of {} (a request outlived its timeout of {} s, "
+               "or a socket failed); leaving it configured, its I/O held, for a restart to adopt",
+               name_, path_, request_.timeout_seconds);
+    return stop(code);
+  }
   log::error("{}: the kernel closed every NBD connection of {} (a request outlived its timeout of {} s, "
              "or a socket failed); disconnecting it", name_, path_, request_.timeout_seconds);
   boost::asio::post(kernel_, [this, code] {

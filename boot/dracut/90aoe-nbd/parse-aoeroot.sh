@@ -3,7 +3,7 @@
 # target, queues the attach; aoeroot.timeout= and aoeroot.opts= as for
 # aoe-nbd-root.  root= stays the block device the generic code waits for.
 aoeroot=$(getarg aoeroot=)
-[ -n "$aoeroot" ] || aoeroot=$(aoe-discover --abft 2> /dev/null) || aoeroot=
+[ -n "$aoeroot" ] || aoeroot=$(/sbin/aoe-nbd-root --abft-target 2> /dev/null) || aoeroot=
 if [ -n "$aoeroot" ]; then
     modprobe -q nbd || die "aoeroot=$aoeroot: no nbd module in the initramfs"
     /sbin/initqueue --settled --onetime --unique --name aoe-nbd-root \
