@@ -290,14 +290,18 @@ void KernelServing::resize_device(std::uint64_t size) {
 // SIGINT (aoe-detach, Ctrl-C) means "go away": disconnect.  SIGTERM
 // (systemctl stop or restart, kill) leaves a device in use to the next
 // aoe-attach, which adopts it while the kernel holds its I/O; one nothing
-// uses is disconnected all the same.
+// uses is disconnected all the same, but for a root daemon's.
 void KernelServing::on_signal(int sig) {
   if (stopping_) return;
   stopping_ = true;
   readiness_.stopping("stopping: signal " + std::to_string(sig));
   const bool may_leave = sig == SIGTERM && o_.reconnect_timeout_seconds && device_->adoptable();
   boost::asio::post(kernel_, [this, sig, may_leave] {
-    const auto user = may_leave ? device_->in_use() : std::nullopt;
+    // A root daemon serves "/" whatever /sys says: past the switch to the
+    // root it sees the initramfs's emptied tree, with no /sys to ask.
+    const auto user = !may_leave          ? std::nullopt
+                      : o_.root_storage ? std::optional<std::string>("the root file system")
+                                        : device_->in_use();
     if (user) {
       const std::string how_long = o_.reconnect_timeout_seconds == reconnect_forever
                                        ? std::string("until one comes")
