@@ -18,6 +18,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstring>
+#include <malloc.h>
 #include <new>
 #include <span>
 #include <utility>  // before asio headers, which need std::exchange
@@ -178,15 +179,19 @@ class BufferPool {
   // periods after it, while a steady load keeps all it uses and allocates
   // nothing.
   void shrink() noexcept {
+    const std::size_t before = held_;
     for (unsigned c = 0; c < class_count; ++c) {
       for (std::size_t n = low_water_[c]; n > 0; --n) give_back(c);
       low_water_[c] = free_count_[c];
     }
+    if (held_ < before) release_to_system();
   }
   // Gives back every free buffer (no connection will use them soon).
   void shrink_all() noexcept {
+    const std::size_t before = held_;
     give_back_free(held_);
     low_water_ = free_count_;
+    if (held_ < before) release_to_system();
   }
 
   // --- observations (status, tests)
@@ -225,6 +230,12 @@ class BufferPool {
     for (auto* timer : waiters_) timer->cancel();
     waiters_.clear();
   }
+
+  // delete[] alone may keep the pages: once a freed buffer was mmap'ed,
+  // glibc raises its mmap threshold to that size (up to 32 MiB), so later
+  // buffers come from the heap, and free heap pages stay resident until
+  // trimmed.  malloc_trim hands every whole free page back.
+  static void release_to_system() noexcept { ::malloc_trim(0); }
 
   // Returns free buffers to the system until `bytes` are returned or none is left.
   void give_back_free(std::size_t bytes) noexcept {
