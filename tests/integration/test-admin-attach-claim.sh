@@ -23,13 +23,16 @@ bridge_lab
 img=$(lab_image disk.img 8M)
 lab_vblade blade br0 1 2 "$img"
 ida=aoe-nbd:hosta:aaaa idb=aoe-nbd:hostb:bbbb
+# Two hosts have two /run: hostb's daemons keep their status sockets apart
+# (AOE_RUN_DIR), as on another machine; hosta's are the ones aoe-stat reads.
+run_env() { [ "$1" = hostb ] && echo "AOE_RUN_DIR=$LAB_DIR/run-hostb" || echo "AOE_RUN_DIR=${AOE_RUN_DIR:-/run/aoe}"; }
 current() { expect_status 0 lab_in hosta "$tools/aoe-cfg" -t 0.3 e1.2; echo "$out"; }
 
 # attach HOST ID ARGS...: aoe-attach --socket in the background; sets $pid
 attach() {
   local host=$1 id=$2; shift 2
   rm -f "$LAB_DIR/$host.sock"
-  lab_bg "$host" env AOE_NBD_IDENTITY="$id" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 \
+  lab_bg "$host" env "$(run_env "$host")" AOE_NBD_IDENTITY="$id" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 \
     --socket "$LAB_DIR/$host.sock" "$@" e1.2 >/dev/null 2>>"$LAB_DIR/attach-$host.log"
   pid=$LAB_LAST_PID
   for _ in $(seq 100); do [ -S "$LAB_DIR/$host.sock" ] && return 0; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -52,7 +55,7 @@ expect_status 1 lab_in hosta env AOE_NBD_IDENTITY="$ida" "$tools/aoe-attach" --f
 [[ $err == *"already served"* ]] || fail "second attach on hosta: $err"
 [ "$(current)" = "$ida" ] || fail "the refused second attach released the first one's claim: '$(current)'"
 
-expect_status 7 lab_in hostb env AOE_NBD_IDENTITY="$idb" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 \
+expect_status 7 lab_in hostb env "$(run_env hostb)" AOE_NBD_IDENTITY="$idb" "$tools/aoe-attach" --foreground -i eth0 -t 0.3 \
   --socket "$LAB_DIR/hostb.sock" --claim e1.2
 [[ $err == *"$ida"* ]] || fail "refusal does not name the holder: $err"
 [[ $err == *"--force-claim"* ]] || fail "refusal does not say how to override: $err"
