@@ -35,6 +35,7 @@ lsmod | grep -q '^aoe ' && { echo "FAIL: cannot unload the kernel aoe driver"; e
 export TMPDIR=/run
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
+. "$here/fsync-writer.sh"
 
 target=e1.2
 root_if=aoe-root0
@@ -118,33 +119,6 @@ wait_gone() {   # LABEL PID
   fail "$1: aoe-attach (pid $2) still runs 10 s after the signal"
 }
 
-# writer: fsync'ed 192 KiB files until $LAB_DIR/stop appears; their sums
-# go to $LAB_DIR/sums once written, errors to writer.log
-writer() {
-  local i=0
-  while [ ! -e "$LAB_DIR/stop" ]; do
-    i=$((i + 1))
-    head -c 192K /dev/urandom >"$LAB_DIR/w.src"
-    if dd if="$LAB_DIR/w.src" of="$mnt/w$i" bs=64k conv=fsync status=none 2>>"$LAB_DIR/writer.log"; then
-      echo "$(sha256sum <"$LAB_DIR/w.src" | cut -d' ' -f1)  w$i" >>"$LAB_DIR/sums"
-    else
-      echo "ERROR: w$i" >>"$LAB_DIR/writer.log"
-    fi
-  done
-}
-
-written() { wc -l <"$LAB_DIR/sums"; }
-
-# progress LABEL: the writer writes 3 more files (it waits out the kernel's
-# request timeout for what was in flight on the dead connection)
-progress() {
-  local from; from=$(written)
-  for _ in $(seq 900); do
-    [ "$(written)" -ge $((from + 3)) ] && return 0
-    sleep 0.1
-  done
-  fail "$1: the writer wrote less than 3 files in 90 s after the restart"
-}
 
 # restarted PID LABEL: the new aoe-attach adopted $DEV and the held read completes
 restarted() {
@@ -162,7 +136,7 @@ start_attach setup
 mkfs.ext4 -q -F "$DEV"
 mount "$DEV" "$mnt"
 : >"$LAB_DIR/sums"
-writer &
+writer 192K &
 WRITER=$!
 progress setup
 echo "setup: ext4 on $DEV, an fsync'ing writer running"

@@ -26,6 +26,7 @@ rmmod aoe 2>/dev/null || true   # it would claim e1.2 on the root namespace's wi
 export TMPDIR=/run
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
+. "$here/fsync-writer.sh"
 
 target=e1.2
 root_if=aoe-root0
@@ -78,26 +79,6 @@ start_attach() {   # LABEL: the copy, daemonized, prints $DEV
   [ "$("$stat" --json "$target" | jq -r '.[0].root_storage')" = true ] || fail "$1: aoe-stat does not say root_storage"
 }
 
-writer() {
-  local i=0
-  while [ ! -e "$LAB_DIR/stop" ]; do
-    i=$((i + 1))
-    head -c 128K /dev/urandom >"$LAB_DIR/w.src"
-    if dd if="$LAB_DIR/w.src" of="$mnt/w$i" bs=64k conv=fsync status=none 2>>"$LAB_DIR/writer.log"; then
-      echo "$(sha256sum <"$LAB_DIR/w.src" | cut -d' ' -f1)  w$i" >>"$LAB_DIR/sums"
-    else
-      echo "ERROR: w$i" >>"$LAB_DIR/writer.log"
-    fi
-  done
-}
-progress() {   # LABEL: 3 more files written
-  local from; from=$(wc -l <"$LAB_DIR/sums")
-  for _ in $(seq 900); do
-    [ "$(wc -l <"$LAB_DIR/sums")" -ge $((from + 3)) ] && return 0
-    sleep 0.1
-  done
-  fail "$1: the writer wrote less than 3 files in 90 s"
-}
 
 start_attach setup
 # 1. the mark and the protections
@@ -109,7 +90,7 @@ echo "1: @-marked, oom_score_adj -1000, running from $copy"
 mkfs.ext4 -q -F "$DEV"
 mount "$DEV" "$mnt"
 : >"$LAB_DIR/sums"
-writer &
+writer 128K &
 WRITER=$!
 progress setup
 

@@ -1,0 +1,31 @@
+# tests/vm/fsync-writer.sh, sourced by the kernel tests that keep a file
+# system busy across a restart or a stop (needs $LAB_DIR, $mnt and fail).
+#
+#   writer SIZE     fsync'ed files of SIZE (dd's units) on $mnt until
+#                   $LAB_DIR/stop appears; their sums go to $LAB_DIR/sums
+#                   once written, errors to $LAB_DIR/writer.log
+#   written         how many files are written
+#   progress LABEL  the writer writes 3 more files within 90 s
+writer() {
+  local i=0
+  while [ ! -e "$LAB_DIR/stop" ]; do
+    i=$((i + 1))
+    head -c "$1" /dev/urandom >"$LAB_DIR/w.src"
+    if dd if="$LAB_DIR/w.src" of="$mnt/w$i" bs=64k conv=fsync status=none 2>>"$LAB_DIR/writer.log"; then
+      echo "$(sha256sum <"$LAB_DIR/w.src" | cut -d' ' -f1)  w$i" >>"$LAB_DIR/sums"
+    else
+      echo "ERROR: w$i" >>"$LAB_DIR/writer.log"
+    fi
+  done
+}
+
+written() { wc -l <"$LAB_DIR/sums"; }
+
+progress() {
+  local from; from=$(written)
+  for _ in $(seq 900); do
+    [ "$(written)" -ge $((from + 3)) ] && return 0
+    sleep 0.1
+  done
+  fail "$1: the writer wrote less than 3 files in 90 s"
+}
