@@ -26,7 +26,13 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
       slots_(tag::slot_count),
       copy_lifetime_(options.write_copy_lifetime.count() > 0 ? Duration(options.write_copy_lifetime)
                                                              : options.rtt.max_rto),
-      timer_(io) {
+      own_timers_(options.timers ? nullptr : std::make_unique<SteadyTimers>(io)),
+      timers_(options.timers ? *options.timers : *own_timers_),
+      timer_(timers_.make_timer([this] {
+        timer_armed_ = false;
+        forgive_own_stall(timers_.now() - tick_due_);
+        on_tick();
+      })) {
   Identity& id = target_.identity;
   if (id.claimed_sectors)
     log::warning("{}: IDENTIFY claims {} sectors, more than {} addresses: serving the first {}", target_.name(),
@@ -47,10 +53,7 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   probe_buffer_.resize(255 * wire::sector_size);
 }
 
-Engine::~Engine() {
-  *alive_ = false;
-  timer_.cancel();
-}
+Engine::~Engine() { *alive_ = false; }
 
 std::uint64_t Engine::size_bytes() const noexcept { return target_.identity.size_bytes(); }
 
@@ -71,7 +74,7 @@ void Engine::async_flush(Completion done) {
   if (!can_flush()) {
     // Nothing to send: a write completes only once the target acknowledged it,
     // and a target without a cache flush command offers nothing stronger.
-    return fail_soon(std::move(done), {});
+    return complete_soon(std::move(done), {});
   }
   submit(Kind::flush, 0, nullptr, 0, std::move(done));
 }
@@ -87,14 +90,14 @@ void Engine::refuse_flush() {
 }
 
 void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done) {
-  if (stopped_) return fail_soon(std::move(done), errc::shutting_down);
-  if (down_) return fail_soon(std::move(done), errc::target_down);
-  if (paths_.empty()) return fail_soon(std::move(done), errc::no_path);
+  if (stopped_) return complete_soon(std::move(done), errc::shutting_down);
+  if (down_) return complete_soon(std::move(done), errc::target_down);
+  if (paths_.empty()) return complete_soon(std::move(done), errc::no_path);
   if (kind != Kind::flush) {
-    if (offset % wire::sector_size || length % wire::sector_size) return fail_soon(std::move(done), errc::not_aligned);
-    if (length > options_.max_request_bytes) return fail_soon(std::move(done), errc::request_too_large);
-    if (offset > size_bytes() || length > size_bytes() - offset) return fail_soon(std::move(done), errc::out_of_range);
-    if (length == 0) return fail_soon(std::move(done), {});
+    if (offset % wire::sector_size || length % wire::sector_size) return complete_soon(std::move(done), errc::not_aligned);
+    if (length > options_.max_request_bytes) return complete_soon(std::move(done), errc::request_too_large);
+    if (offset > size_bytes() || length > size_bytes() - offset) return complete_soon(std::move(done), errc::out_of_range);
+    if (length == 0) return complete_soon(std::move(done), {});
   }
   Request* r = new_request();
   r->kind = kind;
@@ -104,7 +107,7 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   r->fully_framed = false;
   r->frames_outstanding = 0;
   r->data = data;
-  r->submitted_at = options_.now();
+  r->submitted_at = timers_.now();
   r->pinned_path = -1;
   r->fenced = false;
   r->error.clear();
@@ -115,8 +118,10 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   run_completions();
 }
 
-void Engine::fail_soon(Completion done, std::error_code ec) {
-  // Never complete inside the caller's call: it may hold state it updates after.
+// Completes a request that needs no frame: refused (`ec`), or with nothing
+// to do (empty, or a flush of a target without a cache).  Never inside the
+// caller's call: it may hold state it updates after.
+void Engine::complete_soon(Completion done, std::error_code ec) {
   boost::asio::post(io_, [done = std::move(done), ec] { done(ec); });
 }
 
@@ -229,7 +234,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   else
     out.head_size = wire::min_frame_size;  // bytes 36..59 stay zero: the padding
 
-  auto now = options_.now();
+  auto now = timers_.now();
   if (s.first_sent_at == Clock::time_point{}) s.first_sent_at = now;
   s.sent_at = now;
   s.path = path_index;
@@ -394,7 +399,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // Timing and window belong to the path of the latest transmission; an
   // answer that came another way says nothing about either.
   if (static_cast<unsigned>(from) == s.path) {
-    if (age == 0 && s.transmissions == 1) path.rtt.sample(options_.now() - s.sent_at);  // Karn
+    if (age == 0 && s.transmissions == 1) path.rtt.sample(timers_.now() - s.sent_at);  // Karn
     path.window.on_ack();
   }
   complete_frame(i, {});
@@ -458,7 +463,7 @@ void Engine::fail_all(std::error_code ec) {
 
 void Engine::on_tick() {
   if (stopped_) return;  // a tick queued before shutdown()
-  auto now = options_.now();
+  auto now = timers_.now();
   bool expired = false;
   bool io_in_flight = false;
   for (const Slot& s : slots_) {
@@ -531,23 +536,14 @@ void Engine::arm_timer() {
   for (const Path& p : paths_) tick = std::min(tick, p.rtt.rto() / 4);
   tick = std::max<Duration>(tick, std::chrono::milliseconds(1));
   timer_armed_ = true;
-  tick_due_ = Clock::now() + tick;
-  timer_.expires_after(tick);
-  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-    // Cancelled, or queued before the engine went away.
-    if (ec == boost::asio::error::operation_aborted || !*alive) return;
-    timer_armed_ = false;
-    forgive_own_stall(Clock::now() - tick_due_);
-    on_tick();
-  });
+  tick_due_ = timers_.now() + tick;
+  timer_->arm(tick_due_);
 }
 
 // A tick this late means this process did not run (SIGSTOP, a suspended
 // host or VM, a debugger): nothing it sent could be answered meanwhile, so
 // that time is not the target's silence and does not count against the
 // deadline.  The frames are timed out and resent as after any stall.
-// Measured on the real steady clock, which the timer runs on, whatever
-// EngineOptions::now says.
 void Engine::forgive_own_stall(Duration late) {
   constexpr Duration own_stall = std::chrono::seconds(1);
   if (late < own_stall) return;
@@ -561,7 +557,7 @@ void Engine::forgive_own_stall(Duration late) {
 void Engine::shutdown() {
   stopped_ = true;
   fail_all(errc::shutting_down);
-  timer_.cancel();
+  timer_->cancel();
   timer_armed_ = false;
   run_completions();
 }

@@ -47,13 +47,13 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "initiator/block_device.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
 #include "initiator/tag.h"
 #include "initiator/target.h"
+#include "initiator/timer_service.h"
 
 namespace aoe {
 
@@ -92,10 +92,11 @@ struct EngineOptions {
   // stop the probes that would bring the path back; probing a path that is
   // really gone costs only a frame per probe.
   unsigned misses_to_retire = 2;
-  // Where every decision by time (RTT samples, timeouts, the deadline,
-  // probes) reads it; tests put a clock they move by hand here.  The timer
-  // that makes the engine look again still runs on the steady clock.
-  std::function<Clock::time_point()> now = [] { return Clock::now(); };
+  // The clock and timers of every decision by time (RTT samples, timeouts,
+  // the deadline, probes, the tick that makes the engine look again); null:
+  // real time on the io_context.  Tests put a clock they move by hand here
+  // (tests/support/manual_clock.h).  It must outlive the engine.
+  TimerService* timers = nullptr;
   // How long an unanswered copy of a write may still execute on the target
   // after it was sent; zero: rtt.max_rto.  A retransmitted write leaves its
   // other copies in a switch or target queue, where a copy can execute after
@@ -292,7 +293,7 @@ class Engine final : public BlockDevice {
   };
 
   void submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done);
-  void fail_soon(Completion done, std::error_code ec);
+  void complete_soon(Completion done, std::error_code ec);
   void pump();
   void send_new_frame(unsigned path_index, Request* request);
   Request* next_to_frame(unsigned max_sectors);
@@ -371,9 +372,11 @@ class Engine final : public BlockDevice {
   bool down_ = false;
   bool stopped_ = false;
   bool in_pump_ = false;
-  boost::asio::steady_timer timer_;
+  std::unique_ptr<TimerService> own_timers_;     // real time, when EngineOptions::timers is null
+  TimerService& timers_;
+  std::unique_ptr<Timer> timer_;                 // the tick
   bool timer_armed_ = false;
-  Clock::time_point tick_due_{};                 // when the armed tick should run, on the steady clock
+  Clock::time_point tick_due_{};                 // when the armed tick should run
   log::RateLimit retransmit_log_;
   std::function<void()> down_listener_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a timer handler already queued

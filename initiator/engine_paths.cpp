@@ -48,7 +48,7 @@ void Engine::update_paths(const std::vector<PathInfo>& infos) {
     path.missed_rediscoveries = 0;
     if (path.retired) {
       path.retired = false;
-      path.next_probe = options_.now();
+      path.next_probe = timers_.now();
     }
     Port& port = ports_[path.port];
     port.buffer_count = std::max<unsigned>(1, info.buffer_count);
@@ -127,7 +127,7 @@ void Engine::on_announcement(const wire::Header& h) {
 void Engine::fail_path(unsigned p, const char* why) {
   Path& path = paths_[p];
   if (path.failed) return;
-  auto now = options_.now();
+  auto now = timers_.now();
   path.failed = true;
   ++path.stats.failures;
   // Failed again soon after its restoration: probe it less often (capped).
@@ -148,7 +148,7 @@ void Engine::restore_path(unsigned p) {
   path.silent_episodes = 0;
   path.missed_rediscoveries = 0;
   path.answered_rounds = 0;
-  path.restored_at = options_.now();
+  path.restored_at = timers_.now();
   // The RTT estimate stays: the probes that restored the path measured it.
   path.window = Window(path.window.cap());
   update_payload();
@@ -193,7 +193,7 @@ void Engine::send_probe(unsigned p, unsigned sectors) {
   r->fully_framed = true;
   r->frames_outstanding = 1;
   r->data = probe_buffer_.data();
-  r->submitted_at = options_.now();
+  r->submitted_at = timers_.now();
   r->pinned_path = static_cast<int>(p);
   r->error.clear();
   r->done = [this, p, sectors](std::error_code ec) { on_probe_done(p, sectors, ec); };
@@ -218,7 +218,7 @@ void Engine::on_probe_done(unsigned p, unsigned sectors, std::error_code ec) {
     path.payload_sectors = std::min(sectors, path.full_payload_sectors);  // the MTU may have shrunk meanwhile
     update_payload();
   }
-  auto now = options_.now();
+  auto now = timers_.now();
   if (!ec && sectors == path.payload_sectors) {
     // A probe sent once and answered at the size I/O uses: an RTT sample
     // (Karn).  A failed path's first answer starts a new estimate: what it
@@ -293,7 +293,7 @@ void Engine::set_link_state(const Link& link, bool up) {
     if (!up) {
       fail_path(p, "lost its link");
     } else {
-      path.next_probe = options_.now();
+      path.next_probe = timers_.now();
       log::notice("{}: {} is up again: probing path to {}", target_.name(), path.stats.interface,
                   wire::format_mac(path.mac));
     }

@@ -15,10 +15,9 @@
 #include <chrono>
 #include <cstdint>
 
-namespace aoe {
+#include "initiator/clock.h"
 
-using Clock = std::chrono::steady_clock;
-using Duration = std::chrono::nanoseconds;
+namespace aoe {
 
 // Tunables with their defaults; EngineOptions carries them.
 struct RttLimits {

@@ -19,7 +19,7 @@ TEST_CASE("test-engine-capacity-beyond-lba28-never-wraps", "[engine][identify]")
   block[120] = block[121] = block[122] = block[123] = std::byte{0xFF};
   TargetInfo info = lab.engine->target();
   REQUIRE_FALSE(parse_identify(block, info.identity));
-  lab.engine = std::make_unique<Engine>(lab.io, info, calm_options());
+  lab.engine = std::make_unique<Engine>(lab.io, info, lab.on_clock(calm_options()));
   CHECK(lab.engine->size_bytes() == std::uint64_t{0x0FFFFFFF} * 512);
 
   // Sector 2^28 would go out as LBA 0 (28 bits): it is past the end instead.
