@@ -22,7 +22,6 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
     : io_(io),
       target_(std::move(target)),
       options_(options),
-      payload_sectors_(target_.payload_sectors()),
       slots_(tag::slot_count),
       copy_lifetime_(options.write_copy_lifetime.count() > 0 ? Duration(options.write_copy_lifetime)
                                                              : options.rtt.max_rto),
@@ -32,14 +31,17 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
         timer_armed_ = false;
         forgive_own_stall(timers_.now() - tick_due_);
         on_tick();
-      })) {
+      })),
+      paths_(target_, options_, timers_,
+             {.send_probe = [this](unsigned p, unsigned sectors) { send_probe(p, sectors); },
+              .move_frames = [this](unsigned p) { move_frames(p); },
+              .io_in_flight = [this] { return frames_in_flight_ != 0; }}) {
   Identity& id = target_.identity;
   if (id.claimed_sectors)
     log::warning("{}: IDENTIFY claims {} sectors, more than {} addresses: serving the first {}", target_.name(),
                  id.claimed_sectors, id.lba48 ? "LBA48" : "LBA28", id.sectors);
   set_capacity(id.sectors);  // however the identity was made
-  for (const PathInfo& info : target_.paths) add_path(info);
-  update_payload();
+  paths_.update(target_.paths);
   free_slots_.reserve(slots_.size());
   retransmit_queue_.reserve(slots_.size());
   fences_.reserve(slots_.size());
@@ -92,7 +94,7 @@ void Engine::refuse_flush() {
 void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done) {
   if (stopped_) return complete_soon(std::move(done), errc::shutting_down);
   if (down_) return complete_soon(std::move(done), errc::target_down);
-  if (paths_.empty()) return complete_soon(std::move(done), errc::no_path);
+  if (paths_.paths().empty()) return complete_soon(std::move(done), errc::no_path);
   if (kind != Kind::flush) {
     if (offset % wire::sector_size || length % wire::sector_size) return complete_soon(std::move(done), errc::not_aligned);
     if (length > options_.max_request_bytes) return complete_soon(std::move(done), errc::request_too_large);
@@ -138,13 +140,13 @@ Engine::Request* Engine::new_request() {
 // Fills the paths' windows: retransmissions first, then new frames from the
 // oldest request that is not held by a fence.  Each frame goes to the path
 // expected to answer it first, given how much is waiting
-// (engine_schedule.cpp).
+// (initiator/scheduler.h).
 void Engine::pump() {
   if (in_pump_) return;
   in_pump_ = true;
   std::size_t backlog = waiting_frames();
   while (!retransmit_queue_.empty() || (!queue_.empty() && !free_slots_.empty())) {
-    int p = pick_path(backlog);
+    int p = scheduler_.pick(paths_.paths(), paths_.ports(), backlog);
     if (p < 0) break;
     if (backlog > 1) --backlog;
     if (!retransmit_queue_.empty()) {
@@ -241,7 +243,7 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   s.sequence = path.sequence++;
   s.paths_sent |= path_bit(path_index);
   ++path.outstanding;
-  ++ports_[path.port].outstanding;
+  ++paths_.port_of(path).outstanding;
   ++path.stats.frames_sent;
   if (s.transmissions > 1) ++path.stats.retransmits;
 }
@@ -319,10 +321,14 @@ void Engine::count_rejected(std::uint32_t t) {
     ++stray_replies_;
 }
 
-int Engine::path_of(const Link& link, const wire::Mac& mac) const noexcept {
-  for (unsigned p = 0; p < paths_.size(); ++p)
-    if (paths_[p].link == &link && paths_[p].mac == mac) return static_cast<int>(p);
-  return -1;
+// Frames waiting for a path: retransmissions and the unframed rest of the
+// queued requests (those held by a fence too: they are few and short).
+std::size_t Engine::waiting_frames() const noexcept {
+  std::size_t n = retransmit_queue_.size();
+  unsigned per_frame = std::max(1u, paths_.payload_sectors());
+  for (const Request* r : queue_)
+    n += r->kind == Kind::flush ? 1 : (r->sectors - r->next_sector + per_frame - 1) / per_frame;
+  return n;
 }
 
 void Engine::on_reply(Link& link, const wire::Frame& frame) {
@@ -333,13 +339,13 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // the frame's latest transmission: it is that path that is alive.
   // Retired and quarantined paths answer nothing: their port is gone, or
   // is another disk, or announced itself and awaits IDENTIFY.
-  int from = path_of(link, h.src);
+  int from = paths_.find(link, h.src);
   if (from >= 0 && paths_[static_cast<unsigned>(from)].retired) from = -1;
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
     if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
     if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata) {
-      paths_[static_cast<unsigned>(from)].silent_episodes = 0;  // slow, but it answers: not failed
+      paths_.on_answer(static_cast<unsigned>(from));  // slow, but it answers: not failed
       on_late_copy(i, tag::generation_of(h.tag));
     }
     return;
@@ -354,7 +360,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     return reject("another target or command");
   Path& path = paths_[static_cast<unsigned>(from)];
   std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
-  path.silent_episodes = 0;  // slow or not, the path answers
+  paths_.on_answer(static_cast<unsigned>(from));  // slow or not, the path answers
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
     on_late_copy(i, tag::generation_of(h.tag));
@@ -432,7 +438,7 @@ void Engine::release_slot(std::uint32_t slot_index) {
   } else {
     Path& path = paths_[s.path];
     --path.outstanding;
-    --ports_[path.port].outstanding;
+    --paths_.port_of(path).outstanding;
   }
   s.request = nullptr;
   s.transmissions = 0;
@@ -492,7 +498,7 @@ void Engine::on_tick() {
       if (s.request->kind == Kind::probe) limit = std::max(limit, Duration(options_.probe_interval));
       if (now - s.sent_at >= limit) on_timeout(i, now);
     }
-    probe_paths(now);
+    paths_.probe_due(now);
   }
   pump();
   run_completions();
@@ -511,29 +517,22 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
               wire::format_mac(path.mac), to_ms(now - s.sent_at),
               suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
   --path.outstanding;
-  --ports_[path.port].outstanding;
+  --paths_.port_of(path).outstanding;
   s.queued_for_retransmit = true;
   retransmit_queue_.push_back(i);
   // React once per loss episode (a window's worth of frames that a stall of
   // the target or the host times out together), as TCP does: one halving of
   // the window, one doubling of the RTO.  Reacting per frame would back the
   // RTO off to its ceiling and fail a working path after one hiccup.
-  if (!path.window.on_loss(s.sequence, path.sequence)) return;
-  path.rtt.on_timeout();
-  // Episodes in a row with no answer at all, each after a doubled RTO, are no
-  // longer congestion: the path is broken.  (The aoe driver drops a NIC after
-  // 2 x window consecutive lost frames, which one stall can reach.)
-  if (!path.failed && ++path.silent_episodes >= options_.episodes_to_fail) fail_path(p, "keeps timing out");
+  if (path.window.on_loss(s.sequence, path.sequence)) paths_.on_loss_episode(p);
 }
 
 void Engine::arm_timer() {
-  bool needs_probe =
-      std::any_of(paths_.begin(), paths_.end(), [](const Path& p) { return p.failed && !p.retired && p.link_up; });
-  if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !needs_probe)) return;
+  if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !paths_.probing())) return;
   // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
   // batch, early enough that a timeout fires within a quarter RTO of its time.
   Duration tick = std::chrono::milliseconds(50);
-  for (const Path& p : paths_) tick = std::min(tick, p.rtt.rto() / 4);
+  for (const Path& p : paths_.paths()) tick = std::min(tick, p.rtt.rto() / 4);
   tick = std::max<Duration>(tick, std::chrono::milliseconds(1));
   timer_armed_ = true;
   tick_due_ = timers_.now() + tick;
@@ -579,23 +578,6 @@ void Engine::run_completions() {
   in_completions_ = false;
 }
 
-std::vector<PathStatus> Engine::path_status() const {
-  std::vector<PathStatus> out;
-  for (const Path& p : paths_) {
-    if (p.retired) continue;
-    PathStatus st = p.stats;
-    st.failed = p.failed;
-    st.link_up = p.link_up;
-    st.payload_bytes = p.payload_sectors * static_cast<unsigned>(wire::sector_size);
-    st.window = p.window.size();
-    st.window_cap = p.window.cap();
-    st.outstanding = p.outstanding;
-    st.srtt = p.rtt.srtt();
-    st.rttvar = p.rtt.rttvar();
-    st.rto = p.rtt.rto();
-    out.push_back(std::move(st));
-  }
-  return out;
-}
+std::vector<PathStatus> Engine::path_status() const { return paths_.status(); }
 
 }  // namespace aoe

@@ -1,32 +1,29 @@
 // engine.h: the request engine for one AoE target (the aoecmd.c of this project).
 //
 // It turns sector-aligned reads, writes and flushes of up to 32 MiB into
-// ATA frames of the target's payload size, keeps a congestion window per
-// path (a local NIC and a target port), sends each frame on the path that
-// is expected to answer it first (engine_schedule.cpp), retransmits on
-// timeout under a fresh tag, and completes a request when every one of its
-// frames was answered.  A frame unanswered
-// for the deadline fails its request with EIO and marks the target down;
-// requests then fail fast until target_answered() says it is back.
+// ATA frames of the target's payload size, sends each frame on the path
+// that is expected to answer it first, retransmits on timeout under a
+// fresh tag, and completes a request when every one of its frames was
+// answered.  A frame unanswered for the deadline fails its request with
+// EIO and marks the target down; requests then fail fast until
+// target_answered() says it is back.
 //
-// A path that keeps timing out while another works is marked failed: its
-// frames move to the healthy paths at once and it is probed in the
-// background until it answers probes_to_restore rounds in a row
-// (docs/aoe-protocol.md §8.6).  A path that answers late still answers: it
-// is slow, not failed.  Probes come in two sizes; when
-// only the small one gets through, the path's payload is halved (a hop with
-// a smaller MTU, docs/aoe-protocol.md §7) and frames too big for it are cut on resend.
+// The engine is the request and frame core, wiring the parts that decide:
+// - initiator/path.h: one path's state, RTT estimator and congestion window;
+// - initiator/path_health.h (PathHealth): which paths exist and which work:
+//   failure after silent loss episodes, probes, the jumbo fallback, link
+//   events, rediscovery; frames of a failed path move to the others;
+// - initiator/scheduler.h (Scheduler): which path carries the next frame;
+// - initiator/timer_service.h: the clock and the tick, real or simulated.
+// engine.cpp is the core (framing, replies, timeouts, completions);
+// engine_paths.cpp what the path health asks of it and the path events
+// from outside; engine_fences.cpp the fences of retransmitted writes.
 //
 // A write that was transmitted more than once fences its sectors until its
 // other copies are answered or too old to execute, so that a later write of
 // those sectors cannot be overwritten by a stale copy; a target that answers
-// FLUSH CACHE with ABRT is treated as having no cache to flush.
-//
-// engine.cpp is the data path (framing, replies, timeouts, completions);
-// engine_schedule.cpp which path carries the next frame; engine_paths.cpp
-// the paths' membership and health (failure, probes, the jumbo fallback,
-// link events, the target going down and coming back); engine_fences.cpp
-// the fences of retransmitted writes.
+// FLUSH CACHE with ABRT is treated as having no cache to flush.  A frame
+// too big for a path whose payload was lowered is cut on resend.
 //
 // Frames go out in batches: transmit() queues the frames of a pump pass and
 // flush_sends() hands each link its share in one call (PacketLink: sendmmsg).
@@ -51,47 +48,23 @@
 #include "initiator/block_device.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
+#include "initiator/path_health.h"
+#include "initiator/scheduler.h"
 #include "initiator/tag.h"
 #include "initiator/target.h"
 #include "initiator/timer_service.h"
 
 namespace aoe {
 
-struct EngineOptions {
+// The path tunables (RTT limits, windows, probes, failure) are PathOptions
+// (initiator/path_health.h).
+struct EngineOptions : PathOptions {
   // A frame unanswered this long fails its request and marks the target
   // down (the kernel's aoe_deadsecs is 180 s; Plan 9 gives up after 45 s).
   // Zero retries forever.
   std::chrono::milliseconds deadline = std::chrono::seconds(60);
-  RttLimits rtt;
-  // Upper bound on any path's window whatever the Buffer Count says (the
-  // kernel's aoe_maxout is 64; vblade's default Buffer Count is 16).
-  unsigned max_window = 128;
   // Largest request accepted, the kernel nbd driver's max_hw_sectors.
   std::size_t max_request_bytes = 32u << 20;
-  // How often a failed path is probed.  A path failed again within
-  // flap_window of its restoration is probed half as often each time (up
-  // to 16 x): a path that cannot hold its answers does not cycle.
-  std::chrono::milliseconds probe_interval{500};
-  std::chrono::milliseconds flap_window{std::chrono::seconds(30)};
-  // Probe rounds in a row a failed path must answer at full size before it
-  // carries I/O again: one answer may be a lucky frame on a path that
-  // loses most.
-  unsigned probes_to_restore = 2;
-  // A working path that carried no frame for this long while I/O runs on
-  // the others gets a probe read, whose answer refreshes its RTT: the
-  // scheduler leaves a slow path idle, and would otherwise never notice it
-  // became fast again.  One frame a second costs nothing measurable.
-  std::chrono::milliseconds rtt_refresh_interval{std::chrono::seconds(1)};
-  // Loss episodes in a row without any answer that fail a path: each waits
-  // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
-  // Any answer counts, even to a frame already answered on another path:
-  // a path that answers late is slow, and the scheduler treats it so.
-  unsigned episodes_to_fail = 3;
-  // Rediscovery rounds in a row that must miss a failed path before it is
-  // retired: one Query Config answer is one frame, and losing it must not
-  // stop the probes that would bring the path back; probing a path that is
-  // really gone costs only a frame per probe.
-  unsigned misses_to_retire = 2;
   // The clock and timers of every decision by time (RTT samples, timeouts,
   // the deadline, probes, the tick that makes the engine look again); null:
   // real time on the io_context.  Tests put a clock they move by hand here
@@ -109,29 +82,6 @@ struct EngineOptions {
   // held longer than that ceiling has outlived every delay the estimator
   // allows on any path.  Only writes overlapping a retransmitted one pay it.
   std::chrono::milliseconds write_copy_lifetime{0};
-};
-
-// Live numbers of one path, for aoe-stat.
-struct PathStatus {
-  std::string interface;
-  wire::Mac target_mac{};
-  bool failed = false;                 // timing out while another path works, or NIC down
-  bool link_up = true;
-  unsigned payload_bytes = 0;
-  unsigned window = 0;
-  unsigned window_cap = 0;
-  unsigned outstanding = 0;
-  Duration srtt{0};
-  Duration rttvar{0};
-  Duration rto{0};
-  std::uint64_t frames_sent = 0;
-  std::uint64_t retransmits = 0;
-  std::uint64_t timeouts = 0;
-  std::uint64_t late_replies = 0;      // answers to an earlier frame that used the tag's slot
-  std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
-  std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/path/target/command/LBA/count, bad length
-  std::uint64_t send_drops = 0;        // the NIC queue refused the frame
-  std::uint64_t failures = 0;          // times the path was failed (link down, or silent for 3 episodes)
 };
 
 class Engine final : public BlockDevice {
@@ -194,7 +144,7 @@ class Engine final : public BlockDevice {
 
   const TargetInfo& target() const noexcept { return target_; }
   // Sectors per frame on the weakest working path (each path cuts its own).
-  unsigned payload_sectors() const noexcept { return payload_sectors_; }
+  unsigned payload_sectors() const noexcept { return paths_.payload_sectors(); }
   std::size_t in_flight_requests() const noexcept { return live_requests_; }
   std::uint64_t stray_replies() const noexcept { return stray_replies_; }
   // Writes held back behind a copy of an earlier overlapping write, and the
@@ -221,34 +171,6 @@ class Engine final : public BlockDevice {
     Completion done;
   };
 
-  struct Path {
-    Link* link = nullptr;
-    wire::Mac mac{};
-    unsigned port = 0;               // index into ports_ (the target MAC)
-    RttEstimator rtt;
-    Window window;
-    unsigned outstanding = 0;
-    std::uint64_t sequence = 0;      // transmissions so far (for Window::on_loss)
-    unsigned payload_sectors = 1;    // largest frame this path carries now
-    unsigned full_payload_sectors = 1;  // what discovery says it should carry
-    bool failed = false;
-    bool retired = false;            // out of use: rediscovery no longer finds it, or it is another disk
-    bool link_up = true;
-    unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
-    unsigned missed_rediscoveries = 0;  // rounds in a row that did not list this path
-    Clock::time_point next_probe{};
-    unsigned probes_in_flight = 0;
-    bool small_probe_answered = false;
-    bool full_probe_answered = false;  // this round's probe at the payload size
-    unsigned answered_rounds = 0;    // probe rounds in a row answered at full size while failed
-    Clock::time_point probe_sent_at{};
-    Clock::time_point restored_at{};
-    unsigned flaps = 0;              // failed again within flap_window of restoration, in a row
-    std::uint64_t refresh_sequence = 0;  // `sequence` at the last look for idleness
-    Clock::time_point next_refresh{};
-    PathStatus stats;
-  };
-
   // Sectors that unanswered copies of a completed write may still overwrite.
   struct Fence {
     std::uint64_t lba = 0;
@@ -258,12 +180,6 @@ class Engine final : public BlockDevice {
     std::uint32_t copies = 0;
     std::uint64_t unanswered = 0;        // bit k: copy first_generation + k (only the expiry ends > 64 copies)
     Clock::time_point expires{};         // the latest copy is past write_copy_lifetime
-  };
-
-  struct Port {                      // one target MAC: its Buffer Count bounds all paths to it
-    wire::Mac mac{};
-    unsigned buffer_count = 1;
-    unsigned outstanding = 0;
   };
 
   struct Slot {                      // one frame in flight; indexed by the tag's slot field
@@ -306,26 +222,14 @@ class Engine final : public BlockDevice {
   void transmit(std::uint32_t slot_index, unsigned path_index);
   void flush_sends();
   void settle_soon();
-  int pick_path(std::size_t backlog);
   std::size_t waiting_frames() const noexcept;
-  Duration expected_rtt(const Path& path, Duration unmeasured) const noexcept;
-  bool usable(const Path& path, bool allow_failed) const;
-  void probe_paths(Clock::time_point now);
-  Clock::time_point probe_time(const Path& path, Clock::time_point now) const noexcept;
-  void add_path(const PathInfo& info);
-  void update_payload();
   void on_timeout(std::uint32_t slot_index, Clock::time_point now);
-  void fail_path(unsigned path_index, const char* why);
-  void restore_path(unsigned path_index);
-  void requeue_frames_of(unsigned path_index);
-  void probe(unsigned path_index);
+  void move_frames(unsigned path_index);
   void send_probe(unsigned path_index, unsigned sectors);
-  void on_probe_done(unsigned path_index, unsigned sectors, std::error_code ec);
   void on_reply(Link& link, const wire::Frame& frame);
   void on_announcement(const wire::Header& header);
   wire::AtaArg ata_arg(const Slot& slot) const noexcept;
   void retire_port(const wire::Mac& mac, const char* why);
-  int path_of(const Link& link, const wire::Mac& mac) const noexcept;
   void complete_frame(std::uint32_t slot_index, std::error_code ec);
   void release_slot(std::uint32_t slot_index);
   void count_rejected(std::uint32_t tag);
@@ -342,9 +246,6 @@ class Engine final : public BlockDevice {
   boost::asio::io_context& io_;
   TargetInfo target_;
   EngineOptions options_;
-  unsigned payload_sectors_;
-  std::vector<Path> paths_;
-  std::vector<Port> ports_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::vector<std::uint32_t> retransmit_queue_;  // FIFO of slots; capacity reserved: never allocates
@@ -368,13 +269,14 @@ class Engine final : public BlockDevice {
   std::uint64_t fenced_writes_ = 0;
   bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
-  unsigned next_path_ = 0;                       // where ties among paths start: they take turns
   bool down_ = false;
   bool stopped_ = false;
   bool in_pump_ = false;
   std::unique_ptr<TimerService> own_timers_;     // real time, when EngineOptions::timers is null
   TimerService& timers_;
   std::unique_ptr<Timer> timer_;                 // the tick
+  PathHealth paths_;                             // which paths exist, and which work
+  Scheduler scheduler_;                          // which path carries the next frame
   bool timer_armed_ = false;
   Clock::time_point tick_due_{};                 // when the armed tick should run
   log::RateLimit retransmit_log_;
