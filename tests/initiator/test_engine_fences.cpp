@@ -233,3 +233,23 @@ TEST_CASE("test-engine-write-failed-at-the-deadline-fences-its-copies", "[engine
   CHECK(lab.write(at, pattern(512, 1)));
   CHECK(lab.engine->fences() >= 1);
 }
+
+TEST_CASE("test-engine-late-copy-answer-counts-from-a-retired-path", "[engine][fence]") {
+  // A port stalled long enough misses rediscoveries and its path is retired
+  // (or it announced itself and waits for IDENTIFY): its late answers still
+  // prove what its copies did.
+  ManualClock clock;
+  EngineLab lab({}, clocked(clock), 1500, 2);
+  StalledPort port(lab, 1);
+  const auto w1 = pattern(512, 1), w2 = pattern(512, 2);
+  REQUIRE_FALSE(write_clocked(lab, clock, at, w1));
+  REQUIRE(port.queued.size() == 1);
+  REQUIRE_FALSE(write_clocked(lab, clock, at, w2));
+  lab.engine->suspend(mac(0x10));  // port 0's path is retired
+  REQUIRE(lab.engine->fences() == 1);
+
+  lab.wire(0).end(1).deliver(port.queued[0]);  // W1's copy executes on top of W2, and is answered
+  REQUIRE(run_clocked(lab, clock, [&] { return lab.engine->fences() == 0 && lab.engine->kept_sectors() == 0; }));
+  CHECK(lab.engine->repairs() == 1);
+  CHECK(disk_holds(lab, w2));
+}
