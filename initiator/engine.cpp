@@ -23,8 +23,10 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
       target_(std::move(target)),
       options_(options),
       slots_(tag::slot_count),
-      copy_lifetime_(options.write_copy_lifetime.count() > 0 ? Duration(options.write_copy_lifetime)
-                                                             : options.rtt.max_rto),
+      fences_({.lba48 = target_.identity.lba48,
+               .in_order = options.in_order_ports,
+               .memory_limit = options.late_copy_memory},
+              tag::slot_count),
       own_timers_(options.timers ? nullptr : std::make_unique<SteadyTimers>(io)),
       timers_(options.timers ? *options.timers : *own_timers_),
       timer_(timers_.make_timer([this] {
@@ -44,7 +46,6 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   paths_.update(target_.paths);
   free_slots_.reserve(slots_.size());
   retransmit_queue_.reserve(slots_.size());
-  fences_.reserve(slots_.size());
   outbox_.reserve(slots_.size());
   sending_.reserve(slots_.size());
   sending_paths_.reserve(slots_.size());
@@ -112,6 +113,7 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   r->submitted_at = timers_.now();
   r->pinned_path = -1;
   r->fenced = false;
+  r->repair = false;
   r->error.clear();
   r->done = std::move(done);
   ++live_requests_;
@@ -177,6 +179,8 @@ void Engine::send_new_frame(unsigned path_index, Request* r) {
   r->next_sector += s.sectors;
   ++r->frames_outstanding;
   ++frames_in_flight_;
+  if (r->kind == Kind::write && !r->repair)  // its data is kept over fenced sectors
+    fences_.framed(r->lba + s.first_sector, s.sectors, r->data + std::size_t{s.first_sector} * wire::sector_size);
   if (r->kind == Kind::flush || r->next_sector == r->sectors) {
     r->fully_framed = true;
     if (r == queue_.front())
@@ -246,6 +250,14 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   ++paths_.port_of(path).outstanding;
   ++path.stats.frames_sent;
   if (s.transmissions > 1) ++path.stats.retransmits;
+  if (r.kind == Kind::write)
+    fences_.sent({.slot = slot_index,
+                  .generation = s.generation,
+                  .path = path_index,
+                  .sequence = s.sequence,
+                  .lba = r.lba + s.first_sector,
+                  .sectors = s.sectors},
+                 s.transmissions > 1);
 }
 
 // Hands each link its share of the pass's frames in one call, in the order
@@ -339,32 +351,33 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // the frame's latest transmission: it is that path that is alive.
   // Retired and quarantined paths answer nothing: their port is gone, or
   // is another disk, or announced itself and awaits IDENTIFY.
-  int from = paths_.find(link, h.src);
+  // A late answer to a copy still counts from a retired path: the copy
+  // went out on it when it was in use.
+  const int sender = paths_.find(link, h.src);
+  int from = sender;
   if (from >= 0 && paths_[static_cast<unsigned>(from)].retired) from = -1;
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
     if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
-    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata) {
+    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata)
       paths_.on_answer(static_cast<unsigned>(from));  // slow, but it answers: not failed
-      on_late_copy(i, tag::generation_of(h.tag));
-    }
-    return;
+    return on_late_answer(sender, frame);
   }
   auto reject = [&](const char* why) {
     ++paths_[s.path].stats.rejected_replies;
     log::debug("{}: rejected reply tag {:08x} from {} on {}: {}", target_.name(), h.tag, wire::format_mac(h.src),
                link.info().name, why);
   };
+  std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
+  if (from < 0 && sender >= 0 && age >= s.transmissions) return on_late_answer(sender, frame);
   if (from < 0) return reject("not a path in use");
   if (h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata)
     return reject("another target or command");
   Path& path = paths_[static_cast<unsigned>(from)];
-  std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
   paths_.on_answer(static_cast<unsigned>(from));  // slow or not, the path answers
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
-    on_late_copy(i, tag::generation_of(h.tag));
-    return;
+    return on_late_answer(sender, frame);
   }
   // The answer comes from a port this frame was sent to (docs/aoe-protocol.md
   // §2.6), and echoes its ATA Arg.  An AoE error answer (E) is not held to
@@ -375,6 +388,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (!h.error && !wire::answers(ata_arg(s), ata)) return reject("does not echo the frame's flags, LBA or count");
   s.answered = true;
   s.answered_generation = tag::generation_of(h.tag);
+  if (age == 0 && static_cast<unsigned>(from) == s.path) fences_.path_answered(s.path, s.sequence);
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
@@ -400,7 +414,9 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
       ++path.stats.rejected_replies;
       return;
     }
-    std::memcpy(s.request->data + std::size_t{s.first_sector} * wire::sector_size, ata.data.data(), expected);
+    std::byte* dst = s.request->data + std::size_t{s.first_sector} * wire::sector_size;
+    std::memcpy(dst, ata.data.data(), expected);
+    fences_.patch_read(s.request->lba + s.first_sector, s.sectors, dst);  // never older than an acknowledged write
   }
   // Timing and window belong to the path of the latest transmission; an
   // answer that came another way says nothing about either.
@@ -415,7 +431,8 @@ void Engine::complete_frame(std::uint32_t slot_index, std::error_code ec) {
   Slot& s = slots_[slot_index];
   Request* r = s.request;
   // Before the request can complete: a write its caller issues next must see the fence.
-  if (r->kind == Kind::write && s.transmissions > (s.answered ? 1u : 0u)) fence_copies(slot_index);
+  if (r->kind == Kind::write)
+    fences_.done(slot_index, s.answered ? std::optional(s.answered_generation) : std::nullopt);
   release_slot(slot_index);
   --r->frames_outstanding;
   if (ec) stop_framing(r, ec);
@@ -477,11 +494,11 @@ void Engine::on_tick() {
     io_in_flight = true;
     if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) expired = true;
   }
-  expire_fences(now);
+  settle_fences(now);
   // Requests waiting with nothing in flight have no usable path to go out
   // on: that stall runs against the deadline too, or they would wait forever.
-  // Writes held by a fence wait for its end, not for a path.
-  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()) || !fences_.empty())
+  // Writes held by a fence wait for it, not for a path (settle_fences).
+  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()) || fence_held_)
     stalled_since_ = {};
   else if (stalled_since_ == Clock::time_point{})
     stalled_since_ = now;
@@ -528,7 +545,9 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
 }
 
 void Engine::arm_timer() {
-  if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !paths_.probing())) return;
+  if (timer_armed_ || stopped_ ||
+      (frames_in_flight_ == 0 && queue_.empty() && !paths_.probing() && !fences_.wants_tick()))
+    return;
   // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
   // batch, early enough that a timeout fires within a quarter RTO of its time.
   Duration tick = std::chrono::milliseconds(50);
@@ -556,6 +575,10 @@ void Engine::forgive_own_stall(Duration late) {
 void Engine::shutdown() {
   stopped_ = true;
   fail_all(errc::shutting_down);
+  if (fences_.fences() > 0)
+    log::warning("{}: stopping with {} write copies unanswered: should a stalled port still execute one, it "
+                 "overwrites the newer data of its sectors (docs/write-ordering.md §5)",
+                 target_.name(), fences_.fences());
   timer_->cancel();
   timer_armed_ = false;
   run_completions();

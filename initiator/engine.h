@@ -17,13 +17,14 @@
 // - initiator/timer_service.h: the clock and the tick, real or simulated.
 // engine.cpp is the core (framing, replies, timeouts, completions);
 // engine_paths.cpp what the path health asks of it and the path events
-// from outside; engine_fences.cpp the fences of retransmitted writes.
+// from outside; engine_fences.cpp the hooks into the fences of retransmitted writes
+// (initiator/write_fences.h: WriteFences).
 //
-// A write that was transmitted more than once fences its sectors until its
-// other copies are answered or too old to execute, so that a later write of
-// those sectors cannot be overwritten by a stale copy; a target that answers
-// FLUSH CACHE with ABRT is treated as having no cache to flush.  A frame
-// too big for a path whose payload was lowered is cut on resend.
+// A write that was transmitted more than once fences its sectors until there
+// is evidence that its other copies can no longer execute; a later write of
+// those sectors keeps its data until then, and is written again should a
+// late copy land on top of it (write_fences.h); a target that answers
+// FLUSH CACHE with ABRT is treated as having no cache to flush.
 //
 // Frames go out in batches: transmit() queues the frames of a pump pass and
 // flush_sends() hands each link its share in one call (PacketLink: sendmmsg).
@@ -53,6 +54,7 @@
 #include "initiator/tag.h"
 #include "initiator/target.h"
 #include "initiator/timer_service.h"
+#include "initiator/write_fences.h"
 
 namespace aoe {
 
@@ -70,18 +72,17 @@ struct EngineOptions : PathOptions {
   // real time on the io_context.  Tests put a clock they move by hand here
   // (tests/support/manual_clock.h).  It must outlive the engine.
   TimerService* timers = nullptr;
-  // How long an unanswered copy of a write may still execute on the target
-  // after it was sent; zero: rtt.max_rto.  A retransmitted write leaves its
-  // other copies in a switch or target queue, where a copy can execute after
-  // its twin was answered, and so after a later write of the same sectors
-  // (targets execute frames in any order, docs/aoe-protocol.md §8.10).  A
-  // later overlapping write waits until every copy was answered or is older
-  // than this.  The bound is the engine's own for a lost frame: RTO =
-  // srtt + 4 rttvar covers the delays a path shows, each loss doubles it, and
-  // at rtt.max_rto a transmission still unanswered is counted lost; a copy
-  // held longer than that ceiling has outlived every delay the estimator
-  // allows on any path.  Only writes overlapping a retransmitted one pay it.
-  std::chrono::milliseconds write_copy_lifetime{0};
+  // Late copies of writes (initiator/write_fences.h, docs/write-ordering.md).
+  // in_order_ports: every target port serves the frames of each path in the
+  // order they arrive (vblade, one process per port, does; a target with a
+  // command queue or several threads, such as qaoed, need not), so an
+  // answer on a path proves every frame sent earlier on it executed or was
+  // dropped.  Off (the default) assumes nothing: only a copy's own answer
+  // ends its fence.  late_copy_memory bounds the data kept for sectors that
+  // a late copy may still overwrite, with the fences' records; at the
+  // bound, writes over fenced sectors wait, and fail after the deadline.
+  bool in_order_ports = false;
+  std::size_t late_copy_memory = std::size_t{32} << 20;
 };
 
 class Engine final : public BlockDevice {
@@ -147,10 +148,13 @@ class Engine final : public BlockDevice {
   unsigned payload_sectors() const noexcept { return paths_.payload_sectors(); }
   std::size_t in_flight_requests() const noexcept { return live_requests_; }
   std::uint64_t stray_replies() const noexcept { return stray_replies_; }
-  // Writes held back behind a copy of an earlier overlapping write, and the
-  // sector ranges fenced now (see EngineOptions::write_copy_lifetime).
+  // Writes held back by a repair or at the late_copy_memory bound; copies of
+  // completed writes that may still execute; sectors whose newer data is
+  // kept over them; repairs done (write_fences.h).
   std::uint64_t fenced_writes() const noexcept { return fenced_writes_; }
-  std::size_t fences() const noexcept { return fences_.size(); }
+  std::size_t fences() const noexcept { return fences_.fences(); }
+  std::size_t kept_sectors() const noexcept { return fences_.kept_sectors(); }
+  std::uint64_t repairs() const noexcept { return fences_.repairs(); }
   std::vector<PathStatus> path_status() const;
 
  private:
@@ -167,19 +171,9 @@ class Engine final : public BlockDevice {
     Clock::time_point submitted_at{};
     int pinned_path = -1;            // probes: the path they test
     bool fenced = false;             // held back by a fence at least once
+    bool repair = false;             // a rewrite of kept data (write_fences.h)
     std::error_code error;
     Completion done;
-  };
-
-  // Sectors that unanswered copies of a completed write may still overwrite.
-  struct Fence {
-    std::uint64_t lba = 0;
-    std::uint32_t sectors = 0;
-    std::uint32_t slot = 0;
-    std::uint32_t first_generation = 0;  // the copies are [first_generation, + copies)
-    std::uint32_t copies = 0;
-    std::uint64_t unanswered = 0;        // bit k: copy first_generation + k (only the expiry ends > 64 copies)
-    Clock::time_point expires{};         // the latest copy is past write_copy_lifetime
   };
 
   struct Slot {                      // one frame in flight; indexed by the tag's slot field
@@ -213,10 +207,9 @@ class Engine final : public BlockDevice {
   void pump();
   void send_new_frame(unsigned path_index, Request* request);
   Request* next_to_frame(unsigned max_sectors);
-  void fence_copies(std::uint32_t slot_index);
-  void on_late_copy(std::uint32_t slot_index, std::uint32_t generation);
-  bool fenced(std::uint64_t lba, std::uint32_t sectors) const noexcept;
-  void expire_fences(Clock::time_point now);
+  void on_late_answer(int sender, const wire::Frame& frame);
+  void start_repairs();
+  void settle_fences(Clock::time_point now);
   void refuse_flush();
   bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
@@ -264,9 +257,9 @@ class Engine final : public BlockDevice {
   std::size_t live_requests_ = 0;
   std::size_t frames_in_flight_ = 0;             // slots in use
   std::uint64_t stray_replies_ = 0;              // answers to frames already completed
-  std::vector<Fence> fences_;                    // few: a retransmitted write makes one, for a lifetime
-  Duration copy_lifetime_;                       // write_copy_lifetime, resolved
+  WriteFences fences_;
   std::uint64_t fenced_writes_ = 0;
+  bool fence_held_ = false;                      // the last pump left writes waiting on fences_
   bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
   bool down_ = false;

@@ -30,6 +30,7 @@ struct CommandLine {
   std::string device;
   bool foreground = false;
   bool read_only = false;
+  bool in_order_ports = false;
   bool exact_name = false;
   double timeout = 1;
   unsigned rediscover = 60;
@@ -51,6 +52,9 @@ void add_options(CLI::App& app, CommandLine& c) {
                "instances, so one target has one unit");
   app.add_flag("--foreground", c.foreground, "Stay in the foreground (for systemd); default: detach once serving");
   app.add_flag("--read-only", c.read_only, "Refuse writes");
+  app.add_flag("--in-order-ports", c.in_order_ports,
+               "Every target port executes each path's frames in arrival order (vblade does): a later answer "
+               "proves an earlier write copy can no longer execute");
   app.add_flag("--claim", o.claim,
                "Before serving, mark the target as this host's in its config string; refuse if another host "
                "holds it");
@@ -108,6 +112,7 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
   attach.discovery_window = std::chrono::milliseconds(std::lround(c.timeout * 1000));
   attach.rediscover_interval = std::chrono::seconds(c.rediscover);
   attach.engine.deadline = std::chrono::milliseconds(std::llround(o.deadline_seconds * 1000));
+  attach.engine.in_order_ports = c.in_order_ports;
   attach.export_options.name = o.target;
   attach.export_options.description = "AoE target " + o.target + " (aoe-nbd)";
   attach.export_options.read_only = c.read_only;
