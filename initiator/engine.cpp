@@ -224,7 +224,6 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
 
   s.generation = (s.generation + 1) & tag::generation_mask;
   ++s.transmissions;
-  s.widest = s.transmissions == 1 ? s.sectors : std::max(s.widest, s.sectors);
   wire::Header header{.dst = path.mac,
                       .src = path.link->info().mac,
                       .shelf = target_.shelf,

@@ -182,7 +182,6 @@ class Engine final : public BlockDevice {
     std::uint32_t transmissions = 0; // generations [generation - transmissions + 1, generation] are this frame's
     std::uint32_t first_sector = 0;  // offset within the request
     std::uint8_t sectors = 0;
-    std::uint8_t widest = 0;         // most sectors any transmission carried (before a cut)
     bool answered = false;           // a reply to answered_generation arrived
     std::uint32_t answered_generation = 0;
     unsigned path = 0;
