@@ -273,7 +273,7 @@ class Engine final : public BlockDevice {
   Clock::time_point tick_due_{};                 // when the armed tick should run
   log::RateLimit retransmit_log_;
   std::function<void()> down_listener_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a timer handler already queued
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a settle_soon() handler already queued
 };
 
 }  // namespace aoe
