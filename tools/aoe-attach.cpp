@@ -36,7 +36,7 @@ struct CommandLine {
   unsigned rediscover = 60;
 };
 
-void add_options(CLI::App& app, CommandLine& c) {
+void add_options(cli::App& app, CommandLine& c) {
   add_common_options(app, c.common);
   daemon::Options& o = c.serve;
   app.add_option("target", o.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required();
@@ -92,7 +92,7 @@ void add_options(CLI::App& app, CommandLine& c) {
 }
 
 // The parsed command line as the daemon layer takes it; an exit code when it is bad.
-std::optional<int> check(const CLI::App& app, CommandLine& c) {
+std::optional<int> check(const cli::App& app, CommandLine& c) {
   daemon::Options& o = c.serve;
   daemon::AttachOptions& attach = o.attach;
   const std::string typed = o.target;
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   // Run from an initramfs, we serve the root file system (aoe-attach(8),
   // ROOT STORAGE): --root-storage is implied.
   c.serve.root_storage = ::access("/etc/initrd-release", F_OK) == 0;
-  CLI::App app{"Attach an AoE target as a block device (/dev/nbdN through the kernel's nbd driver) "
+  cli::App app{"Attach an AoE target as a block device (/dev/nbdN through the kernel's nbd driver) "
                "or serve it as an NBD unix socket.",
                "aoe-attach"};
   add_options(app, c);

@@ -124,7 +124,7 @@ Task<int> run_request(Control& control, Command r) {
 int run(int argc, char** argv) {
   Command r;
   aoe::tools::AdminTool tool("Read, set or test the config string of an AoE target.", "aoe-cfg", r);
-  CLI::App& app = tool.app();
+  aoe::tools::cli::App& app = tool.app();
   tool.add_options();
   auto* set = app.add_option("--set", r.value, "Store STR unless the target has a config string already")
                   ->type_name("STR");
@@ -138,7 +138,7 @@ int run(int argc, char** argv) {
   auto* force_claim_flag =
       app.add_flag("--force-claim", force_claim, "Claim the target for this host even if another host holds it");
   auto* release_flag = app.add_flag("--release-claim", release_claim, "Release this host's claim");
-  std::vector<CLI::Option*> ops{set, force, test, prefix, claim_flag, force_claim_flag, release_flag};
+  std::vector<aoe::tools::cli::Option*> ops{set, force, test, prefix, claim_flag, force_claim_flag, release_flag};
   for (auto* a : ops)
     for (auto* b : ops)
       if (a != b) a->excludes(b);

@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "aoe_version.h"
@@ -31,6 +30,7 @@
 #include "daemon/exit_codes.h"
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
+#include "tools/cli.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
 
@@ -219,9 +219,8 @@ int detach(std::string name, double timeout_seconds, bool force) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach (or served on a socket)", "aoe-detach"};
+  aoe::tools::cli::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach (or served on a socket)", "aoe-detach"};
   app.set_version_flag("--version", std::string("aoe-detach ") + AOE_NBD_VERSION);
-  aoe::tools::report_usage_errors(app);
   std::string name;
   double timeout_seconds = 10;
   app.add_option("DEVICE", name, "/dev/nbdN, or the AoE target eSHELF.SLOT")->required();
@@ -232,10 +231,6 @@ int main(int argc, char** argv) {
       ->check(validate::Number(0.1, 3600));
   bool force = false;
   app.add_flag("--force", force, "detach even if the device is mounted or held (its pending writes are lost)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? exit_ok : exit_usage;
-  }
+  if (auto code = app.parse(argc, argv)) return *code;
   return detach(name, timeout_seconds, force);
 }

@@ -19,6 +19,7 @@
 
 #include "initiator/packet_link.h"
 #include "initiator/tag.h"
+#include "tests/support/skip.h"
 
 using namespace aoe;
 
@@ -162,10 +163,7 @@ TEST_CASE("test-frames-filter-narrowed-to-one-target", "[frames]") {
 // A real PacketLink on one end of a veth pair, a raw socket on the other
 // playing every host of the segment.
 TEST_CASE("test-frames-filter-packet-link-drops-other-hosts-frames", "[frames]") {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    WARN("cannot create a network namespace (needs root); skipped");
-    return;
-  }
+  if (::unshare(CLONE_NEWNET) != 0) AOE_SKIP("cannot create a network namespace (needs root)");
   REQUIRE(std::system("ip link add f0 address 02:00:00:00:00:01 type veth peer name f1 address 02:00:00:00:00:10 "
                       "&& ip link set f0 up && ip link set f1 up && ip link set f0 promisc on") == 0);
   boost::asio::io_context io;

@@ -4,7 +4,7 @@
 # aoe-attach and the pages in man/), is Type=notify, orders after
 # network.target and not network-online.target, refuses non-canonical
 # instances with --exact-name, and does not restart on the exit codes that
-# do not heal (tools/exit_codes.h: 2, 3, 4, 6, 7).
+# do not heal (daemon/exit_codes.h: 2, 3, 4, 6, 7).
 set -euo pipefail
 unit=$1 attach=$2 src=$3
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze is not installed"; exit 77; }
