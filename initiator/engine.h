@@ -19,8 +19,8 @@
 //
 // A write that was transmitted more than once fences its sectors until its
 // other copies are answered or too old to execute, so that a later write of
-// those sectors cannot be overwritten by a stale copy; a target that answers
-// FLUSH CACHE with ABRT is treated as having no cache to flush.
+// those sectors cannot be overwritten by a stale copy.  A FLUSH CACHE that
+// fails, ABRT included, fails its request: a flush means durable or an error.
 //
 // engine.cpp is the data path (framing, replies, timeouts, completions);
 // engine_schedule.cpp which path carries the next frame; engine_paths.cpp
@@ -50,6 +50,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "initiator/block_device.h"
+#include "initiator/errors.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
 #include "initiator/tag.h"
@@ -147,6 +148,10 @@ class Engine final : public BlockDevice {
   void async_read(std::uint64_t offset, std::span<std::byte> data, Completion done) override;
   void async_write(std::uint64_t offset, std::span<const std::byte> data, Completion done) override;
   void async_flush(Completion done) override;
+  // The target has no flush to offer (it aborted the one sent before
+  // serving, daemon/attached_target.cpp): flushes complete at once from now
+  // on, as for a target whose IDENTIFY offers none.  Before serving only.
+  void refuse_flush() noexcept { flush_refused_ = true; }
 
   // Offers a received frame; returns false if it is not an engine frame
   // (so the caller can hand it to discovery).  Call from every Link receiver.
@@ -188,8 +193,10 @@ class Engine final : public BlockDevice {
   // can look for it more often than the usual rediscovery interval.
   void set_down_listener(std::function<void()> listener) { down_listener_ = std::move(listener); }
 
-  // Fails every queued and in-flight request with errc::shutting_down.
-  void shutdown();
+  // Fails every queued and in-flight request, and every later one, with
+  // `why`: errc::shutting_down, or errc::abandoned (EIO) when a stop cannot
+  // wait for the target any longer (daemon/attached_target.h, hurry()).
+  void shutdown(std::error_code why = errc::shutting_down);
 
   const TargetInfo& target() const noexcept { return target_; }
   // Sectors per frame on the weakest working path (each path cuts its own).
@@ -300,7 +307,6 @@ class Engine final : public BlockDevice {
   void on_late_copy(std::uint32_t slot_index, std::uint32_t generation);
   bool fenced(std::uint64_t lba, std::uint32_t sectors) const noexcept;
   void expire_fences(Clock::time_point now);
-  void refuse_flush();
   bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
   void flush_sends();
@@ -365,11 +371,12 @@ class Engine final : public BlockDevice {
   std::vector<Fence> fences_;                    // few: a retransmitted write makes one, for a lifetime
   Duration copy_lifetime_;                       // write_copy_lifetime, resolved
   std::uint64_t fenced_writes_ = 0;
-  bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
+  bool flush_refused_ = false;                   // refuse_flush(): the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
   unsigned next_path_ = 0;                       // where ties among paths start: they take turns
   bool down_ = false;
   bool stopped_ = false;
+  std::error_code stop_error_;  // what shutdown() fails requests with
   bool in_pump_ = false;
   boost::asio::steady_timer timer_;
   bool timer_armed_ = false;

@@ -48,6 +48,7 @@ enum class errc {
   timed_out,               // a control exchange got no answer
   interface_not_found,     // a named network interface does not exist
   permission_denied,       // raw sockets need CAP_NET_RAW
+  abandoned,               // stopped before the target answered (EIO: its outcome is unknown)
 };
 
 const std::error_category& aoe_category() noexcept;
