@@ -82,18 +82,8 @@ void Engine::async_flush(Completion done) {
   submit(Kind::flush, 0, nullptr, 0, std::move(done));
 }
 
-// docs/aoe-protocol.md §3.5: a target answering FLUSH with ABRT has no flush
-// support; it is then treated like one whose IDENTIFY offers none.
-void Engine::refuse_flush() {
-  if (flush_refused_) return;
-  flush_refused_ = true;
-  log::warning("{}: the target refuses FLUSH CACHE{} (ATA ABRT): treated as a target without a write cache "
-               "to flush; flushes now complete at once, and a write is as durable as its acknowledgement",
-               target_.name(), target_.identity.flush_ext_supported ? " EXT" : "");
-}
-
 void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done) {
-  if (stopped_) return complete_soon(std::move(done), errc::shutting_down);
+  if (stopped_) return complete_soon(std::move(done), stop_error_);
   if (down_) return complete_soon(std::move(done), errc::target_down);
   if (paths_.paths().empty()) return complete_soon(std::move(done), errc::no_path);
   if (kind != Kind::flush) {
@@ -396,12 +386,9 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     return complete_frame(i, ec);
   }
   if (ata.cmd_status & wire::ata::failure_mask) {
-    // ABRT alone: the command is not supported (a write error would add UNC
-    // or IDNF).  docs/aoe-protocol.md §3.5: no flush support, not a failure.
-    if (s.request->kind == Kind::flush && ata.err_feature == wire::ata::error_abrt) {
-      refuse_flush();
-      return complete_frame(i, {});
-    }
+    // A FLUSH too, ABRT included: ATA also aborts a flush it could not
+    // complete, so only the flush sent before serving may tell that the
+    // target has none (docs/aoe-protocol.md §3.5).
     std::error_code ec = from_ata_error(ata.err_feature);
     log::warning("{}: tag {:08x} lba {}: ATA status {:02x} error {:02x}: {}", target_.name(), h.tag,
                  s.request->lba + s.first_sector, ata.cmd_status, ata.err_feature, ec.message());
@@ -571,9 +558,10 @@ void Engine::forgive_own_stall(Duration late) {
               target_.name(), std::chrono::duration<double>(late).count());
 }
 
-void Engine::shutdown() {
+void Engine::shutdown(std::error_code why) {
   stopped_ = true;
-  fail_all(errc::shutting_down);
+  stop_error_ = why;
+  fail_all(why);
   if (fences_.fences() > 0)
     log::warning("{}: stopping with {} write copies unanswered: should a stalled port still execute one, it "
                  "overwrites the newer data of its sectors (docs/write-ordering.md §5)",

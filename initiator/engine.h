@@ -23,8 +23,8 @@
 // A write that was transmitted more than once fences its sectors until there
 // is evidence that its other copies can no longer execute; a later write of
 // those sectors keeps its data until then, and is written again should a
-// late copy land on top of it (write_fences.h); a target that answers
-// FLUSH CACHE with ABRT is treated as having no cache to flush.
+// late copy land on top of it (write_fences.h).  A FLUSH CACHE that
+// fails, ABRT included, fails its request: a flush means durable or an error.
 //
 // Frames go out in batches: transmit() queues the frames of a pump pass and
 // flush_sends() hands each link its share in one call (PacketLink: sendmmsg).
@@ -47,6 +47,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "initiator/block_device.h"
+#include "initiator/errors.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
 #include "initiator/path_health.h"
@@ -99,6 +100,10 @@ class Engine final : public BlockDevice {
   void async_read(std::uint64_t offset, std::span<std::byte> data, Completion done) override;
   void async_write(std::uint64_t offset, std::span<const std::byte> data, Completion done) override;
   void async_flush(Completion done) override;
+  // The target has no flush to offer (it aborted the one sent before
+  // serving, daemon/attached_target.cpp): flushes complete at once from now
+  // on, as for a target whose IDENTIFY offers none.  Before serving only.
+  void refuse_flush() noexcept { flush_refused_ = true; }
 
   // Offers a received frame; returns false if it is not an engine frame
   // (so the caller can hand it to discovery).  Call from every Link receiver.
@@ -140,8 +145,10 @@ class Engine final : public BlockDevice {
   // can look for it more often than the usual rediscovery interval.
   void set_down_listener(std::function<void()> listener) { down_listener_ = std::move(listener); }
 
-  // Fails every queued and in-flight request with errc::shutting_down.
-  void shutdown();
+  // Fails every queued and in-flight request, and every later one, with
+  // `why`: errc::shutting_down, or errc::abandoned (EIO) when a stop cannot
+  // wait for the target any longer (daemon/attached_target.h, hurry()).
+  void shutdown(std::error_code why = errc::shutting_down);
 
   const TargetInfo& target() const noexcept { return target_; }
   // Sectors per frame on the weakest working path (each path cuts its own).
@@ -209,7 +216,6 @@ class Engine final : public BlockDevice {
   void on_late_answer(int sender, const wire::Frame& frame);
   void start_repairs();
   void settle_fences(Clock::time_point now);
-  void refuse_flush();
   bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
   void flush_sends();
@@ -259,10 +265,11 @@ class Engine final : public BlockDevice {
   WriteFences fences_;
   std::uint64_t fenced_writes_ = 0;
   bool fence_held_ = false;                      // the last pump left writes waiting on fences_
-  bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
+  bool flush_refused_ = false;                   // refuse_flush(): the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
   bool down_ = false;
   bool stopped_ = false;
+  std::error_code stop_error_;  // what shutdown() fails requests with
   bool in_pump_ = false;
   std::unique_ptr<TimerService> own_timers_;     // real time, when EngineOptions::timers is null
   TimerService& timers_;

@@ -217,7 +217,7 @@ void Server::serve_transmission(int fd) {
 }
 
 std::uint16_t Server::transmission_flags() const noexcept {
-  return impl_->state->config->offered_flags(impl_->state->adapter->can_flush());
+  return impl_->state->config->transmission_flags;
 }
 
 void Server::shutdown(std::function<void()> done) {
@@ -233,6 +233,14 @@ void Server::shutdown(std::function<void()> done) {
   std::vector<std::shared_ptr<Session>> sessions;
   for (auto& [key, session] : s.sessions) sessions.push_back(session);
   for (auto& session : sessions) session->shutdown();
+}
+
+void Server::abandon() {
+  auto& s = *impl_->state;
+  s.stop_listening();
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (auto& [key, session] : s.sessions) sessions.push_back(session);
+  for (auto& session : sessions) session->abandon();
 }
 
 void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = size_bytes; }

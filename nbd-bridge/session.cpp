@@ -115,7 +115,7 @@ asio::awaitable<bool> Session::handshake() {
 
   HandshakeState state{client_flags};
   const ExportInfo info{config_->name, config_->description, config_->size,
-                        config_->offered_flags(adapter_->can_flush())};
+                        config_->transmission_flags};
   for (;;) {
     std::array<std::byte, option_header_size> header_bytes;
     co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(use_awaitable, ec));

@@ -46,20 +46,10 @@ struct ExportConfig {
   std::string name;
   std::string description;
   std::uint64_t size = 0;
-  std::uint16_t transmission_flags = 0;            // as the export started; requests are checked against them
+  std::uint16_t transmission_flags = 0;            // offered to every client; requests are checked against them
   std::chrono::milliseconds handshake_timeout{};  // from accept to transmission
   std::chrono::milliseconds drain_timeout{};      // a stuck reply writer, once draining
   bool writes_refused = false;                    // Server::set_writes_refused
-
-  // What a client is offered now.  A device that stopped flushing (its target
-  // answered FLUSH with ABRT: no flush support, docs/aoe-protocol.md §3.5)
-  // offers neither FLUSH nor FUA to new clients, which then take every
-  // acknowledged write as durable (docs/nbd-protocol.md §5.1); clients that
-  // negotiated them keep having them acknowledged.
-  std::uint16_t offered_flags(bool can_flush) const noexcept {
-    return can_flush ? transmission_flags
-                     : static_cast<std::uint16_t>(transmission_flags & ~(tflag_send_flush | tflag_send_fua));
-  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -85,6 +75,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // the connection closes.  A client still haggling gets ERR_SHUTDOWN to its
   // next option, for at most drain_timeout.
   void shutdown();
+  // Closes the connection at once: replies still to come are dropped.  For
+  // the kernel, whose requests left unanswered on a dead connection wait
+  // for the next server (docs/nbd-protocol.md §5.5).
+  void abandon() { close_hard(); }
 
   // Pool bytes this connection may hold (BufferPool::connection_share).  A
   // request alone is admitted whatever its size (up to the pool's budget),

@@ -108,10 +108,10 @@ Task<int> run_request(Control& control, Command r) {
       // No co_await inside ?: (GCC 12 destroys the temporary twice).
       aoe::daemon::ClaimResult result;
       if (r.op == Op::release_claim) {
-        result = co_await aoe::daemon::async_release(control, ports, r.shelf, r.slot, aoe::daemon::host_identity());
+        result = co_await aoe::daemon::async_release(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(r.links));
       } else {
         auto mode = r.op == Op::claim ? aoe::daemon::ClaimMode::normal : aoe::daemon::ClaimMode::force;
-        result = co_await aoe::daemon::async_claim(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(), mode);
+        result = co_await aoe::daemon::async_claim(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(r.links), mode);
       }
       if (result.ok()) co_return aoe::exit_ok;
       error(result.message);

@@ -120,8 +120,18 @@ void remove_links(const Resolved& r) {
     aoe::log::warning("aoe-detach: {}/{}: {}", daemon::etherd_dir.string(), *r.target, ec.message());
 }
 
-// SIGTERM to the aoe-attach `d` and wait until it exited: it disconnects
-// and drains first.  exit_ok, or why not.
+// What a daemon that has not exited still waits for, from its status socket.
+std::string still_pending(const Daemon& d) {
+  std::error_code ec;
+  auto doc = aoe::daemon::query_status(d.socket, std::chrono::seconds(2), ec);
+  if (!doc) return fmt::format("it does not answer on its status socket {}", d.socket.string());
+  return fmt::format("{} request(s) still in flight to {}, which is {}", doc->value("in_flight", 0UL),
+                     doc->value("target", std::string("its target")), doc->value("state", std::string("?")));
+}
+
+// SIGINT to the aoe-attach `d` and wait until it exited: it disconnects,
+// lets the target answer what it has for a moment, fails the rest with EIO
+// and exits, whatever its --deadline.  exit_ok, or why not.
 int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point deadline, double timeout_seconds) {
   // SIGINT means "detach for good"; SIGTERM would leave a device in use to a
   // restarted aoe-attach (daemon/kernel_serving.cpp).
@@ -130,8 +140,9 @@ int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point dead
                 fmt::format("{}: cannot signal its aoe-attach (pid {}): {}", what, d.pid, std::strerror(errno)));
   while (!daemon_gone(d) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (!daemon_gone(d))
-    return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) is still draining after {} s; it goes on "
-                                         "in the background (see its log)", what, d.pid, timeout_seconds));
+    return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) has not exited after {} s: {}; it goes on "
+                                         "in the background (see its log)", what, d.pid, timeout_seconds,
+                                         still_pending(d)));
   return exit_ok;
 }
 
