@@ -45,6 +45,22 @@ namespace {
 constexpr int outside_disconnect_checks = 20;
 constexpr auto outside_disconnect_interval = std::chrono::milliseconds(100);
 
+// A planned handover (SIGTERM leaving a device in use to the next
+// aoe-attach).  A request the kernel sent on a connection that then dies is
+// resent only once its own request timeout expires (deadline + 30 s or
+// more, kernel_request_timeout), while one it tries to send after the
+// connection closed is requeued for the successor at once.  So we close at
+// a quiet moment: no request read and unanswered, none partly read, no
+// byte waiting in a socket (nbd::Server::quiet), checked and closed in one
+// step on the io thread, serving on as usual until then.  Only a request
+// the kernel sends in the microseconds between that check and the close
+// still waits for its timeout.  A device busy for longer than
+// handover_quiet_wait without a pause is closed anyway, as after a crash.
+// Checking more often than handover_quiet_poll finds shorter pauses (a
+// QD1 reader's, between a reply and its next request) at more CPU.
+constexpr auto handover_quiet_wait = std::chrono::seconds(2);
+constexpr auto handover_quiet_poll = std::chrono::microseconds(500);
+
 class KernelServing {
  public:
   KernelServing(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
@@ -66,6 +82,7 @@ class KernelServing {
   void resize_device(std::uint64_t size);
   void wait_signals();
   void on_signal(int sig);
+  void hand_over_when_quiet(std::chrono::steady_clock::time_point until);
   void on_kernel_gone();
   void check_outside_disconnect(int checks_left);
   void disconnect_then_stop(int code);
@@ -374,8 +391,27 @@ void KernelServing::on_signal(int sig) {
     boost::asio::post(io_, [this, kept = user.has_value()] {
       served_.kept = kept;
       if (!kept) hurry_ = true;
+      if (kept && !hurry_) return hand_over_when_quiet(std::chrono::steady_clock::now() + handover_quiet_wait);
       stop(exit_ok);
     });
+  });
+}
+
+// Leaving the device to a successor: at a quiet moment, so that nothing
+// waits for the kernel's request timeout (handover_quiet_wait above).
+void KernelServing::hand_over_when_quiet(std::chrono::steady_clock::time_point until) {
+  const bool quiet = target_.server().quiet();
+  if (quiet || hurry_ || std::chrono::steady_clock::now() >= until) {
+    if (!quiet && !hurry_)
+      log::warning("{}: {} had no quiet moment for {} s: handing it over with requests in flight, which wait for "
+                   "their request timeout of {} s", name_, path_,
+                   std::chrono::duration_cast<std::chrono::seconds>(handover_quiet_wait).count(),
+                   request_.timeout_seconds);
+    return stop(exit_ok);  // closes every connection at once (nbd::Server::shutdown)
+  }
+  watchdog_.expires_after(handover_quiet_poll);
+  watchdog_.async_wait([this, until](const boost::system::error_code& ec) {
+    if (!ec) hand_over_when_quiet(until);
   });
 }
 

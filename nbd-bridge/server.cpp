@@ -1,5 +1,6 @@
 #include "nbd-bridge/server.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -248,6 +249,11 @@ void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = s
 void Server::set_writes_refused(bool refused) { impl_->state->config->writes_refused = refused; }
 
 std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
+
+bool Server::quiet() const {
+  return std::all_of(impl_->state->sessions.begin(), impl_->state->sessions.end(),
+                     [](const auto& entry) { return entry.second->quiet(); });
+}
 
 void Server::set_idle_listener(std::function<void()> listener) { impl_->state->idle_listener = std::move(listener); }
 

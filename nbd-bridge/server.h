@@ -88,6 +88,11 @@ class Server {
   // Number of open connections (for status and tests).
   std::size_t connection_count() const noexcept;
 
+  // No connection has a request read and unanswered, one partly read, or a
+  // byte waiting in its socket: shutdown() now leaves no request that a
+  // client sent unanswered (the kernel's handover, daemon/kernel_serving.cpp).
+  bool quiet() const;
+
   // Called (posted on the io thread) each time the last open connection
   // closes: for the kernel's sockets, the kernel let go of the device.
   void set_idle_listener(std::function<void()> listener);

@@ -1,5 +1,7 @@
 #include "nbd-bridge/session.h"
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <array>
 
@@ -55,7 +57,16 @@ Session::~Session() {
 
 void Session::start(std::function<void()> closed) {
   closed_ = std::move(closed);
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);  // transmission() reads what is there, or waits
   asio::co_spawn(socket_.get_executor(), run(shared_from_this()), rethrow);
+}
+
+bool Session::quiet() {
+  if (in_handshake_ || in_flight_ > 0 || received_.buffered() > 0) return false;
+  int waiting = 0;  // FIONREAD: bytes in the socket not read yet
+  if (::ioctl(socket_.native_handle(), FIONREAD, &waiting) != 0) return false;
+  return waiting == 0;
 }
 
 void Session::shutdown() {
@@ -151,10 +162,17 @@ asio::awaitable<void> Session::transmission() {
     TransmissionRequest request;
     const Parse parsed = received_.next_request(request);
     if (parsed == Parse::need_more) {
-      // Every request the socket holds, in one call.
+      // Every request the socket holds, in one call.  Waiting for the socket
+      // and then reading, not async_read_some: asio's reactor would take the
+      // bytes out of the socket before this coroutine sees them, and quiet()
+      // would see neither.
       const auto space = received_.space();
-      const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                             asio::redirect_error(use_awaitable, ec));
+      std::size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::would_block) {
+        co_await socket_.async_wait(Socket::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        continue;
+      }
       if (ec) break;  // EOF, hard disconnect or shutdown()
       received_.filled(n);
       continue;

@@ -71,6 +71,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // every request it started has completed.
   void start(std::function<void()> closed);
 
+  // In transmission with nothing read and unanswered, nothing partly read,
+  // and no byte waiting in the socket (Server::quiet).
+  bool quiet();
+
   // Stops reading; requests already read complete and are answered, then
   // the connection closes.  A client still haggling gets ERR_SHUTDOWN to its
   // next option, for at most drain_timeout.

@@ -454,3 +454,35 @@ TEST_CASE("test-daemon-kernel-serving-second-sigterm-leaves-requests") {
   CHECK(took < AttachedTarget::stop_grace + 3s);
   CHECK(fs::exists(disk_record_path("e1.2")));  // for the successor to check
 }
+
+// A planned handover waits for a quiet moment: a request the kernel is
+// still sending when SIGTERM comes (half a header in the socket) is read
+// and answered, not left on a closed connection to wait for its timeout.
+TEST_CASE("test-daemon-kernel-serving-sigterm-answers-before-handover") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  kernel.adoptable = true;
+  kernel.in_use = "mounted on /mnt";
+  std::array<std::byte, 28> req{};
+  put_be(&req[0], 0x25609513, 4);  // READ of the first sector, cookie 78
+  put_be(&req[8], 78, 8);
+  put_be(&req[24], 512, 4);
+  bool answered = false;
+  int code = lab.run([&] {
+    // Serving (the link made) before the signal: else it cancels the attach.
+    for (int i = 0; i < 500 && !fs::is_symlink(fs::symlink_status(lab.options.etherd_dir / "e1.2")); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(::write(kernel.fd, req.data(), 10) == 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ::kill(::getpid(), SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(::write(kernel.fd, req.data() + 10, req.size() - 10) == static_cast<ssize_t>(req.size() - 10));
+    std::array<std::byte, 16 + 512> reply{};
+    answered = read_all(kernel.fd, reply.data(), reply.size()) && reply[15] == std::byte{78} &&
+               std::memcmp(reply.data() + 16, lab.target.disk.data(), 512) == 0;
+  });
+  CHECK(code == exit_ok);
+  CHECK(lab.served.kept);
+  CHECK(kernel.disconnects == 0);
+  CHECK(answered);
+}
