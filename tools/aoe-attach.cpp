@@ -1,6 +1,7 @@
 // aoe-attach: serve one AoE target as /dev/nbdN (through the kernel's nbd
-// driver) or as an NBD unix socket, until detached or signalled.  The
-// command line only: serving is the daemon layer's (daemon/lifecycle.h).
+// driver) or as an NBD unix socket, until detached or signalled; with
+// --all, every target found, each by an aoe-attach of its own (daemon/shelf.h).
+// The command line only: serving is the daemon layer's (daemon/lifecycle.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "daemon/kernel_serving.h"
 #include "daemon/lifecycle.h"
 #include "daemon/readiness.h"
+#include "daemon/shelf.h"
 #include "daemon/socket_path.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "tools/common.h"
@@ -27,6 +29,11 @@ using namespace aoe::tools;
 struct CommandLine {
   CommonOptions common;
   daemon::Options serve;
+  std::vector<std::string> names;  // the target; with --all, patterns
+  bool all = false;
+  std::vector<std::string> excludes;
+  std::string socket_dir;
+  discovery::TargetSelection selection;  // --all's, from names and excludes
   std::string device;
   bool foreground = false;
   bool read_only = false;
@@ -39,14 +46,29 @@ struct CommandLine {
 void add_options(cli::App& app, CommandLine& c) {
   add_common_options(app, c.common);
   daemon::Options& o = c.serve;
-  app.add_option("target", o.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required();
+  app.add_option("target", c.names,
+                 "The target, as eSHELF.SLOT (e.g. e1.2); with --all, patterns of targets (e1.*, e1.0-7, !e1.3)")
+      ->type_name("TARGET|PATTERN");
+  auto* all = app.add_flag("--all", c.all,
+                           "Attach every target found (or matching the patterns), and those that appear later, "
+                           "each served by an aoe-attach of its own");
+  app.add_option("--exclude", c.excludes, "With --all: never attach the targets this pattern matches")
+      ->type_name("PATTERN")
+      ->needs(all);
+  app.add_option("--socket-dir", c.socket_dir,
+                 "With --all: serve each target on an NBD unix socket DIR/eS.L.sock instead of attaching /dev/nbdN")
+      ->type_name("DIR")
+      ->check(validate::Path())
+      ->needs(all);
   app.add_option("--socket", o.socket_path, "Serve NBD on this unix socket instead of attaching /dev/nbdN")
       ->type_name("PATH")
-      ->check(validate::Path());  // "" would quietly mean a kernel attach
+      ->check(validate::Path())  // "" would quietly mean a kernel attach
+      ->excludes(all);
   app.add_option("--device", c.device, "Attach as this device (default: the kernel picks a free one)")
       ->type_name("/dev/nbdN")
       ->check(validate::Path())
-      ->excludes("--socket");
+      ->excludes("--socket")
+      ->excludes(all);
   app.add_flag("--exact-name", c.exact_name,
                "Refuse a target name not written as the target reports it (e01.2 for e1.2); for systemd "
                "instances, so one target has one unit");
@@ -95,6 +117,22 @@ void add_options(cli::App& app, CommandLine& c) {
 std::optional<int> check(const cli::App& app, CommandLine& c) {
   daemon::Options& o = c.serve;
   daemon::AttachOptions& attach = o.attach;
+  if (c.all) {
+    if (app.count("--root-storage") > 0 || c.exact_name)
+      return fail(app, exit_usage, "--all serves every target: --root-storage and --exact-name name one");
+    std::vector<std::string> patterns = c.names;
+    for (const auto& e : c.excludes) patterns.push_back("!" + e);
+    std::string error;
+    auto selection = discovery::TargetSelection::parse(patterns, error);
+    if (!selection) return fail(app, exit_usage, error);
+    c.selection = std::move(*selection);
+    return std::nullopt;  // each child checks the rest for its target
+  }
+  if (c.names.size() != 1)
+    return fail(app, exit_usage,
+                c.names.empty() ? "name the target (eSHELF.SLOT), or attach every one with --all"
+                                : "one target at a time (or --all with patterns)");
+  o.target = c.names.front();
   const std::string typed = o.target;
   if (auto code = parse_target_name(app, o.target, attach.shelf, attach.slot)) return code;
   if (c.exact_name && typed != o.target)
@@ -129,6 +167,55 @@ std::optional<int> check(const cli::App& app, CommandLine& c) {
   return std::nullopt;
 }
 
+// The arguments of the aoe-attach --all starts for `target`: ours as
+// given, but for what --all itself means (the patterns, --socket-dir), and
+// in the foreground.  Options added later pass through unchanged.
+std::vector<std::string> child_arguments(const cli::App& app, const CommandLine& c, const std::string& target) {
+  std::vector<std::string> args{"--foreground"};
+  for (std::string& a : app.given_options({"--all", "--exclude", "--socket-dir", "--foreground", "--help", "--version"}))
+    args.push_back(std::move(a));
+  if (!c.socket_dir.empty()) {
+    args.push_back("--socket");
+    args.push_back((std::filesystem::path(c.socket_dir) / (target + ".sock")).string());
+  }
+  args.push_back(target);
+  return args;
+}
+
+int attach_all(cli::App& app, CommandLine& c, daemon::Readiness& readiness) {
+  daemon::ShelfOptions shelf;
+  shelf.selection = c.selection;
+  std::error_code ec;
+  shelf.program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) {
+    readiness.failed(exit_failed, fmt::format("cannot find our own program (/proc/self/exe): {}", ec.message()));
+    return exit_failed;
+  }
+  if (!c.socket_dir.empty()) {
+    c.socket_dir = std::filesystem::absolute(c.socket_dir).string();
+    std::filesystem::create_directories(c.socket_dir, ec);
+    if (ec) {
+      readiness.failed(exit_failed, fmt::format("cannot create {}: {}", c.socket_dir, ec.message()));
+      return exit_failed;
+    }
+  }
+  shelf.child_args = [&app, &c](const std::string& target) { return child_arguments(app, c, target); };
+  shelf.discovery_window = std::chrono::milliseconds(std::lround(c.timeout * 1000));
+  shelf.rediscover_interval = std::chrono::seconds(c.rediscover);
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  Links links;
+  // Interfaces named but absent are left to the children, which open them as they appear.
+  std::vector<std::string> absent;
+  if (auto code = open_links(io, app, c.common, links, &absent)) {
+    readiness.failed(*code, "cannot open the network interfaces (see above)");
+    return *code;
+  }
+  // Our children's I/O answers are none of ours: the kernel keeps them out (docs/shelf.md).
+  for (auto& link : links.owned) link->accept_control_only();
+  return daemon::run_shelf(io, signals, links.links, shelf, readiness);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,6 +238,7 @@ int main(int argc, char** argv) {
   // A log line to a stderr whose reader went away must fail, not kill the server.
   ::signal(SIGPIPE, SIG_IGN);
   daemon::Readiness readiness = c.foreground ? daemon::Readiness::foreground() : daemon::Readiness::daemonize();
+  if (c.all) return attach_all(app, c, readiness);
   if (o.kernel() || o.root_storage) daemon::harden_for_kernel_io(o.root_storage);
 
   boost::asio::io_context io;

@@ -19,6 +19,7 @@
 #include "initiator/wire.h"
 #include "daemon/exit_codes.h"
 #include "daemon/status_client.h"
+#include "daemon/status_prometheus.h"
 #include "daemon/status_schema.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "tools/cli.h"
@@ -147,6 +148,10 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("aoe-stat ") + AOE_NBD_VERSION);
   bool json_output = false;
   app.add_flag("--json", json_output, "Print a JSON array of the daemons' status documents instead of a table");
+  bool prometheus = false;
+  app.add_flag("--prometheus", prometheus,
+               "Print the Prometheus text exposition format (for node_exporter's textfile collector)")
+      ->excludes("--json");
   double timeout = 2.0;
   app.add_option("-t,--timeout", timeout, "How long to wait for each aoe-attach to answer")
       ->type_name("SECONDS")
@@ -222,7 +227,9 @@ int run(int argc, char** argv) {
   }
 
   std::sort(docs.begin(), docs.end(), [](const json& a, const json& b) { return order_key(a) < order_key(b); });
-  if (json_output)
+  if (prometheus)
+    fmt::print("{}", aoe::daemon::prometheus_text(docs));
+  else if (json_output)
     fmt::print("{}\n", json(docs).dump(2));
   else
     print_table(docs);

@@ -1,5 +1,6 @@
 #include "tools/cli.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 
@@ -68,6 +69,10 @@ Option* Option::excludes(Option* other) {
   option_->excludes(other->option_);
   return this;
 }
+Option* Option::needs(Option* other) {
+  option_->needs(other->option_);
+  return this;
+}
 Option* Option::capture_default_str() {
   option_->capture_default_str();
   return this;
@@ -115,6 +120,25 @@ void App::set_version_flag(std::string flag, std::string version) {
 std::string App::get_name() const { return app_->get_name(); }
 
 std::size_t App::count(const std::string& name) const { return app_->count(name); }
+
+std::vector<std::string> App::given_options(const std::vector<std::string>& skip) const {
+  std::vector<std::string> args;
+  for (const CLI::Option* opt : app_->get_options()) {
+    if (opt->count() == 0 || !opt->nonpositional()) continue;
+    const auto& longs = opt->get_lnames();
+    const std::string name = longs.empty() ? "-" + opt->get_snames().front() : "--" + longs.front();
+    if (std::find(skip.begin(), skip.end(), name) != skip.end()) continue;
+    if (opt->get_expected_max() == 0) {  // a flag, given count() times
+      for (std::size_t i = 0; i < opt->count(); ++i) args.push_back(name);
+      continue;
+    }
+    for (const std::string& value : opt->results()) {
+      args.push_back(name);
+      args.push_back(value);
+    }
+  }
+  return args;
+}
 
 std::optional<int> App::parse(int argc, char** argv) {
   try {

@@ -43,6 +43,7 @@ class Option {
   Option* required();
   Option* excludes(const std::string& other);  // by name: "--socket"
   Option* excludes(Option* other);
+  Option* needs(Option* other);
   Option* capture_default_str();
   Option* allow_extra_args(bool allow);
   // Whether the command line gave it.
@@ -71,6 +72,10 @@ class App {
   std::string get_name() const;
   // How often the command line gave the option `name` ("--abft-table").
   std::size_t count(const std::string& name) const;
+  // The options the command line gave, as arguments that give them again
+  // ("--deadline", "0", "-v", "-v"), but for those named in `skip` and
+  // the positionals: what aoe-attach --all passes on to each child.
+  std::vector<std::string> given_options(const std::vector<std::string>& skip) const;
 
   // Parses the command line.  An exit code when the tool should stop: 0
   // after --help or --version, 2 (exit_usage) after a bad command line,
