@@ -298,12 +298,12 @@ bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
 void Engine::settle_soon() {
   if (settle_posted_) return;
   settle_posted_ = true;
-  boost::asio::post(io_, [this, alive = alive_] {
+  boost::asio::post(io_, with_memory(settle_memory_, [this, alive = alive_] {
     if (!*alive) return;  // queued before the engine went away
     settle_posted_ = false;
     pump();
     run_completions();
-  });
+  }));
 }
 
 void Engine::count_rejected(std::uint32_t t) {
@@ -533,13 +533,13 @@ void Engine::arm_timer() {
   timer_armed_ = true;
   tick_due_ = Clock::now() + tick;
   timer_.expires_after(tick);
-  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+  timer_.async_wait(with_memory(timer_memory_, [this, alive = alive_](const boost::system::error_code& ec) {
     // Cancelled, or queued before the engine went away.
     if (ec == boost::asio::error::operation_aborted || !*alive) return;
     timer_armed_ = false;
     forgive_own_stall(Clock::now() - tick_due_);
     on_tick();
-  });
+  }));
 }
 
 // A tick this late means this process did not run (SIGSTOP, a suspended
