@@ -306,12 +306,12 @@ bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
 void Engine::settle_soon() {
   if (settle_posted_) return;
   settle_posted_ = true;
-  boost::asio::post(io_, [this, alive = alive_] {
+  boost::asio::post(io_, with_memory(settle_memory_, [this, alive = alive_] {
     if (!*alive) return;  // queued before the engine went away
     settle_posted_ = false;
     pump();
     run_completions();
-  });
+  }));
 }
 
 void Engine::count_rejected(std::uint32_t t) {

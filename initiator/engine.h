@@ -48,9 +48,11 @@
 
 #include "initiator/block_device.h"
 #include "initiator/errors.h"
+#include "initiator/handler_memory.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
 #include "initiator/path_health.h"
+#include "initiator/recycling_allocator.h"
 #include "initiator/scheduler.h"
 #include "initiator/tag.h"
 #include "initiator/target.h"
@@ -247,7 +249,7 @@ class Engine final : public BlockDevice {
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::vector<std::uint32_t> retransmit_queue_;  // FIFO of slots; capacity reserved: never allocates
-  std::deque<Request*> queue_;                   // requests with sectors not yet framed
+  std::deque<Request*, RecyclingAllocator<Request*>> queue_;  // requests with sectors not yet framed
   std::vector<std::unique_ptr<Request>> request_pool_;
   std::vector<Request*> free_requests_;
   using Completions = std::vector<std::pair<Completion, std::error_code>>;
@@ -281,6 +283,9 @@ class Engine final : public BlockDevice {
   log::RateLimit retransmit_log_;
   std::function<void()> down_listener_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a settle_soon() handler already queued
+  // Handler memory of settle_soon()'s post, owned by the handler too: it
+  // may outlive the engine in a queue (handler_memory.h).
+  std::shared_ptr<HandlerMemory> settle_memory_ = std::make_shared<HandlerMemory>();
 };
 
 }  // namespace aoe
