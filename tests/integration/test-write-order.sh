@@ -12,7 +12,6 @@
 # must return W2 all along, and every sector of vblade's file must hold W2
 # once aoe-attach has written it again.  The log must show that rewrite,
 # or the test did not exercise the hazard.
-# A GAP over 30 s runs only with AOE_TEST_LONG=1 (tests/integration/CMakeLists.txt).
 set -euo pipefail
 build=$1
 when=$2
@@ -20,9 +19,6 @@ gap=$3
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/multipath-lab.sh"
-if [ "$gap" -gt 30 ] && [ -z "${AOE_TEST_LONG:-}" ]; then
-  lab_skip "a ${gap} s gap runs only with AOE_TEST_LONG=1"
-fi
 lab_require vblade python3:nbd
 lab_init wo
 attach=$build/tools/aoe-attach
