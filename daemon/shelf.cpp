@@ -18,6 +18,7 @@
 #include "daemon/attach_child.h"
 #include "daemon/exit_codes.h"
 #include "daemon/shelf_pid.h"
+#include "daemon/shelf_roster.h"
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
 #include "discovery/control.h"
@@ -30,20 +31,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Id = std::pair<std::uint16_t, std::uint8_t>;
-
-// Exit codes a new attempt does not heal (as the template unit's
-// RestartPreventExitStatus): a bad command line, no interface, no
-// permission, no nbd driver, a target claimed by another host.
-bool hopeless(int code) {
-  return code == exit_usage || code == exit_no_interface || code == exit_permission || code == exit_no_nbd ||
-         code == exit_claimed;
-}
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
-  return fmt::format("ended ({})", status);
-}
 
 // The pid of the aoe-attach answering on the target's status socket.  A
 // live one answers at once; a stale socket refuses at once.
@@ -64,9 +51,8 @@ class Shelf {
   int run();
 
  private:
-  // elsewhere: another aoe-attach here serves it (an aoe-attach@ unit, a
-  // child of ours that outlived us), asked again whenever it is seen.
-  enum class State { starting, ready, waiting, given_up, detached, elsewhere };
+  // One in State::elsewhere is asked again whenever it is seen.
+  using State = MemberState;
   struct Member {
     std::string name;
     State state = State::starting;
@@ -204,29 +190,21 @@ void Shelf::on_ready(Member& m, const std::string& line) {
 void Shelf::on_exit(Member& m, int status) {
   // The handlers of the child being destroyed are done with: the object goes after this returns.
   boost::asio::post(io_, [child = std::shared_ptr<AttachChild>(std::move(m.child))] {});
-  const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == exit_ok;
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (stopping_) {
-    m.state = State::detached;
-  } else if (clean) {
-    // aoe-detach (SIGINT) or a disconnect from outside: an operator's doing.
-    log::notice("{}: detached{}; it stays detached until aoe-attach --all restarts", m.name,
-                m.device.empty() ? "" : " from " + m.device);
-    m.state = State::detached;
-  } else if (hopeless(code)) {
-    log::error("{}: its aoe-attach {}: not tried again (see above)", m.name, describe_status(status));
-    m.state = State::given_up;
-  } else {
+  m.state = after_child_exit(status, stopping_ != 0);
+  if (m.state == State::waiting) {
     ++m.failures;
-    auto delay = o_.retry_delay * (1 << std::min(m.failures - 1, 10));
-    delay = std::min<std::chrono::milliseconds>(delay, o_.rediscover_interval);
-    log::warning("{}: its aoe-attach {}; starting another in {:.1f} s", m.name, describe_status(status),
+    const auto delay = RestartPolicy{o_.retry_delay, o_.rediscover_interval}.delay(m.failures);
+    log::warning("{}: its aoe-attach {}; starting another in {:.1f} s", m.name, describe_wait_status(status),
                  static_cast<double>(delay.count()) / 1000);
-    m.state = State::waiting;
     m.retry = std::make_unique<boost::asio::steady_timer>(io_, delay);
     m.retry->async_wait([this, &m](const boost::system::error_code& ec) {
       if (!ec && !stopping_ && m.state == State::waiting) start(m);
     });
+  } else if (m.state == State::given_up) {
+    log::error("{}: its aoe-attach {}: not tried again (see above)", m.name, describe_wait_status(status));
+  } else if (!stopping_) {  // detached by an operator: aoe-detach, or a disconnect from outside
+    log::notice("{}: detached{}; it stays detached until aoe-attach --all restarts", m.name,
+                m.device.empty() ? "" : " from " + m.device);
   }
   m.device.clear();
   check_ready();
@@ -263,23 +241,23 @@ void Shelf::schedule_discovery() {
 
 void Shelf::check_ready() {
   if (ready_ || !first_round_done_ || stopping_) return;
+  std::vector<RosterEntry> entries;
   std::string lines;
-  std::size_t serving = 0, failed = 0;
   for (const auto& [id, m] : members_) {
-    if (m.state == State::starting) {
-      readiness_.status(fmt::format("attaching {}", m.name));
-      return;
-    }
-    if (m.state == State::ready) {
-      lines += fmt::format("{}{} {}", lines.empty() ? "" : "\n", m.name, m.device);
-      ++serving;
-    } else {
-      ++failed;
-    }
+    entries.push_back({m.name, m.state});
+    if (m.state == State::ready) lines += fmt::format("{}{} {}", lines.empty() ? "" : "\n", m.name, m.device);
+  }
+  const RosterSummary roster = summarize(entries);
+  if (!roster.settled) {
+    readiness_.status(fmt::format("attaching {}", roster.first_starting));
+    return;
   }
   ready_ = true;
-  if (failed) log::warning("{} target(s) could not be attached (see above); the others are served", failed);
-  readiness_.status(fmt::format("serving {} target(s)", serving));
+  if (roster.failed)
+    log::warning("{} target(s) could not be attached (see above); the others are served", roster.failed);
+  readiness_.status(roster.elsewhere ? fmt::format("serving {} target(s), {} served by another aoe-attach here",
+                                                   roster.serving, roster.elsewhere)
+                                     : fmt::format("serving {} target(s)", roster.serving));
   readiness_.ready(lines);
 }
 
