@@ -42,7 +42,7 @@ int print_boot_target(const std::filesystem::path& table) {
   if (ec) log::warning("cannot list the network interfaces: {}", ec.message());
   else if (interface == "-")
     log::warning("no local interface has the MAC {} the firmware booted over", wire::format_mac(t.initiator_mac));
-  fmt::print("e{}.{} {} {}\n", t.shelf, t.slot, wire::format_mac(t.initiator_mac), interface);
+  fmt::print("{} {} {}\n", wire::format_target(t.shelf, t.slot), wire::format_mac(t.initiator_mac), interface);
   return exit_ok;
 }
 
