@@ -10,6 +10,16 @@
 // never exceeds the budget (ExportOptions::max_buffered_bytes), across all
 // connections.  What a burst grew it by goes back once the burst is over
 // (shrink): kept for good, one 32 MiB read would cost 32 MiB of RSS forever.
+//
+// Above the largest class (32 MiB, the maximum payload we advertise), up
+// to max_buffer_bytes (64 MiB, the most we accept from a client that never
+// learned our maximum, nbd-bridge/protocol.h max_accepted_payload), a
+// buffer is obtained for its request alone, outside the budget, one at a
+// time over all connections, and given back to the system on release: only
+// clients that ignore the advertised maximum send such requests, they wait
+// for one another, and the budget of everyone else is untouched.  So
+// payload memory over all connections never exceeds the budget plus
+// max_buffer_bytes, and the budget alone while no such request runs.
 // One io_context thread; no locks.
 #pragma once
 
@@ -64,11 +74,13 @@ class Buffer {
 
 class BufferPool {
  public:
-  // Power-of-two classes from 4 KiB to 32 MiB (the largest NBD payload):
+  // Power-of-two classes from 4 KiB to 32 MiB (the largest payload we advertise):
   // at most half of a buffer is slack, and every class is reused.
   static constexpr std::size_t min_class_bytes = 4096;
   static constexpr unsigned class_count = 14;
   static constexpr std::size_t max_class_bytes = min_class_bytes << (class_count - 1);
+  // Largest buffer: above max_class_bytes, one of its own (see the top).
+  static constexpr std::size_t max_buffer_bytes = 64u << 20;
 
   // Where memory comes from: new[]'d bytes, or nullptr when there are none.
   using Upstream = std::byte* (*)(std::size_t);
@@ -87,11 +99,13 @@ class BufferPool {
   enum class Take {
     ok,
     over_budget,  // wait for a release (notify_on_release), then try again
-    no_memory,    // the system has no memory, or `size` exceeds the budget
+    no_memory,    // the system has no memory, or `size` exceeds max_buffer_bytes or the budget
   };
 
-  // Budget bytes a buffer of `size` bytes (> 0) holds.
+  // Budget bytes a buffer of `size` bytes (> 0) holds: its class, or above
+  // the classes its size in whole 4 KiB pages.
   static constexpr std::size_t cost_of(std::size_t size) noexcept {
+    if (size > max_class_bytes) return (size + min_class_bytes - 1) / min_class_bytes * min_class_bytes;
     return std::bit_ceil(std::max(size, min_class_bytes));
   }
 
@@ -100,14 +114,16 @@ class BufferPool {
   // reading its replies pins no more than that.
   std::size_t connection_share() const noexcept { return budget_ / 2; }
 
-  // A buffer of `size` bytes (1 ..= max_class_bytes) in `out`.  `who`
+  // A buffer of `size` bytes (1 ..= max_buffer_bytes) in `out`.  `who`
   // (a connection) is remembered when it is the first refused for the
   // budget, and until it gets its buffer nobody else may take what it
   // waits for: a large request is not starved by a stream of small ones.
   // Only a claim that fits beside the most one stuck connection can pin is
   // made: a larger one might wait forever, and everyone with it.
   Take take(std::size_t size, Buffer& out, const void* who) noexcept {
-    if (size == 0 || size > max_class_bytes || cost_of(size) > budget_) return Take::no_memory;
+    if (size == 0 || size > max_buffer_bytes) return Take::no_memory;
+    if (size > max_class_bytes) return take_own(size, out);
+    if (cost_of(size) > budget_) return Take::no_memory;
     const unsigned c = class_of(size);
     const std::size_t bytes = min_class_bytes << c;
     const std::size_t reserved = claimant_ && claimant_ != who ? claimed_ : 0;
@@ -198,6 +214,7 @@ class BufferPool {
   std::size_t budget() const noexcept { return budget_; }
   std::size_t in_use_bytes() const noexcept { return in_use_; }
   std::size_t held_bytes() const noexcept { return held_; }  // in use + free
+  std::size_t own_bytes() const noexcept { return own_bytes_; }  // the buffer above the classes, outside the budget
   std::size_t system_allocations() const noexcept { return system_allocations_; }
 
   // Replaces the source of memory (tests make it fail).
@@ -222,11 +239,30 @@ class BufferPool {
     return next;
   }
 
+  // A buffer above the classes (class_count as its class, see the top):
+  // the one such buffer at a time, outside the budget.
+  Take take_own(std::size_t size, Buffer& out) noexcept {
+    if (own_bytes_ > 0) return Take::over_budget;  // wait for its release
+    const std::size_t bytes = cost_of(size);
+    std::byte* p = upstream_(bytes);
+    if (!p) return Take::no_memory;
+    ++system_allocations_;
+    own_bytes_ = bytes;
+    out = Buffer(this, p, size, class_count);
+    return Take::ok;
+  }
+
   void release(std::byte* p, unsigned c) noexcept {
-    std::memcpy(p, &free_[c], sizeof p);
-    free_[c] = p;
-    ++free_count_[c];
-    in_use_ -= min_class_bytes << c;
+    if (c == class_count) {  // its own: back to the system at once
+      delete[] p;
+      own_bytes_ = 0;
+      release_to_system();
+    } else {
+      std::memcpy(p, &free_[c], sizeof p);
+      free_[c] = p;
+      ++free_count_[c];
+      in_use_ -= min_class_bytes << c;
+    }
     for (auto* timer : waiters_) timer->cancel();
     waiters_.clear();
   }
@@ -264,6 +300,7 @@ class BufferPool {
   std::size_t in_use_ = 0;
   std::size_t held_ = 0;
   std::size_t system_allocations_ = 0;
+  std::size_t own_bytes_ = 0;       // the buffer above the classes in use, if any
   const void* claimant_ = nullptr;  // the first connection refused, if still waiting
   std::size_t claimed_ = 0;         // what it waits for
   std::vector<boost::asio::steady_timer*> waiters_;
@@ -288,7 +325,8 @@ inline void Buffer::reset() noexcept {
 }
 
 inline std::size_t Buffer::capacity() const noexcept {
-  return pool_ ? BufferPool::min_class_bytes << class_ : 0;
+  if (!pool_) return 0;
+  return class_ < BufferPool::class_count ? BufferPool::min_class_bytes << class_ : BufferPool::cost_of(size_);
 }
 
 }  // namespace aoe::nbd

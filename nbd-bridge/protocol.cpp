@@ -257,7 +257,7 @@ std::uint32_t validate_request(const TransmissionRequest& r, const ExportLimits&
 
   if (r.offset > limits.size || r.length > limits.size - r.offset)
     return (r.type == cmd_write || r.type == cmd_write_zeroes) ? err_nospc : err_inval;
-  if ((r.type == cmd_read || r.type == cmd_write) && r.length > max_payload) return err_inval;
+  if ((r.type == cmd_read || r.type == cmd_write) && r.length > max_accepted_payload) return err_inval;
   // Zeroing is never faster than writing zeroes here; say so, changing nothing.
   if (r.flags & cmd_flag_fast_zero) return err_notsup;
   return 0;

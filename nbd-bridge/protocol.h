@@ -127,7 +127,14 @@ inline constexpr std::size_t chunk_header_size = 20;
 inline constexpr std::uint32_t max_option_length = 64u << 20;  // more ⇒ close (nbdkit)
 inline constexpr unsigned max_options = 32;                    // more ⇒ close (nbdkit)
 inline constexpr std::uint32_t max_string = 4096;              // spec MUST for strings
-inline constexpr std::uint32_t max_payload = 32u << 20;        // READ/WRITE length
+// READ/WRITE length: the maximum we advertise in INFO_BLOCK_SIZE, and the
+// most we accept from any client (one that selected the export with
+// EXPORT_NAME never learns our maximum; nbd-tester-client sends 49 MiB).
+// Above the first the bridge splits the request (nbd-bridge/block_adapter.h)
+// and its buffer comes from outside the pool's budget (nbd-bridge/buffer.h);
+// above the second it is answered EINVAL.
+inline constexpr std::uint32_t max_payload = 32u << 20;
+inline constexpr std::uint32_t max_accepted_payload = 64u << 20;
 inline constexpr std::uint32_t min_block_size = 512;
 inline constexpr std::uint32_t preferred_block_size = 4096;
 // GO/INFO data we buffer: a maximal name and 1024 request codes; more ⇒ ERR_INVALID.

@@ -31,6 +31,10 @@ struct ExportOptions {
   // once obtained, locked under mlockall.  48 MiB keeps aoe-attach under the
   // 64 MiB peak RSS goal per target (README, Performance) and is still hundreds of
   // times the target's window (Buffer Count x payload, ~140 KiB for vblade).
+  // Beside it, one request above the advertised 32 MiB (up to
+  // max_accepted_payload, 64 MiB, nbd-bridge/protocol.h) at a time has a
+  // buffer of its own (nbd-bridge/buffer.h): the bound for clients that
+  // never learned our maximum is this plus 64 MiB.
   std::size_t max_buffered_bytes = 48u << 20;
   // How often the pool gives back what no request needed since the last
   // time (BufferPool::shrink), while connections are open; when the last one

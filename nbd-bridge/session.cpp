@@ -28,7 +28,8 @@ void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
 }
 
-static_assert(BufferPool::max_class_bytes >= max_payload, "the pool must hold the largest payload");
+static_assert(BufferPool::max_class_bytes >= max_payload, "the pool's classes must hold the advertised payload");
+static_assert(BufferPool::max_buffer_bytes >= max_accepted_payload, "the pool must hold the largest payload");
 
 // READ and WRITE move data through a pool buffer (zero length: nothing to move).
 bool needs_buffer(const TransmissionRequest& r) { return (r.type == cmd_read || r.type == cmd_write) && r.length > 0; }

@@ -94,8 +94,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void abandon() { close_hard(); }
 
   // Pool bytes this connection may hold (BufferPool::connection_share).  A
-  // request alone is admitted whatever its size (up to the pool's budget),
-  // so a 32 MiB one gets through once the pool has room for it.
+  // request alone is admitted whatever its size (up to the pool's budget,
+  // or max_accepted_payload from outside it: nbd-bridge/buffer.h), so a
+  // 32 MiB one gets through once the pool has room for it.
   std::size_t max_buffered_bytes() const noexcept { return pool_->connection_share(); }
 
  private:

@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(r.offset <= limits.size && r.length <= limits.size - r.offset);
       check(r.type == cmd_read || r.type == cmd_write || r.type == cmd_write_zeroes || r.type == cmd_trim);
       check(!(limits.transmission_flags & tflag_read_only) || r.type == cmd_read);
-      check(r.type == cmd_write_zeroes || r.type == cmd_trim || r.length <= max_payload);
+      check(r.type == cmd_write_zeroes || r.type == cmd_trim || r.length <= max_accepted_payload);
     }
     const auto reply = encode_simple_reply(r.cookie, error);
     check(reply.size() == simple_reply_size);

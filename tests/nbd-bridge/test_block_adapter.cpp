@@ -47,6 +47,27 @@ TEST_CASE("test-nbd-adapter-split-large-requests") {
   CHECK(std::all_of(device.data().begin(), device.data().begin() + 1001, [](std::byte b) { return b == std::byte{0}; }));
 }
 
+// A request split into device requests fails with the first failing
+// part's error, sends nothing after it, and holds its range until then.
+TEST_CASE("test-nbd-adapter-split-middle-part-fails") {
+  asio::io_context io;
+  MemoryDevice device(io, 1 << 20, true, 4096);
+  BlockAdapter adapter(device);
+  const Bytes data = pattern(3 * 4096, 2);
+  device.fail_op(2, aoe::errc::ata_media_error);
+  CHECK(run(io, [&] { return adapter.write(0, data, false); }) == aoe::errc::ata_media_error);
+  CHECK(device.writes == 2);  // the third part never went out
+  CHECK(std::equal(data.begin(), data.begin() + 4096, device.data().begin()));
+  CHECK(std::all_of(device.data().begin() + 4096, device.data().begin() + 3 * 4096,
+                    [](std::byte b) { return b == std::byte{0}; }));
+  Bytes out(3 * 4096);
+  device.fail_op(2, aoe::errc::target_down);
+  CHECK(run(io, [&] { return adapter.read(0, out); }) == aoe::errc::target_down);
+  CHECK(device.reads == 2);
+  CHECK_FALSE(run(io, [&] { return adapter.write(0, data, false); }));  // the range was released
+  CHECK(std::equal(data.begin(), data.end(), device.data().begin()));
+}
+
 TEST_CASE("test-nbd-adapter-write-zeroes") {
   asio::io_context io;
   MemoryDevice device(io, 8 << 20, true, 64 * 1024);

@@ -51,6 +51,29 @@ TEST_CASE("test-nbd-pool-budget-bounds-total") {
   CHECK(pool.take(16 * MiB, too_big, &client_b) == Take::no_memory);  // can never fit
 }
 
+// Above the classes (a client that ignored the advertised 32 MiB): one
+// buffer at a time, outside the budget, back to the system on release.
+TEST_CASE("test-nbd-pool-buffer-above-classes-bounded") {
+  BufferPool pool(48 * MiB);
+  Buffer small, big, other;
+  REQUIRE(pool.take(32 * MiB, small, &client_a) == Take::ok);
+  REQUIRE(pool.take(49 * MiB + 1, big, &client_b) == Take::ok);  // beside a full class buffer
+  CHECK(big.size() == 49 * MiB + 1);
+  CHECK(big.capacity() == 49 * MiB + 4096);  // whole pages, not the next power of two
+  CHECK(pool.own_bytes() == 49 * MiB + 4096);
+  CHECK(pool.in_use_bytes() == 32 * MiB);  // the budget is untouched by it
+  CHECK(pool.take(33 * MiB, other, &client_c) == Take::over_budget);  // one at a time
+  CHECK(pool.take(8 * MiB, other, &client_c) == Take::ok);  // others use the budget meanwhile
+  CHECK(pool.take(BufferPool::max_buffer_bytes + 1, other, &client_c) == Take::no_memory);  // never
+  big = Buffer();
+  CHECK(pool.own_bytes() == 0);
+  CHECK(pool.take(BufferPool::max_buffer_bytes, big, &client_c) == Take::ok);
+  CHECK(pool.held_bytes() == 40 * MiB);  // never kept on a free list
+  big = Buffer();
+  CHECK(pool.own_bytes() == 0);
+  CHECK(pool.held_bytes() == 40 * MiB);
+}
+
 TEST_CASE("test-nbd-pool-first-refused-not-starved") {
   BufferPool pool(48 * MiB);
   Buffer held, more, big, small;

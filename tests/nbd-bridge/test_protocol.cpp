@@ -304,7 +304,7 @@ TEST_CASE("test-nbd-validate-commands-and-flags") {
 }
 
 TEST_CASE("test-nbd-validate-range-and-size") {
-  const std::uint64_t size = 64u << 20;
+  const std::uint64_t size = 128u << 20;
   const ExportLimits rw{size, disk.transmission_flags};
   auto v = [&](std::uint16_t type, std::uint64_t off, std::uint32_t len) {
     return validate_request(TransmissionRequest{0, type, 7, off, len}, rw);
@@ -319,9 +319,11 @@ TEST_CASE("test-nbd-validate-range-and-size") {
   CHECK(v(cmd_write_zeroes, size - 512, 1024) == err_nospc);
   CHECK(v(cmd_write, 0, 0) == 0);
 
-  CHECK(v(cmd_read, 0, max_payload) == 0);
-  CHECK(v(cmd_read, 0, max_payload + 1) == err_inval);
-  CHECK(v(cmd_write, 0, max_payload + 1) == err_inval);
+  // Above the advertised maximum, up to the accepted one: served (split).
+  CHECK(v(cmd_read, 0, max_payload + 1) == 0);
+  CHECK(v(cmd_write, 0, max_accepted_payload) == 0);
+  CHECK(v(cmd_read, 0, max_accepted_payload + 1) == err_inval);
+  CHECK(v(cmd_write, 0, max_accepted_payload + 1) == err_inval);
   CHECK(v(cmd_write_zeroes, 0, static_cast<std::uint32_t>(size)) == 0);  // no payload: no cap
 }
 

@@ -209,7 +209,7 @@ TEST_CASE("test-nbd-session-rejected-write-drained") {
   Bytes payload(8192);
   for (std::size_t i = 0; i < payload.size(); i += 28) payload[i] = std::byte{0x25};
   CHECK(c.write(0, payload) == err_perm);
-  c.request(cmd_write, 3, 0, max_payload + 1, Bytes(max_payload + 1));  // too big: EINVAL, drained
+  c.request(cmd_write, 3, 0, max_accepted_payload + 1, Bytes(max_accepted_payload + 1));  // drained
   CHECK(c.simple_reply().error == err_perm);
   c.request(99, 4, 0, 100);  // unknown command without payload
   CHECK(c.simple_reply().error == err_inval);
@@ -224,13 +224,66 @@ TEST_CASE("test-nbd-session-range-errors") {
   CHECK(c.write(size - 10, Bytes(20)) == err_nospc);
   c.request(cmd_read, 5, size - 10, 20);
   CHECK(c.simple_reply().error == err_inval);
-  c.request(cmd_write, 6, 0, max_payload + 1, Bytes(max_payload + 1));
-  CHECK(c.simple_reply().error == err_inval);
   c.request(cmd_write_zeroes, 7, 0, 4096, {}, cmd_flag_fast_zero);
   CHECK(c.simple_reply().error == err_notsup);
   c.request(cmd_read, 8, 0, 512, {}, 1 << 9);
   CHECK(c.simple_reply().error == err_inval);
   CHECK(c.read(0, 16) == Bytes(16));
+}
+
+// A client that never learned our maximum (EXPORT_NAME, as
+// nbd-tester-client) is served up to max_accepted_payload, split into
+// device requests; above it, EINVAL with the payload skipped, and the
+// connection goes on.
+TEST_CASE("test-nbd-session-large-request-split") {
+  constexpr std::uint32_t part = 1u << 20;  // the device's largest request
+  const std::uint64_t size = std::uint64_t{max_accepted_payload} + 8 * part;
+  Harness h(size, {}, true, part);
+  h.run();
+  RawClient c(h.listener_fd());
+  c.receive(18);
+  c.send(Bytes(4));  // client flags 0: EXPORT_NAME only, no block sizes asked
+  c.send_option(opt_export_name, Bytes{});
+  c.receive(8 + 2 + 124);
+
+  const std::uint32_t big = 49u << 20;  // nbd-tester-client's largest
+  const Bytes data = pattern(big, 7);
+  CHECK(c.write(4096, data, 1) == 0);
+  CHECK(h.on_io([&] { return h.device.writes; }) == 49);
+  CHECK(c.read(4096, big, 2) == data);
+  CHECK(h.on_io([&] { return h.device.reads; }) == 49);
+  CHECK(h.on_io([&] { return h.device.rejected; }) == 0);
+  CHECK(std::equal(data.begin(), data.end(), h.device.data().begin() + 4096));
+
+  // Above the bound: EINVAL, the WRITE's payload skipped, nothing sent on.
+  c.request(cmd_write, 3, 0, max_accepted_payload + 512, Bytes(max_accepted_payload + 512, std::byte{1}));
+  CHECK(c.simple_reply().error == err_inval);
+  c.request(cmd_read, 4, 0, max_accepted_payload + 512);
+  CHECK(c.simple_reply().error == err_inval);
+  CHECK(h.on_io([&] { return h.device.ops; }) == 98);
+  // The largest accepted, and the session still serves ordinary requests.
+  CHECK(c.read(0, max_accepted_payload, 5).size() == max_accepted_payload);
+  CHECK(c.read(4096, 512, 6) == Bytes(data.begin(), data.begin() + 512));
+  // The buffer above the pool's classes went back to the system.
+  CHECK(h.on_io([&] { return h.server.buffer_pool().own_bytes(); }) == 0);
+}
+
+// A part failing fails the whole request with its error; what follows it
+// is not sent, and the connection goes on.
+TEST_CASE("test-nbd-session-large-request-part-fails") {
+  constexpr std::uint32_t part = 1u << 20;
+  Harness h(8 * part, {}, true, part);
+  h.run();
+  RawClient c(h.transmission_fd());
+  const Bytes data = pattern(3 * part, 1);
+  h.on_io([&] { h.device.fail_op(2, aoe::errc::target_down); });  // the middle one of three
+  CHECK(c.write(0, data, 1) == err_io);
+  CHECK(h.on_io([&] { return h.device.writes; }) == 2);
+  CHECK(c.read(part, part, 2) == Bytes(part));  // the failed part changed nothing
+  h.on_io([&] { h.device.fail_op(2, aoe::errc::ata_media_error); });
+  c.request(cmd_read, 3, 0, 3 * part);
+  CHECK(c.simple_reply().error == err_io);  // and no data
+  CHECK(c.read(0, 512, 4) == Bytes(data.begin(), data.begin() + 512));  // the first part landed
 }
 
 TEST_CASE("test-nbd-session-bad-magic-closes") {
