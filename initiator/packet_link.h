@@ -10,7 +10,8 @@
 // The ring survives the interface going away and coming back (the socket
 // is re-bound under it) and is made anew when the MTU needs other slots.
 // A batch of sends goes out through sendmmsg, send_batch frames per call
-// (initiator/send_batch.h).  Our own transmissions, which AF_PACKET would
+// (initiator/send_batch.h), by default past the interface's qdisc, straight
+// to its driver (PacketLinkOptions::bypass_qdisc).  Our own transmissions, which AF_PACKET would
 // loop back as PACKET_OUTGOING (a copy of every write frame), are refused
 // by the socket (PACKET_IGNORE_OUTGOING) and, on kernels before 4.20, skipped.
 //
@@ -42,6 +43,11 @@ struct PacketLinkOptions {
   // Receive through a mapped ring; off: recvmmsg, as when the ring cannot
   // be set up (tests run both).
   bool receive_ring = true;
+  // Transmit straight to the driver, past the interface's queueing
+  // discipline (PACKET_QDISC_BYPASS): less work per frame.  Off keeps the
+  // qdisc for those who shape or delay the initiator's own traffic with tc
+  // (aoe-attach --tx-qdisc, man/aoe-attach.8).
+  bool bypass_qdisc = true;
 };
 
 class PacketLink final : public Link {
@@ -89,7 +95,7 @@ class PacketLink final : public Link {
   bool receives_through_ring() const noexcept { return ring_memory_ != nullptr; }
 
  private:
-  PacketLink(boost::asio::io_context& io, LinkInfo info, PacketLinkOptions options);
+  PacketLink(boost::asio::io_context& io, LinkInfo info);
   void map_ring();
   void unmap_ring();
   void wait_readable();
@@ -101,7 +107,6 @@ class PacketLink final : public Link {
 
   boost::asio::generic::raw_protocol::socket socket_;  // bound to info_.ifindex
   LinkInfo info_;
-  PacketLinkOptions options_;
   std::optional<filter::Target> only_;  // accept_only()'s target
   bool control_only_ = false;           // accept_control_only()
   Receiver receiver_;

@@ -83,8 +83,8 @@ struct Ends {
 
   // Runs until pred() holds; the bound only keeps a broken link from hanging.
   template <typename Pred>
-  bool run_until(Pred pred) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool run_until(Pred pred, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+    const auto end = std::chrono::steady_clock::now() + bound;
     while (!pred()) {
       if (std::chrono::steady_clock::now() > end) return false;
       io.run_for(std::chrono::milliseconds(1));

@@ -101,6 +101,30 @@ TEST_CASE("test-packet-link-ring-wraps-around", "[packet-link]") {
   CHECK(ends.at_b == sent);
 }
 
+TEST_CASE("test-packet-link-qdisc-bypassed-unless-kept", "[packet-link]") {
+  if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
+  make_veth();
+  // A qdisc on a0 that drops every frame (pfifo, no room, and no
+  // short-cut when empty: sch_fifo.c), standing for any tc rule there.
+  if (std::system("tc qdisc add dev a0 root pfifo limit 0") != 0) AOE_SKIP("tc cannot add a pfifo qdisc here");
+  PacketLinkOptions keep;
+  keep.bypass_qdisc = false;
+  const bool bypass = GENERATE(true, false);
+  Ends ends(bypass ? PacketLinkOptions{} : keep);
+  Frame f = frame(mac_b, mac_a, 60, 1);
+  if (bypass) {
+    // By default the frame passes the qdisc by and arrives.
+    REQUIRE(ends.a->send(f));
+    REQUIRE(ends.run_until([&] { return !ends.at_b.empty(); }));
+    CHECK(ends.at_b == std::vector<Frame>{f});
+  } else {
+    // Kept: the qdisc has its way, and the drop is counted.
+    CHECK_FALSE(ends.a->send(f));
+    CHECK(ends.a->send_drops() == 1);
+    CHECK_FALSE(ends.run_until([&] { return !ends.at_b.empty(); }, std::chrono::milliseconds(200)));
+  }
+}
+
 TEST_CASE("test-packet-link-jumbo-frames-and-oversize-drops", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();
