@@ -120,7 +120,7 @@ void AttachedTarget::route_frames(Link& link) {
 // An interface named with -i that did not exist at start has appeared.
 void AttachedTarget::join(const std::string& name) {
   std::error_code ec;
-  auto link = PacketLink::open(io_, name, ec);
+  auto link = PacketLink::open(io_, name, ec, options_.link);
   if (!link) {
     log::warning("{}: {} appeared but cannot be opened: {}", engine_->target().name(), name, ec.message());
     return;

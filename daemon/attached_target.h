@@ -34,8 +34,10 @@ struct AttachOptions {
   std::chrono::seconds rediscover_interval{60};
   EngineOptions engine;
   nbd::ExportOptions export_options;
-  // Named with -i but absent at start: opened when rtnetlink says they are up.
+  // Named with -i but absent at start: opened when rtnetlink says they are up,
+  // with these options.
   std::vector<std::string> pending_interfaces;
+  PacketLinkOptions link;
   // Non-empty: the claim this aoe-attach holds (--claim, --force-claim).
   // Each rediscovery checks every port still carries it; while one does
   // not, writes are refused (docs/aoe-protocol.md §4.2).

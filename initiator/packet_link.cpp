@@ -5,16 +5,20 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <vector>
 #include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include <boost/asio/post.hpp>
 
 #include "initiator/errors.h"
 #include "initiator/log.h"
@@ -62,6 +66,16 @@ std::error_code bind_to(int fd, LinkInfo& info, std::optional<filter::Target> on
   return {};
 }
 
+// The receive ring's slot for a frame of the interface's MTU, with the
+// kernel's header and address before it (80 bytes for TPACKET_V2, 128 to
+// leave room for a VLAN tag and later kernels): 2 KiB
+// at MTU 1500, 16 KiB for jumbo frames.  A power of two, so that slots tile
+// the ring's blocks.
+std::size_t ring_slot_bytes(unsigned mtu) {
+  const std::size_t need = 128 + std::min(mtu, max_mtu) + wire::eth_header_size;
+  return std::bit_ceil(need);
+}
+
 }  // namespace
 
 std::error_code PacketLink::reopen() {
@@ -74,8 +88,16 @@ std::error_code PacketLink::reopen() {
   if (now.ifindex != info_.ifindex || now.mtu != info_.mtu || now.mac != info_.mac)
     log::info("{}: now ifindex {}, mtu {}, mac {}", now.name, now.ifindex, now.mtu, wire::format_mac(now.mac));
   const bool new_mac = now.mac != info_.mac && now.ifindex == info_.ifindex;
+  const bool new_slots = ring_memory_ && ring_slot_bytes(now.mtu) != ring_slot_bytes(info_.mtu);
   info_ = std::move(now);
   if (new_mac) apply_filter();  // bind_to filtered a re-created interface already
+  if (new_slots) {
+    // Frames of the new MTU would not fit the ring's slots (or waste them):
+    // a new ring; until then the socket queues frames as usual.
+    unmap_ring();
+    map_ring();
+    if (!ring_memory_ && !batch_) batch_ = std::make_unique<ReceiveBatch>();
+  }
   return {};
 }
 
@@ -99,8 +121,35 @@ void PacketLink::apply_filter() {
     log::warning("{}: cannot attach the kernel frame filter: {}", info_.name, ec.message());
 }
 
+struct PacketLink::ReceiveBatch {
+  std::array<mmsghdr, receive_batch> messages{};
+  std::array<iovec, receive_batch> vectors{};
+  std::array<sockaddr_ll, receive_batch> senders{};
+  std::vector<std::byte> frames = std::vector<std::byte>(receive_batch * max_frame_size);
+
+  ReceiveBatch() {
+    for (unsigned i = 0; i < receive_batch; ++i) {
+      vectors[i] = {frames.data() + i * max_frame_size, max_frame_size};
+      messages[i].msg_hdr.msg_iov = &vectors[i];
+      messages[i].msg_hdr.msg_iovlen = 1;
+      messages[i].msg_hdr.msg_name = &senders[i];
+    }
+    rearm(receive_batch);
+  }
+  // recvmmsg writes the lengths back: reset them before each call.
+  void rearm(unsigned count) {
+    for (unsigned i = 0; i < count; ++i) messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_ll);
+  }
+};
+
+struct PacketLink::SendBatch {
+  std::array<mmsghdr, send_batch_size> messages{};
+  std::array<std::array<iovec, 2>, send_batch_size> vectors{};
+  std::array<bool, send_batch_size> sent{};
+};
+
 std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const std::string& ifname,
-                                             std::error_code& ec) {
+                                             std::error_code& ec, PacketLinkOptions options) {
   LinkInfo info;
   info.name = ifname;
   info.ifindex = static_cast<int>(::if_nametoindex(ifname.c_str()));
@@ -115,17 +164,6 @@ std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const 
     ec = (errno == EPERM || errno == EACCES) ? make_error_code(errc::permission_denied) : last_error();
     return nullptr;
   }
-  ec = bind_to(fd, info, std::nullopt);
-  if (ec) {
-    ::close(fd);
-    return nullptr;
-  }
-  // Not an error when missing (before Linux 4.20): drain() skips them too.
-  int one = 1;
-  ::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
-  set_socket_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, socket_buffer_bytes);
-  set_socket_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, socket_buffer_bytes);
-
   std::unique_ptr<PacketLink> link(new PacketLink(io, std::move(info)));
   boost::system::error_code assign_error;
   link->socket_.assign(boost::asio::generic::raw_protocol(AF_PACKET, protocol), fd, assign_error);
@@ -134,49 +172,77 @@ std::unique_ptr<PacketLink> PacketLink::open(boost::asio::io_context& io, const 
     ::close(fd);
     return nullptr;
   }
-  log::debug("{}: AF_PACKET link open, ifindex {}, mtu {}, mac {}", link->info_.name,
-             link->info_.ifindex, link->info_.mtu, wire::format_mac(link->info_.mac));
+  // The ring before the bind: no frame is queued outside it.
+  if (auto read = read_interface(fd, link->info_); !read && options.receive_ring) link->map_ring();
+  if (!link->ring_memory_) link->batch_ = std::make_unique<ReceiveBatch>();
+  ec = bind_to(fd, link->info_, std::nullopt);
+  if (ec) return nullptr;
+  // Not an error when missing (before Linux 4.20): drain() skips them too.
+  int one = 1;
+  ::setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  // Without it (before Linux 3.14) frames pass the qdisc: slower, the same frames.
+  if (options.bypass_qdisc && ::setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0)
+    log::debug("{}: cannot bypass the qdisc: {}", ifname, std::strerror(errno));
+  set_socket_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, socket_buffer_bytes);
+  set_socket_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, socket_buffer_bytes);
+
+  log::debug("{}: AF_PACKET link open, ifindex {}, mtu {}, mac {}, {}", link->info_.name, link->info_.ifindex,
+             link->info_.mtu, wire::format_mac(link->info_.mac),
+             link->ring_memory_ ? "receiving through a ring" : "receiving with recvmmsg");
   return link;
 }
 
-struct PacketLink::ReceiveBatch {
-  std::array<mmsghdr, receive_batch> messages{};
-  std::array<iovec, receive_batch> vectors{};
-  std::array<sockaddr_ll, receive_batch> senders{};
-  std::vector<std::byte> frames = std::vector<std::byte>(receive_batch * max_frame_size);
-
-  ReceiveBatch() {
-    for (unsigned i = 0; i < receive_batch; ++i) {
-      vectors[i] = {frames.data() + i * max_frame_size, max_frame_size};
-      messages[i].msg_hdr.msg_iov = &vectors[i];
-      messages[i].msg_hdr.msg_iovlen = 1;
-      messages[i].msg_hdr.msg_name = &senders[i];
-    }
-  }
-  // recvmmsg writes the lengths back: reset them before each call.
-  void rearm(unsigned count) {
-    for (unsigned i = 0; i < count; ++i) messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_ll);
-  }
-};
-
-struct PacketLink::SendBatch {
-  std::array<mmsghdr, send_batch_size> messages{};
-  std::array<std::array<iovec, 2>, send_batch_size> vectors{};
-  std::array<bool, send_batch_size> sent{};
-};
-
 PacketLink::PacketLink(boost::asio::io_context& io, LinkInfo info)
-    : socket_(io),
-      info_(std::move(info)),
-      batch_(std::make_unique<ReceiveBatch>()),
-      send_batch_(std::make_unique<SendBatch>()) {
-  batch_->rearm(receive_batch);
-}
+    : socket_(io), info_(std::move(info)), send_batch_(std::make_unique<SendBatch>()) {}
 
 PacketLink::~PacketLink() {
   *alive_ = false;
   boost::system::error_code ignored;
   socket_.close(ignored);
+  if (ring_memory_) ::munmap(ring_memory_, ring_bytes);
+}
+
+// Sets up the socket's receive ring (TPACKET_V2, initiator/rx_ring.h) with
+// slots for the interface's MTU, and maps it.  When it cannot be had (no
+// memory, a kernel without it) the link receives with recvmmsg: slower,
+// the same frames.
+void PacketLink::map_ring() {
+  const std::size_t slot = ring_slot_bytes(info_.mtu);
+  const int fd = socket_.native_handle();
+  int version = TPACKET_V2;
+  tpacket_req req{};
+  req.tp_block_size = static_cast<unsigned>(std::max(ring_block_bytes, slot));
+  req.tp_block_nr = static_cast<unsigned>(ring_bytes / req.tp_block_size);
+  req.tp_frame_size = static_cast<unsigned>(slot);
+  req.tp_frame_nr = static_cast<unsigned>(ring_bytes / slot);
+  void* memory = MAP_FAILED;
+  if (::setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) == 0 &&
+      ::setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) == 0) {
+    memory = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (memory == MAP_FAILED) {
+      const int error = errno;
+      req = {};  // frees the ring: the socket queues frames again
+      ::setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req);
+      errno = error;
+    }
+  }
+  if (memory == MAP_FAILED) {
+    log::info("{}: no receive ring ({}): receiving with recvmmsg", info_.name, std::strerror(errno));
+    return;
+  }
+  ring_memory_ = memory;
+  ring_ = RxRing(std::span(static_cast<std::byte*>(memory), ring_bytes), slot, max_frame_size);
+}
+
+// Frees the ring; frames in it and not yet walked are lost (the engine
+// retransmits), and until map_ring() the socket queues frames as usual.
+void PacketLink::unmap_ring() {
+  if (!ring_memory_) return;
+  ::munmap(ring_memory_, ring_bytes);
+  ring_memory_ = nullptr;
+  ring_ = RxRing();
+  tpacket_req req{};
+  ::setsockopt(socket_.native_handle(), SOL_PACKET, PACKET_RX_RING, &req, sizeof req);
 }
 
 bool PacketLink::send(std::span<const std::byte> head, std::span<const std::byte> body) noexcept {
@@ -223,12 +289,46 @@ void PacketLink::wait_readable() {
                      [this, alive = alive_](const boost::system::error_code& ec) {
                        if (!*alive || ec == boost::asio::error::operation_aborted) return;
                        if (ec) log::warning("{}: receive wait failed: {}", info_.name, ec.message());
-                       drain();
-                       wait_readable();
+                       if (drain())
+                         resume_soon();
+                       else
+                         wait_readable();
                      });
 }
 
-void PacketLink::drain() {
+// Frames are left after a drain that stopped at its limit: they are taken
+// right after the work queued meanwhile, not at the next frame's wake-up.
+void PacketLink::resume_soon() {
+  boost::asio::post(socket_.get_executor(), [this, alive = alive_] {
+    if (!*alive) return;
+    if (drain())
+      resume_soon();
+    else
+      wait_readable();
+  });
+}
+
+bool PacketLink::drain_ring() {
+  const std::size_t walked = ring_.walk(ring_walk_limit, [this](std::span<const std::byte> frame) {
+    if (receiver_) receiver_(frame);
+  });
+  if (walked == 0) take_socket_error();
+  return walked == ring_walk_limit;
+}
+
+// A wake-up with no frame in the ring: the socket may hold an error (the
+// interface went down: ENETDOWN), which recvmmsg would have returned and
+// cleared.  Left there it would wake every wait at once, for ever, and fail
+// the first send after the link comes back; reading SO_ERROR clears it.
+void PacketLink::take_socket_error() {
+  int error = 0;
+  socklen_t size = sizeof error;
+  if (::getsockopt(socket_.native_handle(), SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error != 0)
+    log::warning("{}: receive failed: {}", info_.name, std::strerror(error));
+}
+
+bool PacketLink::drain() {
+  if (ring_memory_) return drain_ring();
   ReceiveBatch& b = *batch_;
   for (int call = 0; call < max_calls_per_wakeup; ++call) {
     // MSG_TRUNC in the flags: msg_len is the frame's real length, so a frame
@@ -239,7 +339,7 @@ void PacketLink::drain() {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK)
         log::warning("{}: receive failed: {}", info_.name, std::strerror(errno));
-      return;
+      return false;
     }
     for (int i = 0; i < n; ++i) {
       const mmsghdr& m = b.messages[static_cast<unsigned>(i)];
@@ -249,8 +349,9 @@ void PacketLink::drain() {
       receiver_(std::span<const std::byte>(b.frames.data() + static_cast<std::size_t>(i) * max_frame_size, m.msg_len));
     }
     b.rearm(static_cast<unsigned>(n));
-    if (n < static_cast<int>(receive_batch)) return;  // the queue is empty
+    if (n < static_cast<int>(receive_batch)) return false;  // the queue is empty
   }
+  return true;
 }
 
 }  // namespace aoe

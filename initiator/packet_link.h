@@ -1,12 +1,19 @@
 // packet_link.h: the real Link, an AF_PACKET socket for EtherType 0x88A2
 // bound to one interface (vblade's linux.c, behind Asio).
 //
-// Receiving waits for readability and then drains the queue with recvmmsg,
-// up to receive_batch frames per system call, so a burst costs one wake-up
-// and few calls; a batch of sends goes out through sendmmsg, send_batch
-// frames per call (initiator/send_batch.h).  Our own transmissions, which AF_PACKET would loop back as
-// PACKET_OUTGOING (a copy of every write frame), are refused by the socket
-// (PACKET_IGNORE_OUTGOING) and, on kernels before 4.20, skipped.
+// Receiving reads the frames where the kernel put them, in a PACKET_RX_RING
+// (TPACKET_V2, slots sized for the interface's MTU) mapped into our memory
+// (initiator/rx_ring.h): a wake-up hands every ready frame to the receiver
+// in place, with no copy and no system call per frame or batch.  Where the
+// ring cannot be set up (memory, an old kernel) the link says so and drains
+// its queue with recvmmsg instead, up to receive_batch frames per call.
+// The ring survives the interface going away and coming back (the socket
+// is re-bound under it) and is made anew when the MTU needs other slots.
+// A batch of sends goes out through sendmmsg, send_batch frames per call
+// (initiator/send_batch.h), by default past the interface's qdisc, straight
+// to its driver (PacketLinkOptions::bypass_qdisc).  Our own transmissions, which AF_PACKET would
+// loop back as PACKET_OUTGOING (a copy of every write frame), are refused
+// by the socket (PACKET_IGNORE_OUTGOING) and, on kernels before 4.20, skipped.
 //
 // The socket carries the kernel filter of initiator/frame_filter.h, attached
 // before it is bound (so nothing unfiltered is ever queued) and again when
@@ -27,8 +34,21 @@
 
 #include "initiator/frame_filter.h"
 #include "initiator/link.h"
+#include "initiator/rx_ring.h"
 
 namespace aoe {
+
+// How a PacketLink uses the socket; the defaults are the fast ones.
+struct PacketLinkOptions {
+  // Receive through a mapped ring; off: recvmmsg, as when the ring cannot
+  // be set up (tests run both).
+  bool receive_ring = true;
+  // Transmit straight to the driver, past the interface's queueing
+  // discipline (PACKET_QDISC_BYPASS): less work per frame.  Off keeps the
+  // qdisc for those who shape or delay the initiator's own traffic with tc
+  // (aoe-attach --tx-qdisc, man/aoe-attach.8).
+  bool bypass_qdisc = true;
+};
 
 class PacketLink final : public Link {
  public:
@@ -39,11 +59,20 @@ class PacketLink final : public Link {
   static constexpr unsigned receive_batch = 32;
   // Frames per sendmmsg: two windows of a vblade port.
   static constexpr unsigned send_batch_size = 32;
+  // The receive ring: 4 MiB, what the socket's receive buffer holds
+  // without a ring (a window of jumbo frames across several targets): 256
+  // slots of 16 KiB for jumbo frames, 2048 of 2 KiB at MTU 1500; in blocks
+  // of 64 KiB, which the kernel finds easily.
+  static constexpr std::size_t ring_bytes = 4 << 20;
+  static constexpr std::size_t ring_block_bytes = 64 << 10;
+  // Ring slots walked per wake-up before other work on the io_context runs
+  // (the rest are walked right after it).
+  static constexpr unsigned ring_walk_limit = 128;
 
   // Opens and binds the socket; fails with errc::interface_not_found or
   // errc::permission_denied (no CAP_NET_RAW), or the system error.
   static std::unique_ptr<PacketLink> open(boost::asio::io_context& io, const std::string& ifname,
-                                          std::error_code& ec);
+                                          std::error_code& ec, PacketLinkOptions options = {});
 
   PacketLink(const PacketLink&) = delete;
   PacketLink& operator=(const PacketLink&) = delete;
@@ -62,11 +91,18 @@ class PacketLink final : public Link {
 
   // Frames dropped locally because the socket's send queue was full.
   std::uint64_t send_drops() const noexcept { return send_drops_; }
+  // Whether frames arrive through the mapped ring (else recvmmsg).
+  bool receives_through_ring() const noexcept { return ring_memory_ != nullptr; }
 
  private:
   PacketLink(boost::asio::io_context& io, LinkInfo info);
+  void map_ring();
+  void unmap_ring();
   void wait_readable();
-  void drain();
+  void resume_soon();
+  bool drain();  // true: stopped at its limit, frames may be left
+  bool drain_ring();
+  void take_socket_error();
   void apply_filter();
 
   boost::asio::generic::raw_protocol::socket socket_;  // bound to info_.ifindex
@@ -77,10 +113,12 @@ class PacketLink final : public Link {
   bool receiving_ = false;                                      // wait_readable() armed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late handlers
   std::uint64_t send_drops_ = 0;
-  struct ReceiveBatch;                    // recvmmsg's buffers, allocated once
+  struct ReceiveBatch;                    // recvmmsg's buffers, allocated once (without a ring)
   std::unique_ptr<ReceiveBatch> batch_;
   struct SendBatch;                       // sendmmsg's headers, allocated once
   std::unique_ptr<SendBatch> send_batch_;
+  void* ring_memory_ = nullptr;           // the mapped PACKET_RX_RING, or null
+  RxRing ring_;
 };
 
 }  // namespace aoe

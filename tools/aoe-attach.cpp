@@ -38,6 +38,7 @@ struct CommandLine {
   bool foreground = false;
   bool read_only = false;
   bool in_order_ports = false;
+  bool tx_qdisc = false;
   bool exact_name = false;
   double timeout = 1;
   unsigned rediscover = 60;
@@ -77,6 +78,8 @@ void add_options(cli::App& app, CommandLine& c) {
   app.add_flag("--in-order-ports", c.in_order_ports,
                "Every target port executes each path's frames in arrival order (vblade does): a later answer "
                "proves an earlier write copy can no longer execute");
+  app.add_flag("--tx-qdisc", c.tx_qdisc,
+               "Send through the interfaces' queueing discipline (tc) instead of straight to the driver");
   app.add_flag("--claim", o.claim,
                "Before serving, mark the target as this host's in its config string; refuse if another host "
                "holds it");
@@ -117,6 +120,8 @@ void add_options(cli::App& app, CommandLine& c) {
 std::optional<int> check(const cli::App& app, CommandLine& c) {
   daemon::Options& o = c.serve;
   daemon::AttachOptions& attach = o.attach;
+  c.common.link.bypass_qdisc = !c.tx_qdisc;
+  attach.link = c.common.link;  // for interfaces that appear later
   if (c.all) {
     if (app.count("--root-storage") > 0 || c.exact_name)
       return fail(app, exit_usage, "--all serves every target: --root-storage and --exact-name name one");

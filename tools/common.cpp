@@ -67,7 +67,7 @@ std::optional<int> open_links(boost::asio::io_context& io, const cli::App& app,
 
   for (const discovery::Interface& i : selection.interfaces) {
     if (!i.up) log::warning("{} is down", i.name);
-    auto link = PacketLink::open(io, i.name, ec);
+    auto link = PacketLink::open(io, i.name, ec, options.link);
     if (!link) {
       int code = ec == errc::permission_denied     ? exit_permission
                  : ec == errc::interface_not_found ? exit_no_interface

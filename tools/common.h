@@ -19,6 +19,7 @@ namespace aoe::tools {
 struct CommonOptions {
   std::vector<std::string> interfaces;  // as given: repeatable, comma lists
   cli::Verbosity verbosity;
+  PacketLinkOptions link;  // how open_links() opens them (aoe-attach --tx-qdisc)
 };
 
 // Adds -i/--interface, -v/--verbose, -q/--quiet and --version.

@@ -53,27 +53,38 @@ inline Frame frame(const wire::Mac& dst, const wire::Mac& src, std::size_t size,
   return f;
 }
 
+// Options for one of the two ways a PacketLink receives: through its
+// mapped ring or with recvmmsg (its fallback).  A test case calls it with
+// GENERATE(true, false) and so runs once each way.
+inline PacketLinkOptions receiving(bool through_ring) {
+  PacketLinkOptions options;
+  options.receive_ring = through_ring;
+  return options;
+}
+
 struct Ends {
   boost::asio::io_context io;
   std::unique_ptr<PacketLink> a, b;
   std::vector<Frame> at_a, at_b;  // what each end received
 
-  Ends() {
+  explicit Ends(PacketLinkOptions options = {}) {
     std::error_code ec;
-    a = PacketLink::open(io, "a0", ec);
+    a = PacketLink::open(io, "a0", ec, options);
     REQUIRE_FALSE(ec);
-    b = PacketLink::open(io, "a1", ec);
+    b = PacketLink::open(io, "a1", ec, options);
     REQUIRE_FALSE(ec);
     REQUIRE(a);
     REQUIRE(b);
+    // Here the ring can always be had: a silent fallback would test one path twice.
+    CHECK(a->receives_through_ring() == options.receive_ring);
     a->set_receiver([this](std::span<const std::byte> f) { at_a.emplace_back(f.begin(), f.end()); });
     b->set_receiver([this](std::span<const std::byte> f) { at_b.emplace_back(f.begin(), f.end()); });
   }
 
   // Runs until pred() holds; the bound only keeps a broken link from hanging.
   template <typename Pred>
-  bool run_until(Pred pred) {
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool run_until(Pred pred, std::chrono::milliseconds bound = std::chrono::seconds(5)) {
+    const auto end = std::chrono::steady_clock::now() + bound;
     while (!pred()) {
       if (std::chrono::steady_clock::now() > end) return false;
       io.run_for(std::chrono::milliseconds(1));

@@ -1,10 +1,12 @@
 // PacketLink (initiator/packet_link.h), the real AF_PACKET link, between the
 // two ends of a veth pair in a private network namespace: root only,
-// skipped (exit 77) elsewhere.
+// skipped (exit 77) elsewhere.  Each case runs twice: receiving through the
+// mapped ring, and with recvmmsg (the fallback when no ring can be had).
 #include "initiator/packet_link.h"
 
 #include <net/if.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -27,9 +29,11 @@ TEST_CASE("test-packet-link-open-reads-the-interface", "[packet-link]") {
   make_veth();
   boost::asio::io_context io;
   std::error_code ec;
-  auto link = PacketLink::open(io, "a0", ec);
+  const bool ring = GENERATE(true, false);
+  auto link = PacketLink::open(io, "a0", ec, receiving(ring));
   REQUIRE_FALSE(ec);
   REQUIRE(link);
+  CHECK(link->receives_through_ring() == ring);
   CHECK(link->info().name == "a0");
   CHECK(link->info().ifindex == static_cast<int>(::if_nametoindex("a0")));
   CHECK(link->info().mac == mac_a);
@@ -44,7 +48,7 @@ TEST_CASE("test-packet-link-open-reads-the-interface", "[packet-link]") {
 TEST_CASE("test-packet-link-sends-and-receives-aoe-frames-only", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();
-  Ends ends;
+  Ends ends(receiving(GENERATE(true, false)));
   // A frame of another EtherType, then an AoE frame sent as head and body
   // (how the engine sends write data): only the AoE frame arrives, whole.
   REQUIRE(ends.a->send(frame(mac_b, mac_a, 60, 1, 0x0800)));
@@ -64,10 +68,11 @@ TEST_CASE("test-packet-link-sends-and-receives-aoe-frames-only", "[packet-link]"
 TEST_CASE("test-packet-link-drains-bursts-in-order", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();
-  Ends ends;
-  // More than three recvmmsg batches at once, queued before the receiver
-  // runs: every frame arrives, in the order sent.
-  constexpr unsigned count = 3 * PacketLink::receive_batch + 5;
+  Ends ends(receiving(GENERATE(true, false)));
+  // More than three recvmmsg batches at once, and more than a ring walk
+  // takes before other work runs, queued before the receiver runs: every
+  // frame arrives, in the order sent.
+  constexpr unsigned count = std::max(3 * PacketLink::receive_batch, PacketLink::ring_walk_limit) + 5;
   std::vector<Frame> sent;
   for (unsigned i = 0; i < count; ++i) {
     sent.push_back(frame(mac_b, mac_a, 60 + i, static_cast<std::uint8_t>(i)));
@@ -77,16 +82,60 @@ TEST_CASE("test-packet-link-drains-bursts-in-order", "[packet-link]") {
   CHECK(ends.at_b == sent);
 }
 
+TEST_CASE("test-packet-link-ring-wraps-around", "[packet-link]") {
+  if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
+  make_veth();
+  Ends ends(receiving(GENERATE(true, false)));
+  // Twice round the ring (2 KiB slots at MTU 1500), in bursts the veth
+  // takes whole: every frame arrives, in order, slots reused.
+  constexpr unsigned burst = 200, count = 2 * PacketLink::ring_bytes / 2048 + 7;
+  std::vector<Frame> sent;
+  while (sent.size() < count) {
+    const std::size_t until = std::min<std::size_t>(count, sent.size() + burst);
+    while (sent.size() < until) {
+      sent.push_back(frame(mac_b, mac_a, 60 + sent.size() % 1400, static_cast<std::uint8_t>(sent.size())));
+      REQUIRE(ends.a->send(sent.back()));
+    }
+    REQUIRE(ends.run_until([&] { return ends.at_b.size() >= sent.size(); }));
+  }
+  CHECK(ends.at_b == sent);
+}
+
+TEST_CASE("test-packet-link-qdisc-bypassed-unless-kept", "[packet-link]") {
+  if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
+  make_veth();
+  // A qdisc on a0 that drops every frame (pfifo, no room, and no
+  // short-cut when empty: sch_fifo.c), standing for any tc rule there.
+  if (std::system("tc qdisc add dev a0 root pfifo limit 0") != 0) AOE_SKIP("tc cannot add a pfifo qdisc here");
+  PacketLinkOptions keep;
+  keep.bypass_qdisc = false;
+  const bool bypass = GENERATE(true, false);
+  Ends ends(bypass ? PacketLinkOptions{} : keep);
+  Frame f = frame(mac_b, mac_a, 60, 1);
+  if (bypass) {
+    // By default the frame passes the qdisc by and arrives.
+    REQUIRE(ends.a->send(f));
+    REQUIRE(ends.run_until([&] { return !ends.at_b.empty(); }));
+    CHECK(ends.at_b == std::vector<Frame>{f});
+  } else {
+    // Kept: the qdisc has its way, and the drop is counted.
+    CHECK_FALSE(ends.a->send(f));
+    CHECK(ends.a->send_drops() == 1);
+    CHECK_FALSE(ends.run_until([&] { return !ends.at_b.empty(); }, std::chrono::milliseconds(200)));
+  }
+}
+
 TEST_CASE("test-packet-link-jumbo-frames-and-oversize-drops", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();
-  Ends ends;
+  Ends ends(receiving(GENERATE(true, false)));
   // More than the MTU carries: refused by the kernel, counted as a drop
   // (loss that the engine's retransmission covers), nothing sent.
   CHECK_FALSE(ends.a->send(frame(mac_b, mac_a, 2000, 1)));
   CHECK(ends.a->send_drops() == 1);
-  // The MTU goes up to 9000: reopen() reads it, and a full jumbo frame
-  // (the largest AoE payload, 17 sectors) goes through.
+  // The MTU goes up to 9000: reopen() reads it (and gives the ring slots
+  // that hold a jumbo frame), and a full jumbo frame (the largest AoE
+  // payload, 17 sectors) goes through.
   sh("ip link set a0 mtu 9000 && ip link set a1 mtu 9000");
   REQUIRE_FALSE(ends.a->reopen());
   REQUIRE_FALSE(ends.b->reopen());
@@ -101,7 +150,7 @@ TEST_CASE("test-packet-link-jumbo-frames-and-oversize-drops", "[packet-link]") {
 TEST_CASE("test-packet-link-down-interface-drops-and-recreated-rebinds", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();
-  Ends ends;
+  Ends ends(receiving(GENERATE(true, false)));
   const int old_index = ends.a->info().ifindex;
   // Down: the send fails at once and is counted, nothing blocks.
   sh("ip link set a0 down");

@@ -103,7 +103,7 @@ TEST_CASE("test-send-batch-interrupted-call-repeated", "[packet-link][batch]") {
 TEST_CASE("test-packet-link-sends-batches-in-order", "[packet-link][batch]") {
   if (auto why = enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();
-  Ends ends;
+  Ends ends(receiving(GENERATE(true, false)));
   // More frames than one sendmmsg takes, one of them longer than the MTU
   // and one sent as head and body: every other frame arrives, in order; the
   // long one is marked dropped and counted.

@@ -2,8 +2,8 @@
 // out as the kernel lays out a TPACKET_V2 ring: slots handed over are read
 // in order and given back, across the end of the ring; frames of several
 // targets in one wake-up all reach the receiver, in order; our own and
-// other hosts' frames, and frames cut short, never do.  The real ring under
-// a real socket is not wired in yet.
+// other hosts' frames, and frames cut short, never do.  The ring under a
+// real socket: tests/initiator/test_packet_link.cpp.
 #include "initiator/rx_ring.h"
 
 #include <linux/if_packet.h>
