@@ -12,17 +12,13 @@ namespace {
 
 double to_ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-// A frame's paths as bits; past 63 paths (NICs x target ports) they share
-// the last bit, which only weakens the source check for those.
-std::uint64_t path_bit(unsigned path) { return std::uint64_t{1} << std::min(path, 63u); }
-
 }  // namespace
 
 Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions options)
     : io_(io),
       target_(std::move(target)),
       options_(options),
-      slots_(tag::slot_count),
+      frames_({.lba48 = target_.identity.lba48, .flush_ext = target_.identity.flush_ext_supported}),
       fences_({.lba48 = target_.identity.lba48,
                .in_order = options.in_order_ports,
                .memory_limit = options.late_copy_memory},
@@ -37,22 +33,16 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
       paths_(target_, options_, timers_,
              {.send_probe = [this](unsigned p, unsigned sectors) { send_probe(p, sectors); },
               .move_frames = [this](unsigned p) { move_frames(p); },
-              .io_in_flight = [this] { return frames_in_flight_ != 0; }}) {
+              .io_in_flight = [this] { return frames_.frames_in_flight() != 0; }}) {
   Identity& id = target_.identity;
   if (id.claimed_sectors)
     log::warning("{}: IDENTIFY claims {} sectors, more than {} addresses: serving the first {}", target_.name(),
                  id.claimed_sectors, id.lba48 ? "LBA48" : "LBA28", id.sectors);
   set_capacity(id.sectors);  // however the identity was made
   paths_.update(target_.paths);
-  free_slots_.reserve(slots_.size());
-  retransmit_queue_.reserve(slots_.size());
-  outbox_.reserve(slots_.size());
-  sending_.reserve(slots_.size());
-  sending_paths_.reserve(slots_.size());
-  for (auto i = static_cast<std::uint32_t>(slots_.size()); i-- > 0;) free_slots_.push_back(i);
-  std::vector<std::uint32_t> start(slots_.size());
-  tag::random_bits(start);
-  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].generation = start[i] & tag::generation_mask;
+  outbox_.reserve(frames_.size());
+  sending_.reserve(frames_.size());
+  sending_paths_.reserve(frames_.size());
   probe_buffer_.resize(255 * wire::sector_size);
 }
 
@@ -92,22 +82,8 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
     if (offset > size_bytes() || length > size_bytes() - offset) return complete_soon(std::move(done), errc::out_of_range);
     if (length == 0) return complete_soon(std::move(done), {});
   }
-  Request* r = new_request();
-  r->kind = kind;
-  r->lba = offset / wire::sector_size;
-  r->sectors = static_cast<std::uint32_t>(length / wire::sector_size);
-  r->next_sector = 0;
-  r->fully_framed = false;
-  r->frames_outstanding = 0;
-  r->data = data;
-  r->submitted_at = timers_.now();
-  r->pinned_path = -1;
-  r->fenced = false;
-  r->repair = false;
-  r->error.clear();
-  r->done = std::move(done);
-  ++live_requests_;
-  queue_.push_back(r);
+  frames_.enqueue(frames_.make(kind, offset / wire::sector_size, static_cast<std::uint32_t>(length / wire::sector_size),
+                               data, timers_.now(), std::move(done)));
   pump();
   run_completions();
 }
@@ -119,16 +95,6 @@ void Engine::complete_soon(Completion done, std::error_code ec) {
   boost::asio::post(io_, [done = std::move(done), ec] { done(ec); });
 }
 
-Engine::Request* Engine::new_request() {
-  if (free_requests_.empty()) {
-    request_pool_.push_back(std::make_unique<Request>());
-    return request_pool_.back().get();
-  }
-  Request* r = free_requests_.back();
-  free_requests_.pop_back();
-  return r;
-}
-
 // Fills the paths' windows: retransmissions first, then new frames from the
 // oldest request that is not held by a fence.  Each frame goes to the path
 // expected to answer it first, given how much is waiting
@@ -136,16 +102,15 @@ Engine::Request* Engine::new_request() {
 void Engine::pump() {
   if (in_pump_) return;
   in_pump_ = true;
-  std::size_t backlog = waiting_frames();
-  while (!retransmit_queue_.empty() || (!queue_.empty() && !free_slots_.empty())) {
+  std::size_t backlog = frames_.waiting_frames(paths_.payload_sectors());
+  while (frames_.retransmit_waiting() || (!frames_.queue().empty() && frames_.has_free_slot())) {
     int p = scheduler_.pick(paths_.paths(), paths_.ports(), backlog);
     if (p < 0) break;
     if (backlog > 1) --backlog;
-    if (!retransmit_queue_.empty()) {
-      std::uint32_t i = retransmit_queue_.front();
-      if (!fit_frame(i, paths_[static_cast<unsigned>(p)].payload_sectors)) break;  // no slot for the cut-off rest yet
-      retransmit_queue_.erase(retransmit_queue_.begin());
-      slots_[i].queued_for_retransmit = false;
+    if (frames_.retransmit_waiting()) {
+      std::uint32_t i = frames_.next_retransmit();
+      if (!frames_.fit(i, paths_[static_cast<unsigned>(p)].payload_sectors)) break;  // no slot for the cut-off rest yet
+      frames_.pop_retransmit();
       transmit(i, static_cast<unsigned>(p));
     } else {
       Request* r = next_to_frame(paths_[static_cast<unsigned>(p)].payload_sectors);
@@ -159,82 +124,37 @@ void Engine::pump() {
 }
 
 void Engine::send_new_frame(unsigned path_index, Request* r) {
-  std::uint32_t i = free_slots_.back();
-  free_slots_.pop_back();
-  Slot& s = slots_[i];
-  s.request = r;
-  s.first_sector = r->next_sector;
-  s.sectors = static_cast<std::uint8_t>(std::min(paths_[path_index].payload_sectors, r->sectors - r->next_sector));
-  s.transmissions = 0;
-  r->next_sector += s.sectors;
-  ++r->frames_outstanding;
-  ++frames_in_flight_;
+  std::uint32_t i = frames_.frame(r, paths_[path_index].payload_sectors);
+  const Slot& s = frames_[i];
   if (r->kind == Kind::write && !r->repair)  // its data is kept over fenced sectors
     fences_.framed(r->lba + s.first_sector, s.sectors, r->data + std::size_t{s.first_sector} * wire::sector_size);
-  if (r->kind == Kind::flush || r->next_sector == r->sectors) {
-    r->fully_framed = true;
-    if (r == queue_.front())
-      queue_.pop_front();
-    else  // it overtook requests held by a fence
-      queue_.erase(std::find(queue_.begin(), queue_.end(), r));
-  }
   transmit(i, path_index);
 }
 
-// Cuts a frame that is bigger than the path carries (its payload was lowered
-// after the frame was first sent): the rest of its sectors go into new
-// frames of the same request, queued for sending.  A late answer to the
-// bigger transmission still completes the smaller frame if it is a write ack
-// (the write covered it); a read answer of the old size is rejected by length.
-bool Engine::fit_frame(std::uint32_t i, unsigned max_sectors) {
-  while (slots_[i].sectors > max_sectors) {
-    if (free_slots_.empty()) return false;
-    std::uint32_t j = free_slots_.back();
-    free_slots_.pop_back();
-    Slot& s = slots_[i];
-    Slot& rest = slots_[j];
-    rest.request = s.request;
-    rest.first_sector = s.first_sector + max_sectors;
-    rest.sectors = static_cast<std::uint8_t>(s.sectors - max_sectors);
-    rest.transmissions = 0;
-    rest.first_sent_at = s.first_sent_at;  // the deadline runs from the first send
-    rest.queued_for_retransmit = true;
-    s.sectors = static_cast<std::uint8_t>(max_sectors);
-    ++s.request->frames_outstanding;
-    ++frames_in_flight_;
-    retransmit_queue_.push_back(j);
-  }
-  return true;
-}
-
+// A frame whose path's payload was lowered after it was first sent was cut
+// to fit (FrameTable::fit): a late answer to the bigger transmission still
+// completes the smaller frame if it is a write ack (the write covered it);
+// a read answer of the old size is rejected by length.
 void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
-  Slot& s = slots_[slot_index];
   Path& path = paths_[path_index];
+  std::uint32_t tag = frames_.transmitted(slot_index, path_index, path.sequence++, timers_.now());
+  const Slot& s = frames_[slot_index];
   const Request& r = *s.request;
-
-  s.generation = (s.generation + 1) & tag::generation_mask;
-  ++s.transmissions;
   wire::Header header{.dst = path.mac,
                       .src = path.link->info().mac,
                       .shelf = target_.shelf,
                       .slot = target_.slot,
                       .command = wire::Command::ata,
-                      .tag = tag::engine(slot_index, s.generation)};
+                      .tag = tag};
   Outgoing& out = outbox_.emplace_back();  // value-initialised: the header's padding is zero
   out.link = path.link;
   out.path = path_index;
-  out.head_size = wire::encode_ata_header(header, ata_arg(s), out.header);
+  out.head_size = wire::encode_ata_header(header, frames_.ata_arg(slot_index), out.header);
   if (r.kind == Kind::write)
     out.body = {r.data + std::size_t{s.first_sector} * wire::sector_size, std::size_t{s.sectors} * wire::sector_size};
   else
     out.head_size = wire::min_frame_size;  // bytes 36..59 stay zero: the padding
 
-  auto now = timers_.now();
-  if (s.first_sent_at == Clock::time_point{}) s.first_sent_at = now;
-  s.sent_at = now;
-  s.path = path_index;
-  s.sequence = path.sequence++;
-  s.paths_sent |= path_bit(path_index);
   ++path.outstanding;
   ++paths_.port_of(path).outstanding;
   ++path.stats.frames_sent;
@@ -272,15 +192,6 @@ void Engine::flush_sends() {
   outbox_.clear();
 }
 
-wire::AtaArg Engine::ata_arg(const Slot& s) const noexcept {
-  const Request& r = *s.request;
-  bool lba48 = target_.identity.lba48;
-  std::uint64_t lba = r.lba + s.first_sector;
-  return r.kind == Kind::write   ? wire::ata_write(lba, s.sectors, lba48)
-         : r.kind == Kind::flush ? wire::ata_flush(target_.identity.flush_ext_supported)
-                                 : wire::ata_read(lba, s.sectors, lba48);  // read or probe
-}
-
 bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
   wire::Header header;
   if (wire::decode_header(raw, header) || !header.response) return false;
@@ -315,27 +226,17 @@ void Engine::settle_soon() {
 }
 
 void Engine::count_rejected(std::uint32_t t) {
-  const Slot& s = slots_[tag::slot_of(t)];
+  const Slot& s = frames_[tag::slot_of(t)];
   if (s.request)
     ++paths_[s.path].stats.rejected_replies;
   else
     ++stray_replies_;
 }
 
-// Frames waiting for a path: retransmissions and the unframed rest of the
-// queued requests (those held by a fence too: they are few and short).
-std::size_t Engine::waiting_frames() const noexcept {
-  std::size_t n = retransmit_queue_.size();
-  unsigned per_frame = std::max(1u, paths_.payload_sectors());
-  for (const Request* r : queue_)
-    n += r->kind == Kind::flush ? 1 : (r->sectors - r->next_sector + per_frame - 1) / per_frame;
-  return n;
-}
-
 void Engine::on_reply(Link& link, const wire::Frame& frame) {
   const wire::Header& h = frame.header;
   std::uint32_t i = tag::slot_of(h.tag);
-  Slot& s = slots_[i];
+  const Slot& s = frames_[i];
   // The path the answer came over, which need not be the one that carried
   // the frame's latest transmission: it is that path that is alive.
   // Retired and quarantined paths answer nothing: their port is gone, or
@@ -357,14 +258,15 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     log::debug("{}: rejected reply tag {:08x} from {} on {}: {}", target_.name(), h.tag, wire::format_mac(h.src),
                link.info().name, why);
   };
-  std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
-  if (from < 0 && sender >= 0 && age >= s.transmissions) return on_late_answer(sender, frame);
+  const bool earlier = frames_.earlier(h.tag);  // an answer to an earlier frame that used this slot
+  const bool latest = frames_.age(h.tag) == 0;
+  if (from < 0 && sender >= 0 && earlier) return on_late_answer(sender, frame);
   if (from < 0) return reject("not a path in use");
   if (h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata)
     return reject("another target or command");
   Path& path = paths_[static_cast<unsigned>(from)];
   paths_.on_answer(static_cast<unsigned>(from));  // slow or not, the path answers
-  if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
+  if (earlier) {
     ++path.stats.late_replies;
     return on_late_answer(sender, frame);
   }
@@ -372,12 +274,11 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // §2.6), and echoes its ATA Arg.  An AoE error answer (E) is not held to
   // the echo: targets need not return the Arg with it, and it neither
   // carries data nor acknowledges a write.
-  if (!(s.paths_sent & path_bit(static_cast<unsigned>(from)))) return reject("from a port the frame was not sent to");
+  if (!frames_.sent_on(i, static_cast<unsigned>(from))) return reject("from a port the frame was not sent to");
   const auto& ata = std::get<wire::AtaArg>(frame.arg);
-  if (!h.error && !wire::answers(ata_arg(s), ata)) return reject("does not echo the frame's flags, LBA or count");
-  s.answered = true;
-  s.answered_generation = tag::generation_of(h.tag);
-  if (age == 0 && static_cast<unsigned>(from) == s.path) fences_.path_answered(s.path, s.sequence);
+  if (!h.error && !frames_.echoes(i, ata)) return reject("does not echo the frame's flags, LBA or count");
+  frames_.answered(h.tag);
+  if (latest && static_cast<unsigned>(from) == s.path) fences_.path_answered(s.path, s.sequence);
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
@@ -407,67 +308,31 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // Timing and window belong to the path of the latest transmission; an
   // answer that came another way says nothing about either.
   if (static_cast<unsigned>(from) == s.path) {
-    if (age == 0 && s.transmissions == 1) path.rtt.sample(timers_.now() - s.sent_at);  // Karn
+    if (latest && s.transmissions == 1) path.rtt.sample(timers_.now() - s.sent_at);  // Karn
     path.window.on_ack();
   }
   complete_frame(i, {});
 }
 
+// A failed frame fails its request: it sends nothing more, and completes
+// when its frames in flight return (FrameTable::complete).
 void Engine::complete_frame(std::uint32_t slot_index, std::error_code ec) {
-  Slot& s = slots_[slot_index];
-  Request* r = s.request;
+  const Slot& s = frames_[slot_index];
   // Before the request can complete: a write its caller issues next must see the fence.
-  if (r->kind == Kind::write)
+  if (s.request->kind == Kind::write)
     fences_.done(slot_index, s.answered ? std::optional(s.answered_generation) : std::nullopt);
-  release_slot(slot_index);
-  --r->frames_outstanding;
-  if (ec) stop_framing(r, ec);
-  finish_if_done(r);
-}
-
-// A failed request sends nothing more; it completes when its frames in flight return.
-void Engine::stop_framing(Request* r, std::error_code ec) {
-  if (!r->error) r->error = ec;
-  if (r->fully_framed) return;
-  r->fully_framed = true;
-  queue_.erase(std::find(queue_.begin(), queue_.end(), r));
-}
-
-void Engine::release_slot(std::uint32_t slot_index) {
-  Slot& s = slots_[slot_index];
-  if (s.queued_for_retransmit) {  // timed out, not resent yet: not counted as outstanding
-    s.queued_for_retransmit = false;
-    retransmit_queue_.erase(std::find(retransmit_queue_.begin(), retransmit_queue_.end(), slot_index));
-  } else {
+  if (!s.queued_for_retransmit) {  // timed out and not resent yet: not counted as outstanding
     Path& path = paths_[s.path];
     --path.outstanding;
     --paths_.port_of(path).outstanding;
   }
-  s.request = nullptr;
-  s.transmissions = 0;
-  s.paths_sent = 0;
-  s.answered = false;
-  s.first_sent_at = {};
-  --frames_in_flight_;
-  free_slots_.push_back(slot_index);
-}
-
-void Engine::finish_if_done(Request* r) {
-  if (r->frames_outstanding != 0 || !r->fully_framed) return;
-  completions_.emplace_back(std::move(r->done), r->error);
-  r->done = nullptr;
-  --live_requests_;
-  free_requests_.push_back(r);
+  frames_.complete(slot_index, ec);
 }
 
 void Engine::fail_all(std::error_code ec) {
-  for (std::uint32_t i = 0; i < slots_.size(); ++i)
-    if (slots_[i].request) complete_frame(i, ec);
-  while (!queue_.empty()) {
-    Request* r = queue_.front();
-    stop_framing(r, ec);
-    finish_if_done(r);
-  }
+  for (std::uint32_t i = 0; i < frames_.size(); ++i)
+    if (frames_[i].request) complete_frame(i, ec);
+  frames_.fail_queued(ec);
 }
 
 void Engine::on_tick() {
@@ -475,7 +340,8 @@ void Engine::on_tick() {
   auto now = timers_.now();
   bool expired = false;
   bool io_in_flight = false;
-  for (const Slot& s : slots_) {
+  for (std::uint32_t i = 0; i < frames_.size(); ++i) {
+    const Slot& s = frames_[i];
     if (!s.request || s.request->kind == Kind::probe) continue;
     io_in_flight = true;
     if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) expired = true;
@@ -484,7 +350,7 @@ void Engine::on_tick() {
   // Requests waiting with nothing in flight have no usable path to go out
   // on: that stall runs against the deadline too, or they would wait forever.
   // Writes held by a fence wait for it, not for a path (settle_fences).
-  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()) || fence_held_)
+  if (io_in_flight || (frames_.queue().empty() && !frames_.retransmit_waiting()) || fence_held_)
     stalled_since_ = {};
   else if (stalled_since_ == Clock::time_point{})
     stalled_since_ = now;
@@ -493,8 +359,8 @@ void Engine::on_tick() {
   if (expired) {
     mark_down();
   } else {
-    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-      const Slot& s = slots_[i];
+    for (std::uint32_t i = 0; i < frames_.size(); ++i) {
+      const Slot& s = frames_[i];
       if (!s.request || s.queued_for_retransmit) continue;
       // A probe waits at least the path's RTO: a slow answer is an answer.
       Duration limit = paths_[s.path].rtt.rto();
@@ -508,7 +374,7 @@ void Engine::on_tick() {
 }
 
 void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
-  Slot& s = slots_[i];
+  const Slot& s = frames_[i];
   unsigned p = s.path;
   Path& path = paths_[p];
   if (s.request->kind == Kind::probe) return complete_frame(i, errc::timed_out);
@@ -521,8 +387,7 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
               suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
   --path.outstanding;
   --paths_.port_of(path).outstanding;
-  s.queued_for_retransmit = true;
-  retransmit_queue_.push_back(i);
+  frames_.queue_retransmit(i);
   // React once per loss episode (a window's worth of frames that a stall of
   // the target or the host times out together), as TCP does: one halving of
   // the window, one doubling of the RTO.  Reacting per frame would back the
@@ -532,7 +397,7 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
 
 void Engine::arm_timer() {
   if (timer_armed_ || stopped_ ||
-      (frames_in_flight_ == 0 && queue_.empty() && !paths_.probing() && !fences_.wants_tick()))
+      (frames_.frames_in_flight() == 0 && frames_.queue().empty() && !paths_.probing() && !fences_.wants_tick()))
     return;
   // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
   // batch, early enough that a timeout fires within a quarter RTO of its time.
@@ -551,8 +416,8 @@ void Engine::arm_timer() {
 void Engine::forgive_own_stall(Duration late) {
   constexpr Duration own_stall = std::chrono::seconds(1);
   if (late < own_stall) return;
-  for (Slot& s : slots_)
-    if (s.request) s.first_sent_at += late;
+  for (std::uint32_t i = 0; i < frames_.size(); ++i)
+    if (frames_[i].request) frames_[i].first_sent_at += late;
   if (stalled_since_ != Clock::time_point{}) stalled_since_ += late;
   log::notice("{}: this process did not run for {:.1f} s (stopped or suspended); the deadline does not count it",
               target_.name(), std::chrono::duration<double>(late).count());
@@ -579,8 +444,8 @@ void Engine::run_completions() {
   if (in_completions_) return;
   in_completions_ = true;
   flush_sends();
-  while (!completions_.empty()) {
-    running_completions_.swap(completions_);
+  while (frames_.completions_waiting()) {
+    frames_.take_completions(running_completions_);
     for (auto& [done, ec] : running_completions_) done(ec);
     running_completions_.clear();
     flush_sends();

@@ -8,14 +8,17 @@
 // EIO and marks the target down; requests then fail fast until
 // target_answered() says it is back.
 //
-// The engine is the request and frame core, wiring the parts that decide:
+// The engine wires the parts that decide:
+// - initiator/frame_table.h (FrameTable): the requests cut into frames,
+//   the slot table the tags index, which answer matches a frame, the
+//   frames to send again, and completing requests;
 // - initiator/path.h: one path's state, RTT estimator and congestion window;
 // - initiator/path_health.h (PathHealth): which paths exist and which work:
 //   failure after silent loss episodes, probes, the jumbo fallback, link
 //   events, rediscovery; frames of a failed path move to the others;
 // - initiator/scheduler.h (Scheduler): which path carries the next frame;
 // - initiator/timer_service.h: the clock and the tick, real or simulated.
-// engine.cpp is the core (framing, replies, timeouts, completions);
+// engine.cpp is the core (sending frames, replies, timeouts, completions);
 // engine_paths.cpp what the path health asks of it and the path events
 // from outside; engine_fences.cpp the hooks into the fences of retransmitted writes
 // (initiator/write_fences.h: WriteFences).
@@ -38,7 +41,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,11 +50,11 @@
 
 #include "initiator/block_device.h"
 #include "initiator/errors.h"
+#include "initiator/frame_table.h"
 #include "initiator/handler_memory.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
 #include "initiator/path_health.h"
-#include "initiator/recycling_allocator.h"
 #include "initiator/scheduler.h"
 #include "initiator/tag.h"
 #include "initiator/target.h"
@@ -155,7 +157,7 @@ class Engine final : public BlockDevice {
   const TargetInfo& target() const noexcept { return target_; }
   // Sectors per frame on the weakest working path (each path cuts its own).
   unsigned payload_sectors() const noexcept { return paths_.payload_sectors(); }
-  std::size_t in_flight_requests() const noexcept { return live_requests_; }
+  std::size_t in_flight_requests() const noexcept { return frames_.live_requests(); }
   std::uint64_t stray_replies() const noexcept { return stray_replies_; }
   // Writes held back by a repair or at the late_copy_memory bound; copies of
   // completed writes that may still execute; sectors whose newer data is
@@ -167,39 +169,9 @@ class Engine final : public BlockDevice {
   std::vector<PathStatus> path_status() const;
 
  private:
-  enum class Kind : std::uint8_t { read, write, flush, probe };
-
-  struct Request {
-    Kind kind = Kind::read;
-    std::uint64_t lba = 0;
-    std::uint32_t sectors = 0;       // total
-    std::uint32_t next_sector = 0;   // first not yet given to a frame
-    std::uint32_t frames_outstanding = 0;
-    bool fully_framed = false;       // every sector (or the flush) has a frame
-    std::byte* data = nullptr;       // read destination or write source
-    Clock::time_point submitted_at{};
-    int pinned_path = -1;            // probes: the path they test
-    bool fenced = false;             // held back by a fence at least once
-    bool repair = false;             // a rewrite of kept data (write_fences.h)
-    std::error_code error;
-    Completion done;
-  };
-
-  struct Slot {                      // one frame in flight; indexed by the tag's slot field
-    Request* request = nullptr;      // null: free
-    std::uint32_t generation = 0;    // of the latest transmission
-    std::uint32_t transmissions = 0; // generations [generation - transmissions + 1, generation] are this frame's
-    std::uint32_t first_sector = 0;  // offset within the request
-    std::uint8_t sectors = 0;
-    bool answered = false;           // a reply to answered_generation arrived
-    std::uint32_t answered_generation = 0;
-    unsigned path = 0;
-    std::uint64_t sequence = 0;      // path sequence of the latest transmission
-    std::uint64_t paths_sent = 0;    // path_bit() of every path a transmission went out on
-    Clock::time_point sent_at{};     // latest transmission
-    Clock::time_point first_sent_at{};
-    bool queued_for_retransmit = false;
-  };
+  using Kind = FrameTable::Kind;
+  using Request = FrameTable::Request;
+  using Slot = FrameTable::Slot;
 
   // A frame transmit() made, sent with the others of its pass (flush_sends).
   struct Outgoing {
@@ -218,51 +190,35 @@ class Engine final : public BlockDevice {
   void on_late_answer(int sender, const wire::Frame& frame);
   void start_repairs();
   void settle_fences(Clock::time_point now);
-  bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
   void flush_sends();
   void settle_soon();
-  std::size_t waiting_frames() const noexcept;
   void on_timeout(std::uint32_t slot_index, Clock::time_point now);
   void move_frames(unsigned path_index);
   void send_probe(unsigned path_index, unsigned sectors);
   void on_reply(Link& link, const wire::Frame& frame);
   void on_announcement(const wire::Header& header);
-  wire::AtaArg ata_arg(const Slot& slot) const noexcept;
   void retire_port(const wire::Mac& mac, const char* why);
   void complete_frame(std::uint32_t slot_index, std::error_code ec);
-  void release_slot(std::uint32_t slot_index);
   void count_rejected(std::uint32_t tag);
   void fail_all(std::error_code ec);
-  void stop_framing(Request* request, std::error_code ec);
-  void finish_if_done(Request* request);
   void on_tick();
   void forgive_own_stall(Duration late);
   void arm_timer();
   void mark_down();
-  Request* new_request();
   void run_completions();
 
   boost::asio::io_context& io_;
   TargetInfo target_;
   EngineOptions options_;
-  std::vector<Slot> slots_;
-  std::vector<std::uint32_t> free_slots_;
-  std::vector<std::uint32_t> retransmit_queue_;  // FIFO of slots; capacity reserved: never allocates
-  std::deque<Request*, RecyclingAllocator<Request*>> queue_;  // requests with sectors not yet framed
-  std::vector<std::unique_ptr<Request>> request_pool_;
-  std::vector<Request*> free_requests_;
-  using Completions = std::vector<std::pair<Completion, std::error_code>>;
-  Completions completions_;                      // run after state settles
-  Completions running_completions_;              // the batch being run (keeps its capacity)
+  FrameTable frames_;                            // the requests and their frames in flight
+  FrameTable::Completions running_completions_;  // the batch being run (keeps its capacity)
   std::vector<Outgoing> outbox_;                 // frames of this pass, not sent yet
   std::vector<Link::Outgoing> sending_;          // one link's share of the outbox
   std::vector<unsigned> sending_paths_;          // the path of each of those
   bool settle_posted_ = false;                   // replies received: settle_soon() posted
   bool in_completions_ = false;
   Clock::time_point stalled_since_{};            // requests queued, nothing in flight to send them
-  std::size_t live_requests_ = 0;
-  std::size_t frames_in_flight_ = 0;             // slots in use
   std::uint64_t stray_replies_ = 0;              // answers to frames already completed
   WriteFences fences_;
   std::uint64_t fenced_writes_ = 0;

@@ -22,8 +22,8 @@ namespace aoe {
 // Only writes over sectors being repaired, or over fenced sectors when the
 // kept data is at its bound, wait; later requests overtake them.
 Engine::Request* Engine::next_to_frame(unsigned max_sectors) {
-  if (fences_.empty()) return queue_.front();
-  for (Request* r : queue_) {
+  if (fences_.empty()) return frames_.queue().front();
+  for (Request* r : frames_.queue()) {
     if (r->kind != Kind::write || r->repair) return r;
     std::uint32_t sectors = std::min<std::uint32_t>(max_sectors, r->sectors - r->next_sector);
     auto admit = fences_.admit(r->lba + r->next_sector, sectors);
@@ -69,22 +69,11 @@ void Engine::start_repairs() {
     log::notice("{}: lba {}+{}: a late copy of an earlier write may have landed on newer data: writing the "
                 "newer data again",
                 target_.name(), repair->lba, repair->sectors);
-    Request* r = new_request();
-    r->kind = Kind::write;
-    r->lba = repair->lba;
-    r->sectors = repair->sectors;
-    r->next_sector = 0;
-    r->fully_framed = false;
-    r->frames_outstanding = 0;
-    r->data = repair->data.data();  // stays until repair_done()
-    r->submitted_at = timers_.now();
-    r->pinned_path = -1;
-    r->fenced = false;
+    Request* r = frames_.make(Kind::write, repair->lba, repair->sectors,
+                              repair->data.data(),  // stays until repair_done()
+                              timers_.now(), [this, id = repair->id](std::error_code ec) { fences_.repair_done(id, !ec); });
     r->repair = true;
-    r->error.clear();
-    r->done = [this, id = repair->id](std::error_code ec) { fences_.repair_done(id, !ec); };
-    ++live_requests_;
-    queue_.push_front(r);
+    frames_.enqueue(r, true);
   }
 }
 
@@ -98,29 +87,30 @@ void Engine::settle_fences(Clock::time_point now) {
   }
   start_repairs();
   fences_.release([this](std::uint64_t lba, std::uint32_t sectors) {
-    return std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) {
-      if (!s.request || s.request->kind != Kind::read) return false;
+    for (std::uint32_t i = 0; i < frames_.size(); ++i) {
+      const Slot& s = frames_[i];
+      if (!s.request || s.request->kind != Kind::read) continue;
       std::uint64_t first = s.request->lba + s.first_sector;
-      return first < lba + sectors && lba < first + s.sectors;
-    });
+      if (first < lba + sectors && lba < first + s.sectors) return true;
+    }
+    return false;
   });
   fence_held_ = false;
   Request* expired = nullptr;
-  for (Request* r : queue_) {
+  for (Request* r : frames_.queue()) {
     if (!r->fenced || r->kind != Kind::write || r->repair) continue;
     auto admit = fences_.admit(r->lba + r->next_sector, std::min(paths_.payload_sectors(), r->sectors - r->next_sector));
     if (admit == WriteFences::Admit::go) continue;
     fence_held_ = true;
     if (!expired && admit == WriteFences::Admit::full && options_.deadline.count() > 0 &&
         now - r->submitted_at >= options_.deadline)
-      expired = r;  // one per tick: stop_framing() changes queue_
+      expired = r;  // one per tick: failing it changes the queue
   }
   if (expired) {
     log::error("{}: write at lba {} failed: unanswered copies of earlier writes hold all the memory kept for "
                "their sectors (EngineOptions::late_copy_memory) for the whole deadline",
                target_.name(), expired->lba);
-    stop_framing(expired, errc::late_copies_pending);
-    finish_if_done(expired);
+    frames_.fail(expired, errc::late_copies_pending);
   }
 }
 

@@ -41,46 +41,27 @@ void Engine::set_link_state(const Link& link, bool up) {
 }
 
 void Engine::move_frames(unsigned p) {
-  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    Slot& s = slots_[i];
+  for (std::uint32_t i = 0; i < frames_.size(); ++i) {
+    const Slot& s = frames_[i];
     if (!s.request || s.queued_for_retransmit || s.path != p) continue;
     if (s.request->kind == Kind::probe) continue;
     --paths_[p].outstanding;
     --paths_.port_of(paths_[p]).outstanding;
-    s.queued_for_retransmit = true;
-    retransmit_queue_.push_back(i);
+    frames_.queue_retransmit(i);
   }
 }
 
 // A probe is a one-frame read request pinned to its path; its completion
 // reports to the path health.
 void Engine::send_probe(unsigned p, unsigned sectors) {
-  if (free_slots_.empty()) {
+  if (!frames_.has_free_slot()) {
     paths_.on_probe_done(p, sectors, errc::no_path);
     return;
   }
-  Request* r = new_request();
-  r->kind = Kind::probe;
-  r->lba = 0;
-  r->sectors = sectors;
-  r->next_sector = sectors;
-  r->fully_framed = true;
-  r->frames_outstanding = 1;
-  r->data = probe_buffer_.data();
-  r->submitted_at = timers_.now();
+  Request* r = frames_.make(Kind::probe, 0, sectors, probe_buffer_.data(), timers_.now(),
+                            [this, p, sectors](std::error_code ec) { paths_.on_probe_done(p, sectors, ec); });
   r->pinned_path = static_cast<int>(p);
-  r->error.clear();
-  r->done = [this, p, sectors](std::error_code ec) { paths_.on_probe_done(p, sectors, ec); };
-  ++live_requests_;
-  std::uint32_t i = free_slots_.back();
-  free_slots_.pop_back();
-  Slot& s = slots_[i];
-  s.request = r;
-  s.first_sector = 0;
-  s.sectors = static_cast<std::uint8_t>(sectors);
-  s.transmissions = 0;
-  ++frames_in_flight_;
-  transmit(i, p);
+  transmit(frames_.frame_whole(r), p);
 }
 
 void Engine::mark_down() {

@@ -1,6 +1,6 @@
 // handler_memory.h: memory for the handler of one asynchronous operation at
 // a time (Asio's "custom allocation" pattern), so that an operation started
-// again and again (the engine's tick timer, an NBD session's reply writer)
+// again and again (the engine's settle pass, an NBD session's reply writer)
 // allocates nothing.  Asio's own recycling keeps a single block per thread
 // (Boost 1.74), which several operations in flight at once keep missing.
 //
