@@ -64,7 +64,14 @@ int main(int argc, char** argv) {
   app.add_option("--depth", depth, "Requests outstanding")->check(CLI::Range(1u, 1024u))->capture_default_str();
   app.add_option("--bytes", bytes, "Bytes to move")->transform(CLI::AsSizeValue(false))->capture_default_str();
   app.add_option("--seconds", seconds, "Give up after this long")->capture_default_str();
+  // The wire side's older ways, to measure what the ring and the bypass gain.
+  PacketLinkOptions link_options;
+  bool recvmmsg = false, tx_qdisc = false;
+  app.add_flag("--recvmmsg", recvmmsg, "Receive with recvmmsg instead of the mapped ring");
+  app.add_flag("--tx-qdisc", tx_qdisc, "Send through the qdisc (aoe-attach --tx-qdisc)");
   CLI11_PARSE(app, argc, argv);
+  link_options.receive_ring = !recvmmsg;
+  link_options.bypass_qdisc = !tx_qdisc;
   if (bs == 0 || bs % 512 || bs > (32u << 20)) return fail("--bs must be a multiple of 512 up to 32 MiB");
   log::threshold = log::Level::warning;
 
@@ -77,7 +84,7 @@ int main(int argc, char** argv) {
   std::vector<Link*> links;
   for (const std::string& name : interfaces) {
     std::error_code ec;
-    owned.push_back(PacketLink::open(io, name, ec));
+    owned.push_back(PacketLink::open(io, name, ec, link_options));
     if (!owned.back()) return fail(name + ": " + ec.message());
     links.push_back(owned.back().get());
   }
@@ -138,7 +145,7 @@ int main(int argc, char** argv) {
     retransmits += p.retransmits;
     timeouts += p.timeouts;
   }
-  std::printf("op=%s bytes=%llu seconds=%.3f MBps=%.1f cpu_s=%.2f payload_bytes=%u frames=%llu "
+  std::printf("op=%s bytes=%llu seconds=%.3f MBps=%.1f cpu_s=%.3f payload_bytes=%u frames=%llu "
               "retransmits=%llu timeouts=%llu paths=%zu\n",
               op.c_str(), static_cast<unsigned long long>(moved), secs, static_cast<double>(moved) / secs / 1e6, cpu,
               engine.payload_sectors() * 512u, static_cast<unsigned long long>(sent),

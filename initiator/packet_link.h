@@ -59,11 +59,14 @@ class PacketLink final : public Link {
   static constexpr unsigned receive_batch = 32;
   // Frames per sendmmsg: two windows of a vblade port.
   static constexpr unsigned send_batch_size = 32;
-  // The receive ring: 4 MiB, what the socket's receive buffer holds
-  // without a ring (a window of jumbo frames across several targets): 256
-  // slots of 16 KiB for jumbo frames, 2048 of 2 KiB at MTU 1500; in blocks
-  // of 64 KiB, which the kernel finds easily.
-  static constexpr std::size_t ring_bytes = 4 << 20;
+  // The receive ring: 1 MiB, 512 slots of 2 KiB at MTU 1500 or 64 of
+  // 16 KiB for jumbo frames (four windows of a vblade port, which a link
+  // walks at each wake-up); a frame that finds it full is dropped and
+  // resent, like loss.  The kernel maps all of it into the process at once,
+  // so it counts in every process's RSS (aoe-attach --all: one per target);
+  // hence not the 4 MiB of the socket's receive buffer without a ring.  In
+  // blocks of 64 KiB, which the kernel finds easily.
+  static constexpr std::size_t ring_bytes = 1 << 20;
   static constexpr std::size_t ring_block_bytes = 64 << 10;
   // Ring slots walked per wake-up before other work on the io_context runs
   // (the rest are walked right after it).
