@@ -144,7 +144,8 @@ class FrameTable {
   // Fails a request: it frames nothing more, and completes with the first
   // error once its frames in flight returned (at once if none is).
   void fail(Request* request, std::error_code ec);
-  // Fails every queued request that has no frame in flight.
+  // Fails every queued request (fail): one with frames in flight completes
+  // when they return.
   void fail_queued(std::error_code ec);
   // The completions of the requests that finished, oldest first, handed to
   // `into` (emptied first); run them once the state settled.

@@ -180,3 +180,23 @@ TEST_CASE("test-frame-table-probe-is-one-frame") {
   t.run_completions();
   CHECK(t.done == std::vector<std::error_code>{aoe::errc::timed_out});
 }
+
+// Failing the queue (the target went down) while a request has a frame out:
+// it frames nothing more, but completes only once that frame returned,
+// since the frame still reads the request's data (a write) or writes into
+// it (a read).  A request with nothing out completes at once.
+TEST_CASE("test-frame-table-fail-queued-waits-for-frames-out") {
+  Table t;
+  auto* r = t.queue(Kind::write, 0, 8);
+  t.queue(Kind::read, 100, 4);
+  std::uint32_t a = t.frames.frame(r, 4);  // half framed: still queued
+  t.frames.fail_queued(aoe::errc::target_down);
+  CHECK(t.frames.queue().empty());
+  t.run_completions();
+  CHECK(t.done == std::vector<std::error_code>{aoe::errc::target_down});  // the read only
+  CHECK(t.frames.live_requests() == 1);
+  t.frames.complete(a, {});
+  t.run_completions();
+  CHECK(t.done == std::vector<std::error_code>{aoe::errc::target_down, aoe::errc::target_down});
+  CHECK(t.frames.live_requests() == 0);
+}

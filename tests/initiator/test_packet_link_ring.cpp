@@ -175,3 +175,27 @@ TEST_CASE("test-rx-ring-walk-limit", "[ring]") {
   REQUIRE(got.size() == 2);
   CHECK(header_of(got[1]).tag == tag::engine(1, 45));
 }
+
+// A frame is read where the kernel put it: its slot must stay ours (not
+// TP_STATUS_KERNEL, which lets the kernel write the next frame over it)
+// until the receiver returned.  The kernel's other status bits (a VLAN tag
+// taken off, frames lost for want of slots) do not hide a frame.
+TEST_CASE("test-rx-ring-slot-kept-until-the-receiver-returns", "[ring]") {
+  Ring r(2);
+  r.put(0, reply(1, 1, 0));
+  r.put(1, reply(1, 1, 1));
+  r.header(1).tp_status = TP_STATUS_USER | TP_STATUS_LOSING | TP_STATUS_VLAN_VALID;
+  std::vector<std::uint32_t> status_during;
+  std::vector<std::uint32_t> tags;
+  r.ring.walk(8, [&](std::span<const std::byte> f) {
+    status_during.push_back(r.header(tags.size()).tp_status);
+    wire::Header h;
+    REQUIRE_FALSE(wire::decode_header(f, h));
+    tags.push_back(h.tag);
+  });
+  CHECK(tags == std::vector<std::uint32_t>{tag::engine(1, 0), tag::engine(1, 1)});
+  CHECK(status_during == std::vector<std::uint32_t>{TP_STATUS_USER,
+                                                    TP_STATUS_USER | TP_STATUS_LOSING | TP_STATUS_VLAN_VALID});
+  CHECK(r.header(0).tp_status == TP_STATUS_KERNEL);
+  CHECK(r.header(1).tp_status == TP_STATUS_KERNEL);
+}

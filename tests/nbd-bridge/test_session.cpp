@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "tests/nbd-bridge/nbd_harness.h"
 
@@ -284,6 +286,33 @@ TEST_CASE("test-nbd-session-large-request-part-fails") {
   c.request(cmd_read, 3, 0, 3 * part);
   CHECK(c.simple_reply().error == err_io);  // and no data
   CHECK(c.read(0, 512, 4) == Bytes(data.begin(), data.begin() + 512));  // the first part landed
+}
+
+// Two clients over the advertised maximum: one buffer above the pool's
+// classes exists at a time (the memory bound), so the second waits while
+// the first's reply sits unread, and is served once it is read (no
+// deadlock: the release wakes it).
+TEST_CASE("test-nbd-session-large-requests-take-turns") {
+  constexpr std::uint32_t part = 1u << 20, big = 40u << 20;
+  Harness h(2 * std::uint64_t{big}, {}, true, part);
+  h.run();
+  RawClient first(h.transmission_fd());
+  RawClient second(h.transmission_fd());
+  first.request(cmd_read, 1, 0, big);  // a socket pair holds far less: the reply waits for us
+  REQUIRE(h.eventually([&] { return h.device.reads == big / part; }));
+  second.request(cmd_read, 2, big, big);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(h.on_io([&] { return h.device.reads; }) == big / part);  // no second buffer meanwhile
+  CHECK(h.on_io([&] { return h.server.buffer_pool().own_bytes(); }) == BufferPool::cost_of(big));
+  const auto r1 = first.simple_reply();
+  CHECK(r1.error == 0);
+  CHECK(first.receive(big).size() == big);
+  const auto r2 = second.simple_reply();
+  CHECK(r2.cookie == 2);
+  CHECK(r2.error == 0);
+  CHECK(second.receive(big).size() == big);
+  CHECK(h.on_io([&] { return h.device.reads; }) == 2 * big / part);
+  CHECK(h.eventually([&] { return h.server.buffer_pool().own_bytes() == 0; }));
 }
 
 TEST_CASE("test-nbd-session-bad-magic-closes") {
