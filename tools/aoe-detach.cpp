@@ -137,7 +137,7 @@ int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point dead
 
 // A target served on an NBD socket (aoe-attach --socket) has no /dev/etherd
 // link: its status socket names it.  Nothing if it is not served that way.
-std::optional<int> detach_socket_attach(const std::string& target, double timeout_seconds) {
+std::optional<int> detach_socket_attach(const std::string& target, double timeout_seconds, bool force) {
   const auto socket = daemon::status_socket_path(target);
   std::error_code ec;
   auto doc = daemon::query_status(socket, std::chrono::seconds(2), ec);
@@ -145,6 +145,11 @@ std::optional<int> detach_socket_attach(const std::string& target, double timeou
   const std::string served = doc->value("device", std::string());
   const long pid = doc->value("pid", 0L);
   if (served.empty() || nbd::parse_device_path(served) || pid <= 0) return std::nullopt;
+  // A /dev/ublkbN: its aoe-attach stops it on SIGINT, and the same writes are at stake.
+  if (served.starts_with("/dev/ublkb"))
+    if (auto why = nbd::block_device_in_use(served.substr(5)); why && !force)
+      return fail(exit_failed, fmt::format("{} is {}: unmount it (or stop its user) first, or detach anyway "
+                                           "with --force, losing writes not yet on the target", served, *why));
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(timeout_seconds));
   return stop_daemon(Daemon{socket, static_cast<pid_t>(pid)}, fmt::format("{} (on {})", target, served), deadline,
@@ -158,7 +163,7 @@ int detach(std::string name, double timeout_seconds, bool force) {
   // "e01.2" names e1.2's link and status socket, as aoe-attach spelt them.
   if (auto target = aoe::wire::canonical_target(name)) {
     name = *target;
-    if (auto code = detach_socket_attach(name, timeout_seconds)) return *code;
+    if (auto code = detach_socket_attach(name, timeout_seconds, force)) return *code;
   }
   std::error_code ec;
   const auto r = resolve(name, ec);
