@@ -60,6 +60,7 @@ class UblkServing {
   void on_signal(int sig);
   void on_aborted();
   void stop_device(int code);
+  void leave();
   void fail(int code, const std::string& why);
   void stop(int code);
 
@@ -302,9 +303,21 @@ void UblkServing::on_signal(int sig) {
       log::notice("{}: signal {}: leaving {} ({}) to the next aoe-attach {}; the kernel holds its I/O until "
                   "then (aoe-detach {} detaches it for good)", name_, sig, path_, *user, name_, name_);
       served_.kept = true;
-      stop(exit_ok);
+      leave();
     });
   });
+}
+
+// The queue's io_uring stays open until the process exits: the kernel then
+// cancels its commands and quiesces the device, as after a crash (the path
+// recovery is built for).  Closing it from the live process instead, with
+// every tag's command outstanding, oopsed Debian's 6.12 kernel in the
+// ring's teardown (tests/vm/test-kernel-ublk.sh, B-sigterm).
+void UblkServing::leave() {
+  queue_.detach();
+  static auto* const kept_for_exit = new std::unique_ptr<UblkQueueRing>();
+  *kept_for_exit = std::move(ring_);
+  stop(exit_ok);
 }
 
 // Every command came back ABORT without a stop of ours: the device was
