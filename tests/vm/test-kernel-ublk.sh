@@ -50,7 +50,10 @@ fail() {
   for f in "$LAB_DIR"/attach*.log "$LAB_DIR/writer.log"; do
     [ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
   done
-  echo "--- dmesg"; dmesg | grep -v 'EXT4-fs\|Buffer I/O' | tail -n 30
+  # the whole kernel log beside the build, where the host can read it
+  dmesg >"$AOE_BUILD_DIR/test-kernel-ublk.dmesg" 2>&1 || true
+  echo "--- dmesg (all of it in $AOE_BUILD_DIR/test-kernel-ublk.dmesg)"
+  dmesg | grep -v 'EXT4-fs\|Buffer I/O' | tail -n 30
   exit 1
 }
 
