@@ -1,6 +1,7 @@
 #include "daemon/attached_target.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +11,7 @@
 #include "daemon/claim.h"
 #include "discovery/admin.h"
 #include "discovery/discover.h"
+#include "initiator/errors.h"
 #include "initiator/log.h"
 
 namespace aoe::daemon {
@@ -32,7 +34,8 @@ std::string link_names(const std::vector<Link*>& links) {
 }  // namespace
 
 std::unique_ptr<AttachedTarget> AttachedTarget::open(boost::asio::io_context& io, std::vector<Link*> links,
-                                                     AttachOptions options, std::string& error) {
+                                                     AttachOptions options, std::string& error,
+                                                     const std::function<bool()>& cancelled) {
   auto found = discovery::discover(io, links, only(options));
   for (const auto& c : found.conflicts) log::warning("{}", discovery::describe(c));
   std::string name = wire::format_target(options.shelf, options.slot);
@@ -51,7 +54,45 @@ std::unique_ptr<AttachedTarget> AttachedTarget::open(boost::asio::io_context& io
   log::notice("{}: {} bytes, {}{}, {} path(s), {} bytes per frame", name, target.identity.size_bytes(),
               target.identity.model, target.identity.lba48 ? ", LBA48" : "", target.paths.size(),
               target.payload_sectors() * wire::sector_size);
-  return std::unique_ptr<AttachedTarget>(new AttachedTarget(io, std::move(links), std::move(options), std::move(target)));
+  std::unique_ptr<AttachedTarget> attached(
+      new AttachedTarget(io, std::move(links), std::move(options), std::move(target)));
+  if (!attached->flush_before_serving(cancelled)) {
+    error = fmt::format("cancelled while {} flushed its cache before serving", name);
+    return nullptr;
+  }
+  // The flags offered to every client (and the kernel) follow from what the flush said.
+  attached->server_ = std::make_unique<nbd::Server>(io, *attached->engine_, attached->options_.export_options);
+  return attached;
+}
+
+// Whether the target can flush at all, asked before anyone is told: once
+// serving, a failed flush is an error that the next flush may cure, never
+// a reason to stop flushing (docs/aoe-protocol.md §3.5).  ATA aborts a
+// command it does not implement: a target that advertises FLUSH CACHE and
+// aborts it has none, and clients then get neither FLUSH nor FUA, so they
+// take each acknowledged write as final.  Any other failure (no answer, a
+// media error) leaves flush offered: later flushes fail with EIO until the
+// target can flush.  False if `cancelled` turned true meanwhile.
+bool AttachedTarget::flush_before_serving(const std::function<bool()>& cancelled) {
+  if (!engine_->can_flush()) return true;
+  std::optional<std::error_code> result;
+  engine_->async_flush([&result](std::error_code ec) { result = ec; });
+  io_.restart();
+  while (!result && io_.run_one() > 0)
+    if (cancelled()) engine_->shutdown();  // fails the flush at once
+  if (cancelled()) return false;
+  if (!result) return true;  // nothing left to run: as if unanswered
+  const std::string name = engine_->target().name();
+  if (*result == errc::ata_aborted) {
+    log::error("{}: the target advertises FLUSH CACHE{} but aborts it: exported without flush, so a write is "
+               "only as durable as the target makes it before acknowledging", name,
+               engine_->target().identity.flush_ext_supported ? " EXT" : "");
+    engine_->refuse_flush();
+  } else if (*result) {
+    log::warning("{}: the flush before serving failed ({}); flush stays offered, and fails with EIO until the "
+                 "target can flush", name, result->message());
+  }
+  return true;
 }
 
 AttachedTarget::AttachedTarget(boost::asio::io_context& io, std::vector<Link*> links, AttachOptions options,
@@ -60,8 +101,8 @@ AttachedTarget::AttachedTarget(boost::asio::io_context& io, std::vector<Link*> l
       links_(std::move(links)),
       options_(std::move(options)),
       engine_(std::make_unique<Engine>(io, std::move(target), options_.engine)),
-      server_(std::make_unique<nbd::Server>(io, *engine_, options_.export_options)),
-      rediscover_timer_(io) {
+      rediscover_timer_(io),
+      hurry_timer_(io) {
   for (Link* l : links_) route_frames(*l);
 }
 
@@ -237,6 +278,21 @@ boost::asio::awaitable<void> AttachedTarget::recheck_claim(const TargetInfo& fou
     claim_lost_ = false;
   }
   server_->set_writes_refused(claim_lost_);
+}
+
+void AttachedTarget::hurry(bool leave) {
+  if (hurried_) return;
+  hurried_ = true;
+  hurry_timer_.expires_after(stop_grace);
+  hurry_timer_.async_wait([this, leave](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (engine_->in_flight_requests() > 0)
+      log::warning("{}: stopping: {} request(s) still unanswered after {} s; {}", engine_->target().name(),
+                   engine_->in_flight_requests(), stop_grace.count(),
+                   leave ? "left unanswered for the next aoe-attach" : "failing them with EIO");
+    if (leave) server_->abandon();
+    engine_->shutdown(errc::abandoned);
+  });
 }
 
 void AttachedTarget::stop(std::function<void()> done) {

@@ -47,10 +47,14 @@ const char* to_string(ClaimState state) noexcept;  // "none", "ours", "lost" (st
 
 class AttachedTarget {
  public:
-  // Discovers the target over `links` (running `io` until that is done).
-  // Returns null and sets `error` to a sentence for the user if it is absent.
+  // Discovers the target over `links` and, where IDENTIFY offers FLUSH
+  // CACHE, sends one (running `io` until that is done): a target that aborts
+  // it is exported without flush.  Returns null and sets `error` to a
+  // sentence for the user if the target is absent, or if `cancelled` (a
+  // signal came) turned true while the flush was outstanding.
   static std::unique_ptr<AttachedTarget> open(boost::asio::io_context& io, std::vector<Link*> links,
-                                              AttachOptions options, std::string& error);
+                                              AttachOptions options, std::string& error,
+                                              const std::function<bool()>& cancelled = [] { return false; });
   ~AttachedTarget();
   AttachedTarget(const AttachedTarget&) = delete;
   AttachedTarget& operator=(const AttachedTarget&) = delete;
@@ -72,9 +76,19 @@ class AttachedTarget {
   // Stops accepting NBD requests, lets in-flight ones finish, fails what the
   // engine still holds, then calls `done`.
   void stop(std::function<void()> done);
+  // The stop must end soon, whatever the deadline (0 retries forever):
+  // requests the target has not answered within stop_grace fail with EIO
+  // (errc::abandoned); with `leave`, their connections are closed first,
+  // unanswered, so the kernel holds them for the next aoe-attach.  Before
+  // or after stop(); only the first call counts.
+  void hurry(bool leave);
+  // Enough for a target that answers to finish what it has; a stop by hand
+  // (aoe-detach waits 10 s) still ends within seconds.
+  static constexpr std::chrono::seconds stop_grace{2};
 
  private:
   AttachedTarget(boost::asio::io_context& io, std::vector<Link*> links, AttachOptions options, TargetInfo target);
+  bool flush_before_serving(const std::function<bool()>& cancelled);
   void route_frames(Link& link);
   void join(const std::string& name);
   void schedule_rediscovery();
@@ -92,6 +106,8 @@ class AttachedTarget {
   std::unique_ptr<nbd::Server> server_;
   std::unique_ptr<discovery::LinkWatcher> watcher_;
   boost::asio::steady_timer rediscover_timer_;
+  boost::asio::steady_timer hurry_timer_;  // hurry(): stop_grace, then give up
+  bool hurried_ = false;
   std::function<void(std::uint64_t)> resize_listener_;
   bool claim_lost_ = false;
   bool rediscovering_ = false;

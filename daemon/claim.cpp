@@ -13,6 +13,7 @@
 #include "initiator/errors.h"
 #include "initiator/log.h"
 #include "daemon/exit_codes.h"
+#include "daemon/permanent_mac.h"
 
 namespace aoe::daemon {
 
@@ -67,8 +68,26 @@ Task<ClaimResult> find_and_release(Control& control, std::vector<Link*> links, s
 
 }  // namespace
 
+// The MAC part of an identity make_identity() made: 12 hex digits after the
+// last colon, never all zeroes.  Empty for any other string.
+std::string_view claimant_mac(std::string_view identity) {
+  if (!identity.starts_with(prefix)) return {};
+  const auto colon = identity.rfind(':');
+  const std::string_view mac = identity.substr(colon + 1);
+  if (colon < prefix.size() || mac.size() != 12 || mac == "000000000000" ||
+      mac.find_first_not_of("0123456789abcdef") != std::string_view::npos)
+    return {};
+  return mac;
+}
+
+bool same_claimant(std::string_view a, std::string_view b) {
+  if (a == b) return true;
+  const auto mac = claimant_mac(a);
+  return !mac.empty() && mac == claimant_mac(b);
+}
+
 ClaimAction decide_claim(std::string_view current, std::string_view ours, ClaimMode mode) {
-  if (current == ours) return ClaimAction::already_ours;
+  if (same_claimant(current, ours)) return ClaimAction::already_ours;
   if (mode == ClaimMode::force) return ClaimAction::overwrite;
   if (current.empty()) return ClaimAction::set_if_empty;
   return ClaimAction::refuse;
@@ -76,16 +95,17 @@ ClaimAction decide_claim(std::string_view current, std::string_view ours, ClaimM
 
 ReleaseAction decide_release(std::string_view current, std::string_view ours) {
   if (current.empty()) return ReleaseAction::already_clear;
-  return current == ours ? ReleaseAction::clear : ReleaseAction::not_ours;
+  return same_claimant(current, ours) ? ReleaseAction::clear : ReleaseAction::not_ours;
 }
 
 const TargetPort* first_not_ours(const std::vector<TargetPort>& ports, std::string_view ours) {
-  auto it = std::find_if(ports.begin(), ports.end(), [&](const TargetPort& p) { return p.config_string != ours; });
+  auto it = std::find_if(ports.begin(), ports.end(), [&](const TargetPort& p) { return !same_claimant(p.config_string, ours); });
   return it == ports.end() ? nullptr : &*it;
 }
 
-std::string make_identity(std::string_view hostname, std::string_view machine_id) {
-  return fmt::format("{}{}:{}", prefix, hostname, machine_id);
+std::string make_identity(std::string_view hostname, std::string_view machine_id, const wire::Mac& mac) {
+  return fmt::format("{}{}:{}:{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", prefix, hostname, machine_id, mac[0], mac[1],
+                     mac[2], mac[3], mac[4], mac[5]);
 }
 
 std::optional<std::string> identity_host(std::string_view identity) {
@@ -96,7 +116,7 @@ std::optional<std::string> identity_host(std::string_view identity) {
   return std::string(identity.substr(0, colon));
 }
 
-std::string host_identity() {
+std::string host_identity(const std::vector<Link*>& links) {
   if (const char* env = std::getenv("AOE_NBD_IDENTITY"); env && *env)
     return std::string(env).substr(0, wire::max_config_string);
   char host[HOST_NAME_MAX + 1] = {};
@@ -106,7 +126,12 @@ std::string host_identity() {
   std::getline(in, machine_id);
   while (!machine_id.empty() && (machine_id.back() == ' ' || machine_id.back() == '\r'))
     machine_id.pop_back();
-  return make_identity(host, machine_id);
+  std::optional<wire::Mac> lowest;
+  for (const Link* link : links) {
+    const wire::Mac mac = permanent_mac(link->info().name).value_or(link->info().mac);
+    if (!lowest || mac < *lowest) lowest = mac;
+  }
+  return make_identity(host, machine_id, lowest.value_or(wire::Mac{}));
 }
 
 std::string held_message(std::string_view target, std::string_view holder, const TargetPort& port) {

@@ -1,6 +1,6 @@
 // claim.h: aoe-attach --claim, shared-access safety through the target's
 // config string (docs/aoe-protocol.md §4.2).  Before serving, this host writes its identity
-// ("aoe-nbd:<hostname>:<machine-id>") with "set if empty"; a string another
+// ("aoe-nbd:<hostname>:<machine-id>:<mac>") with "set if empty"; a string another
 // host wrote means the target is in use and attaching is refused.  Our own
 // identity is accepted (re-attach after a crash); force overwrites; release
 // clears the string with a force set of "" if it is still ours.
@@ -27,6 +27,12 @@ enum class ClaimMode { normal, force };
 
 // --- the pure decisions (unit tested)
 
+// Whether two config strings are one host's claim: equal, or identities
+// make_identity() made with the same MAC.  The host name and machine-id
+// are labels for the reader: the switch from the initramfs to the root
+// names the host and may bring the machine-id, and the host stays the same.
+bool same_claimant(std::string_view a, std::string_view b);
+
 enum class ClaimAction {
   set_if_empty,  // the string is empty: CCmd 3 with our identity
   already_ours,  // nothing to write
@@ -46,16 +52,23 @@ ReleaseAction decide_release(std::string_view current, std::string_view ours);
 // not `ours`, or null when every one still carries our claim.
 const discovery::TargetPort* first_not_ours(const std::vector<discovery::TargetPort>& ports, std::string_view ours);
 
-// "aoe-nbd:<hostname>:<machine-id>"
-std::string make_identity(std::string_view hostname, std::string_view machine_id);
+// "aoe-nbd:<hostname>:<machine-id>:<mac as 12 hex digits>".  The host
+// name and machine-id say who it is to a reader; the MAC is what tells
+// apart hosts that share both: an initramfs names every host "(none)",
+// and hosts booted or cloned from one image share one machine-id.
+std::string make_identity(std::string_view hostname, std::string_view machine_id, const wire::Mac& mac);
 
 // The host name in an identity made by make_identity, if it is one.
 std::optional<std::string> identity_host(std::string_view identity);
 
 // This host's identity: $AOE_NBD_IDENTITY if set and non-empty (for tests
-// that play two hosts on one machine), else from gethostname() and
-// /etc/machine-id (a missing machine-id leaves that part empty).
-std::string host_identity();
+// that play two hosts on one machine), else from gethostname(),
+// /etc/machine-id (a missing machine-id leaves that part empty) and the
+// lowest MAC among `links`, the NICs that carry the claim: each one's
+// permanent address (daemon/permanent_mac.h), else its current one.  Two
+// machines never share a NIC, and the same NICs give the same identity
+// again after a restart, before the root is mounted as after.
+std::string host_identity(const std::vector<Link*>& links);
 
 // --- claiming
 
@@ -92,9 +105,8 @@ discovery::Task<ClaimResult> async_release(discovery::Control& control, std::vec
 // Control on `links` (see run_control): call before an AttachedTarget routes
 // the links, or after it has stopped.
 ClaimResult claim(boost::asio::io_context& io, const std::vector<Link*>& links, std::uint16_t shelf,
-                  std::uint8_t slot, ClaimMode mode, std::chrono::milliseconds window,
-                  std::string identity = host_identity());
+                  std::uint8_t slot, ClaimMode mode, std::chrono::milliseconds window, std::string identity);
 ClaimResult release(boost::asio::io_context& io, const std::vector<Link*>& links, std::uint16_t shelf,
-                    std::uint8_t slot, std::chrono::milliseconds window, std::string identity = host_identity());
+                    std::uint8_t slot, std::chrono::milliseconds window, std::string identity);
 
 }  // namespace aoe::daemon

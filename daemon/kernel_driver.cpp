@@ -46,6 +46,7 @@ class NbdDriver final : public KernelDriver {
     if (!attachment) return nullptr;
     return std::make_unique<NbdDevice>(std::move(*attachment));
   }
+  std::error_code disconnect(std::uint32_t index) override { return nbd::disconnect(index); }
 };
 
 }  // namespace

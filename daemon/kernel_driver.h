@@ -56,6 +56,9 @@ class KernelDriver {
     ec = nbd::attach_errc::module_missing;
     return nullptr;
   }
+  // Disconnects device `index`, which nobody serves: the kernel fails the
+  // I/O it held for a successor.
+  virtual std::error_code disconnect(std::uint32_t index) = 0;
 };
 
 // The kernel's own nbd driver (nbd-bridge/kernel_attach.h).

@@ -23,6 +23,7 @@
 #include <fmt/core.h>
 
 #include "daemon/backend_id.h"
+#include "daemon/disk_record.h"
 #include "daemon/etherd_link.h"
 #include "daemon/udev_link.h"
 #include "daemon/exit_codes.h"
@@ -44,6 +45,22 @@ namespace {
 constexpr int outside_disconnect_checks = 20;
 constexpr auto outside_disconnect_interval = std::chrono::milliseconds(100);
 
+// A planned handover (SIGTERM leaving a device in use to the next
+// aoe-attach).  A request the kernel sent on a connection that then dies is
+// resent only once its own request timeout expires (deadline + 30 s or
+// more, kernel_request_timeout), while one it tries to send after the
+// connection closed is requeued for the successor at once.  So we close at
+// a quiet moment: no request read and unanswered, none partly read, no
+// byte waiting in a socket (nbd::Server::quiet), checked and closed in one
+// step on the io thread, serving on as usual until then.  Only a request
+// the kernel sends in the microseconds between that check and the close
+// still waits for its timeout.  A device busy for longer than
+// handover_quiet_wait without a pause is closed anyway, as after a crash.
+// Checking more often than handover_quiet_poll finds shorter pauses (a
+// QD1 reader's, between a reply and its next request) at more CPU.
+constexpr auto handover_quiet_wait = std::chrono::seconds(2);
+constexpr auto handover_quiet_poll = std::chrono::microseconds(500);
+
 class KernelServing {
  public:
   KernelServing(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
@@ -57,12 +74,15 @@ class KernelServing {
   bool make_sockets();
   void attach();
   void adopt(std::uint32_t index);
+  void refuse_adoption(std::uint32_t index, const std::string& why);
   void on_adopted(std::error_code ec, std::vector<int> taken, std::uint64_t held, bool resize);
   void on_attached(std::error_code ec);
   void serving();
   void on_linked();
   void resize_device(std::uint64_t size);
+  void wait_signals();
   void on_signal(int sig);
+  void hand_over_when_quiet(std::chrono::steady_clock::time_point until);
   void on_kernel_gone();
   void check_outside_disconnect(int checks_left);
   void disconnect_then_stop(int code);
@@ -87,6 +107,8 @@ class KernelServing {
   // Keeps io_ running while the kernel thread works, whatever else is idle.
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   bool stopping_ = false;
+  bool stopped_ = false;  // stop() was called
+  bool hurry_ = false;    // the stop must end within seconds (AttachedTarget::hurry)
   bool link_ours_ = false;  // udev's link is udev's to remove
   int code_ = exit_ok;
 };
@@ -125,10 +147,15 @@ int KernelServing::run() {
   // no other aoe-attach answers for the target here (lifecycle.cpp made
   // sure), so its connections are dead and the kernel holds its I/O for us.
   const auto orphan = o_.reconnect_timeout_seconds ? driver_.find_backend(request_.backend_id) : std::nullopt;
-  if (orphan && (!request_.index || *request_.index == *orphan))
-    adopt(*orphan);
-  else
+  if (orphan && (!request_.index || *request_.index == *orphan)) {
+    // Its held writes go only to the disk they were meant for.
+    if (auto why = check_adoption(name_, target_.engine().target().identity))
+      refuse_adoption(*orphan, *why);
+    else
+      adopt(*orphan);
+  } else {
     attach();
+  }
   io_.run();
   kernel_.join();
   if (device_ && !served_.kept) {
@@ -136,8 +163,34 @@ int KernelServing::run() {
       if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
         log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
     log::notice("{}: detached from {}", name_, path_);
+    remove_disk_record(name_);
   }
   return code_;
+}
+
+// The target answering as eS.L is not the disk the device served (another
+// file behind a restarted vblade, another target given the same address):
+// replaying the kernel's held writes there would corrupt it.  The device is
+// disconnected, so the held I/O fails now rather than waiting for a
+// successor that would find the same.
+void KernelServing::refuse_adoption(std::uint32_t index, const std::string& why) {
+  for (int fd : request_.sockets) ::close(fd);
+  for (int fd : ours_) ::close(fd);
+  request_.sockets.clear();
+  ours_.clear();
+  boost::asio::post(kernel_, [this, index, why] {
+    const auto dec = driver_.disconnect(index);
+    boost::asio::post(io_, [this, index, why, dec] {
+      const std::string device = fmt::format("/dev/nbd{}", index);
+      const std::string outcome = dec ? fmt::format("disconnecting it failed ({}): its held I/O fails when its "
+                                                    "--reconnect-timeout runs out", dec.message())
+                                      : "disconnected: its held I/O fails with EIO";
+      if (!dec) remove_disk_record(name_);  // else the next one must refuse too
+      readiness_.failed(exit_failed, fmt::format("{}: refusing to adopt {} left by a previous aoe-attach: {}; {}",
+                                                 name_, device, why, outcome));
+      stop(exit_failed);
+    });
+  });
 }
 
 void KernelServing::attach() {
@@ -232,6 +285,9 @@ void KernelServing::on_attached(std::error_code ec) {
   }
   path_ = device_->path();
   log::notice("{}: attached as {}", name_, path_);
+  if (auto rec = save_disk_record(name_, target_.engine().target().identity))
+    log::warning("{}: cannot record its disk in {} ({}): a restart will adopt {} unchecked", name_,
+                 disk_record_path(name_).string(), rec.message(), path_);
   if (o_.reconnect_timeout_seconds && !device_->adoptable())
     log::warning("{}: without the kernel's nbd netlink interface a restart of aoe-attach fails the I/O of {} "
                  "(--reconnect-timeout needs it)", name_, path_);
@@ -270,29 +326,49 @@ void KernelServing::on_linked() {
   if (stopping_) return;
   served_.ready = true;
   readiness_.ready(path_);
-  signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
-    if (!sec) on_signal(sig);
-  });
+  wait_signals();
   // The kernel may have let go already (a socket that failed at once).
   if (target_.server().connection_count() == 0) on_kernel_gone();
 }
 
 // Resizing the kernel device waits for in-flight I/O, which the io thread serves.
 void KernelServing::resize_device(std::uint64_t size) {
-  boost::asio::post(kernel_, [this, size] {
-    if (auto rec = device_->resize(size))
+  boost::asio::post(kernel_, [this, size, identity = target_.engine().target().identity] {
+    if (auto rec = device_->resize(size)) {
       log::warning("{}: cannot resize {} to {} bytes: {}", name_, path_, size, rec.message());
-    else
-      log::notice("{}: {} resized to {} bytes", name_, path_, size);
+      return;
+    }
+    log::notice("{}: {} resized to {} bytes", name_, path_, size);
+    if (auto sec = save_disk_record(name_, identity))  // the disk is still ours, at its new size
+      log::warning("{}: cannot update {}: {}", name_, disk_record_path(name_).string(), sec.message());
+  });
+}
+
+// Every signal until the end: a later one hurries the stop.
+void KernelServing::wait_signals() {
+  signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
+    if (sec) return;
+    on_signal(sig);
+    wait_signals();
   });
 }
 
 // SIGINT (aoe-detach, Ctrl-C) means "go away": disconnect.  SIGTERM
 // (systemctl stop or restart, kill) leaves a device in use to the next
 // aoe-attach, which adopts it while the kernel holds its I/O; one nothing
-// uses is disconnected all the same, but for a root daemon's.
+// uses is disconnected all the same, but for a root daemon's.  Whatever the
+// deadline, the stop ends within seconds (AttachedTarget::hurry) once the
+// device is disconnected (the kernel failed its requests: nobody waits for
+// their answers), and on a second signal; requests of a device left to a
+// successor are then left unanswered, for it to take over.
 void KernelServing::on_signal(int sig) {
-  if (stopping_) return;
+  if (stopping_) {
+    log::notice("{}: signal {} while stopping: ending within {} s", name_, sig,
+                AttachedTarget::stop_grace.count());
+    hurry_ = true;
+    if (stopped_) target_.hurry(served_.kept);
+    return;
+  }
   stopping_ = true;
   readiness_.stopping("stopping: signal " + std::to_string(sig));
   const bool may_leave = sig == SIGTERM && o_.reconnect_timeout_seconds && device_->adoptable();
@@ -314,8 +390,28 @@ void KernelServing::on_signal(int sig) {
     }
     boost::asio::post(io_, [this, kept = user.has_value()] {
       served_.kept = kept;
+      if (!kept) hurry_ = true;
+      if (kept && !hurry_) return hand_over_when_quiet(std::chrono::steady_clock::now() + handover_quiet_wait);
       stop(exit_ok);
     });
+  });
+}
+
+// Leaving the device to a successor: at a quiet moment, so that nothing
+// waits for the kernel's request timeout (handover_quiet_wait above).
+void KernelServing::hand_over_when_quiet(std::chrono::steady_clock::time_point until) {
+  const bool quiet = target_.server().quiet();
+  if (quiet || hurry_ || std::chrono::steady_clock::now() >= until) {
+    if (!quiet && !hurry_)
+      log::warning("{}: {} had no quiet moment for {} s: handing it over with requests in flight, which wait for "
+                   "their request timeout of {} s", name_, path_,
+                   std::chrono::duration_cast<std::chrono::seconds>(handover_quiet_wait).count(),
+                   request_.timeout_seconds);
+    return stop(exit_ok);  // closes every connection at once (nbd::Server::shutdown)
+  }
+  watchdog_.expires_after(handover_quiet_poll);
+  watchdog_.async_wait([this, until](const boost::system::error_code& ec) {
+    if (!ec) hand_over_when_quiet(until);
   });
 }
 
@@ -328,8 +424,6 @@ void KernelServing::on_signal(int sig) {
 void KernelServing::on_kernel_gone() {
   if (stopping_) return;
   stopping_ = true;
-  boost::system::error_code ignored;
-  signals_.cancel(ignored);
   if (!device_->tells_outside_disconnect()) return disconnect_then_stop(exit_failed);
   check_outside_disconnect(outside_disconnect_checks);
 }
@@ -357,6 +451,7 @@ void KernelServing::disconnect_then_stop(int code) {
   // holds it (no reconnect expiry) for a successor run from the copy in /run
   // (aoe-attach(8), ROOT STORAGE).
   if (o_.root_storage && device_->adoptable()) {
+    served_.kept = true;
     log::error("{}: the kernel closed every NBD connection of {} (a request outlived its timeout of {} s, "
                "or a socket failed); leaving it configured, its I/O held, for a restart to adopt",
                name_, path_, request_.timeout_seconds);
@@ -372,13 +467,16 @@ void KernelServing::disconnect_then_stop(int code) {
 
 void KernelServing::stop(int code) {
   code_ = code;
-  stopping_ = true;
+  stopping_ = stopped_ = true;
   work_.reset();
   watchdog_.cancel();
-  boost::system::error_code ignored;
-  signals_.cancel(ignored);
   target_.server().set_idle_listener(nullptr);
-  target_.stop([this] { io_.stop(); });
+  target_.stop([this] {
+    boost::system::error_code ignored;
+    signals_.cancel(ignored);  // a later signal must not reach this object
+    io_.stop();
+  });
+  if (hurry_) target_.hurry(served_.kept);
 }
 
 }  // namespace

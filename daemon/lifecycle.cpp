@@ -49,7 +49,7 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
         const Options& o, Readiness& readiness) {
   const bool claiming = o.claim || o.force_claim;
   AttachOptions attach = o.attach;
-  if (claiming) attach.claim_identity = host_identity();  // what claim() writes, rechecked while serving
+  if (claiming) attach.claim_identity = host_identity(links);  // what claim() writes, rechecked while serving
   // A failure from here on must not leave the target claimed by nobody
   // serving it, unless the claim is our sibling's (see below).
   // Nor one whose device waits for the next aoe-attach: the claim goes with it.
@@ -92,7 +92,7 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
     if (cancelled()) return finish(exit_failed, false);
   }
   std::string error;
-  auto target = AttachedTarget::open(io, links, attach, error);
+  auto target = AttachedTarget::open(io, links, attach, error, [&] { return cancelled_by != 0; });
   if (!target) {
     if (cancelled()) return finish(exit_failed, false);
     readiness.failed(exit_not_found, error);

@@ -1,6 +1,9 @@
 #include "daemon/socket_serving.h"
 
+#include <signal.h>
+
 #include <filesystem>
+#include <functional>
 
 #include <fmt/core.h>
 
@@ -21,12 +24,27 @@ int serve_socket(boost::asio::io_context& io, boost::asio::signal_set& signals, 
                 target.target().name(), size);
   });
   target.start();
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log::notice("{}: signal {}: draining in-flight requests", target.target().name(), sig);
-    readiness.stopping("draining " + o.socket_path);
-    target.stop([&] { io.stop(); });
-  });
+  // SIGTERM drains: in-flight requests finish, or fail at the deadline.
+  // SIGINT (aoe-detach, Ctrl-C) and a second signal stop within seconds
+  // whatever the deadline: what the target has not answered by then fails
+  // with EIO (AttachedTarget::hurry).
+  int signals_seen = 0;
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (++signals_seen == 1) {
+          log::notice("{}: signal {}: draining in-flight requests", target.target().name(), sig);
+          readiness.stopping("draining " + o.socket_path);
+          target.stop([&] {
+            boost::system::error_code ignored;
+            signals.cancel(ignored);  // a later signal must not reach this frame
+            io.stop();
+          });
+        }
+        if (sig == SIGINT || signals_seen > 1) target.hurry(false);
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
   served.ready = true;
   readiness.ready(o.socket_path);
   io.run();

@@ -74,9 +74,31 @@ void Control::attach(Link& link) {
   link.set_receiver([this, &link](std::span<const std::byte> frame) { on_frame(link, frame); });
 }
 
+namespace {
+
+// vblade (25) announces itself with version 0 in its header (byte 14 is
+// 0x08: R alone): a tag-0 Query Config answer otherwise as a version 1 one
+// (docs/aoe-protocol.md §2.6).  True for such a frame.
+bool is_versionless_announcement(std::span<const std::byte> frame) {
+  constexpr std::size_t flags_at = 14, command_at = 19, tag_at = 20;
+  if (frame.size() < wire::common_header_size + 8) return false;  // the header and Query Config's Arg
+  if ((std::to_integer<unsigned>(frame[flags_at]) & 0xF8) != 0x08) return false;
+  if (std::to_integer<unsigned>(frame[command_at]) != static_cast<unsigned>(wire::Command::query_config)) return false;
+  for (std::size_t i = tag_at; i < tag_at + 4; ++i)
+    if (frame[i] != std::byte{0}) return false;
+  return true;
+}
+
+}  // namespace
+
 bool Control::on_frame(Link& link, std::span<const std::byte> frame) {
   wire::Header header;
-  if (decode_header(frame, header)) return false;
+  if (decode_header(frame, header)) {
+    if (!is_versionless_announcement(frame)) return false;
+    std::vector<std::byte> fixed(frame.begin(), frame.end());
+    fixed[14] |= std::byte{0x10};  // version 1
+    return on_frame(link, fixed);
+  }
   if (header.tag == 0 && header.response && header.command == wire::Command::query_config) {
     wire::Frame full;
     if (announcement_ && !wire::decode(frame, full) && !header.error &&

@@ -22,21 +22,30 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
     : io_(io),
       target_(std::move(target)),
       options_(options),
-      payload_sectors_(target_.payload_sectors()),
       slots_(tag::slot_count),
-      copy_lifetime_(options.write_copy_lifetime.count() > 0 ? Duration(options.write_copy_lifetime)
-                                                             : options.rtt.max_rto),
-      timer_(io) {
+      fences_({.lba48 = target_.identity.lba48,
+               .in_order = options.in_order_ports,
+               .memory_limit = options.late_copy_memory},
+              tag::slot_count),
+      own_timers_(options.timers ? nullptr : std::make_unique<SteadyTimers>(io)),
+      timers_(options.timers ? *options.timers : *own_timers_),
+      timer_(timers_.make_timer([this] {
+        timer_armed_ = false;
+        forgive_own_stall(timers_.now() - tick_due_);
+        on_tick();
+      })),
+      paths_(target_, options_, timers_,
+             {.send_probe = [this](unsigned p, unsigned sectors) { send_probe(p, sectors); },
+              .move_frames = [this](unsigned p) { move_frames(p); },
+              .io_in_flight = [this] { return frames_in_flight_ != 0; }}) {
   Identity& id = target_.identity;
   if (id.claimed_sectors)
     log::warning("{}: IDENTIFY claims {} sectors, more than {} addresses: serving the first {}", target_.name(),
                  id.claimed_sectors, id.lba48 ? "LBA48" : "LBA28", id.sectors);
   set_capacity(id.sectors);  // however the identity was made
-  for (const PathInfo& info : target_.paths) add_path(info);
-  update_payload();
+  paths_.update(target_.paths);
   free_slots_.reserve(slots_.size());
   retransmit_queue_.reserve(slots_.size());
-  fences_.reserve(slots_.size());
   outbox_.reserve(slots_.size());
   sending_.reserve(slots_.size());
   sending_paths_.reserve(slots_.size());
@@ -47,10 +56,7 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   probe_buffer_.resize(255 * wire::sector_size);
 }
 
-Engine::~Engine() {
-  *alive_ = false;
-  timer_.cancel();
-}
+Engine::~Engine() { *alive_ = false; }
 
 std::uint64_t Engine::size_bytes() const noexcept { return target_.identity.size_bytes(); }
 
@@ -71,30 +77,20 @@ void Engine::async_flush(Completion done) {
   if (!can_flush()) {
     // Nothing to send: a write completes only once the target acknowledged it,
     // and a target without a cache flush command offers nothing stronger.
-    return fail_soon(std::move(done), {});
+    return complete_soon(std::move(done), {});
   }
   submit(Kind::flush, 0, nullptr, 0, std::move(done));
 }
 
-// docs/aoe-protocol.md §3.5: a target answering FLUSH with ABRT has no flush
-// support; it is then treated like one whose IDENTIFY offers none.
-void Engine::refuse_flush() {
-  if (flush_refused_) return;
-  flush_refused_ = true;
-  log::warning("{}: the target refuses FLUSH CACHE{} (ATA ABRT): treated as a target without a write cache "
-               "to flush; flushes now complete at once, and a write is as durable as its acknowledgement",
-               target_.name(), target_.identity.flush_ext_supported ? " EXT" : "");
-}
-
 void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done) {
-  if (stopped_) return fail_soon(std::move(done), errc::shutting_down);
-  if (down_) return fail_soon(std::move(done), errc::target_down);
-  if (paths_.empty()) return fail_soon(std::move(done), errc::no_path);
+  if (stopped_) return complete_soon(std::move(done), stop_error_);
+  if (down_) return complete_soon(std::move(done), errc::target_down);
+  if (paths_.paths().empty()) return complete_soon(std::move(done), errc::no_path);
   if (kind != Kind::flush) {
-    if (offset % wire::sector_size || length % wire::sector_size) return fail_soon(std::move(done), errc::not_aligned);
-    if (length > options_.max_request_bytes) return fail_soon(std::move(done), errc::request_too_large);
-    if (offset > size_bytes() || length > size_bytes() - offset) return fail_soon(std::move(done), errc::out_of_range);
-    if (length == 0) return fail_soon(std::move(done), {});
+    if (offset % wire::sector_size || length % wire::sector_size) return complete_soon(std::move(done), errc::not_aligned);
+    if (length > options_.max_request_bytes) return complete_soon(std::move(done), errc::request_too_large);
+    if (offset > size_bytes() || length > size_bytes() - offset) return complete_soon(std::move(done), errc::out_of_range);
+    if (length == 0) return complete_soon(std::move(done), {});
   }
   Request* r = new_request();
   r->kind = kind;
@@ -104,9 +100,10 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   r->fully_framed = false;
   r->frames_outstanding = 0;
   r->data = data;
-  r->submitted_at = options_.now();
+  r->submitted_at = timers_.now();
   r->pinned_path = -1;
   r->fenced = false;
+  r->repair = false;
   r->error.clear();
   r->done = std::move(done);
   ++live_requests_;
@@ -115,8 +112,10 @@ void Engine::submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_
   run_completions();
 }
 
-void Engine::fail_soon(Completion done, std::error_code ec) {
-  // Never complete inside the caller's call: it may hold state it updates after.
+// Completes a request that needs no frame: refused (`ec`), or with nothing
+// to do (empty, or a flush of a target without a cache).  Never inside the
+// caller's call: it may hold state it updates after.
+void Engine::complete_soon(Completion done, std::error_code ec) {
   boost::asio::post(io_, [done = std::move(done), ec] { done(ec); });
 }
 
@@ -133,13 +132,13 @@ Engine::Request* Engine::new_request() {
 // Fills the paths' windows: retransmissions first, then new frames from the
 // oldest request that is not held by a fence.  Each frame goes to the path
 // expected to answer it first, given how much is waiting
-// (engine_schedule.cpp).
+// (initiator/scheduler.h).
 void Engine::pump() {
   if (in_pump_) return;
   in_pump_ = true;
   std::size_t backlog = waiting_frames();
   while (!retransmit_queue_.empty() || (!queue_.empty() && !free_slots_.empty())) {
-    int p = pick_path(backlog);
+    int p = scheduler_.pick(paths_.paths(), paths_.ports(), backlog);
     if (p < 0) break;
     if (backlog > 1) --backlog;
     if (!retransmit_queue_.empty()) {
@@ -170,6 +169,8 @@ void Engine::send_new_frame(unsigned path_index, Request* r) {
   r->next_sector += s.sectors;
   ++r->frames_outstanding;
   ++frames_in_flight_;
+  if (r->kind == Kind::write && !r->repair)  // its data is kept over fenced sectors
+    fences_.framed(r->lba + s.first_sector, s.sectors, r->data + std::size_t{s.first_sector} * wire::sector_size);
   if (r->kind == Kind::flush || r->next_sector == r->sectors) {
     r->fully_framed = true;
     if (r == queue_.front())
@@ -213,7 +214,6 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
 
   s.generation = (s.generation + 1) & tag::generation_mask;
   ++s.transmissions;
-  s.widest = s.transmissions == 1 ? s.sectors : std::max(s.widest, s.sectors);
   wire::Header header{.dst = path.mac,
                       .src = path.link->info().mac,
                       .shelf = target_.shelf,
@@ -229,16 +229,24 @@ void Engine::transmit(std::uint32_t slot_index, unsigned path_index) {
   else
     out.head_size = wire::min_frame_size;  // bytes 36..59 stay zero: the padding
 
-  auto now = options_.now();
+  auto now = timers_.now();
   if (s.first_sent_at == Clock::time_point{}) s.first_sent_at = now;
   s.sent_at = now;
   s.path = path_index;
   s.sequence = path.sequence++;
   s.paths_sent |= path_bit(path_index);
   ++path.outstanding;
-  ++ports_[path.port].outstanding;
+  ++paths_.port_of(path).outstanding;
   ++path.stats.frames_sent;
   if (s.transmissions > 1) ++path.stats.retransmits;
+  if (r.kind == Kind::write)
+    fences_.sent({.slot = slot_index,
+                  .generation = s.generation,
+                  .path = path_index,
+                  .sequence = s.sequence,
+                  .lba = r.lba + s.first_sector,
+                  .sectors = s.sectors},
+                 s.transmissions > 1);
 }
 
 // Hands each link its share of the pass's frames in one call, in the order
@@ -298,12 +306,12 @@ bool Engine::on_frame(Link& link, std::span<const std::byte> raw) {
 void Engine::settle_soon() {
   if (settle_posted_) return;
   settle_posted_ = true;
-  boost::asio::post(io_, [this, alive = alive_] {
+  boost::asio::post(io_, with_memory(settle_memory_, [this, alive = alive_] {
     if (!*alive) return;  // queued before the engine went away
     settle_posted_ = false;
     pump();
     run_completions();
-  });
+  }));
 }
 
 void Engine::count_rejected(std::uint32_t t) {
@@ -314,10 +322,14 @@ void Engine::count_rejected(std::uint32_t t) {
     ++stray_replies_;
 }
 
-int Engine::path_of(const Link& link, const wire::Mac& mac) const noexcept {
-  for (unsigned p = 0; p < paths_.size(); ++p)
-    if (paths_[p].link == &link && paths_[p].mac == mac) return static_cast<int>(p);
-  return -1;
+// Frames waiting for a path: retransmissions and the unframed rest of the
+// queued requests (those held by a fence too: they are few and short).
+std::size_t Engine::waiting_frames() const noexcept {
+  std::size_t n = retransmit_queue_.size();
+  unsigned per_frame = std::max(1u, paths_.payload_sectors());
+  for (const Request* r : queue_)
+    n += r->kind == Kind::flush ? 1 : (r->sectors - r->next_sector + per_frame - 1) / per_frame;
+  return n;
 }
 
 void Engine::on_reply(Link& link, const wire::Frame& frame) {
@@ -328,32 +340,33 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   // the frame's latest transmission: it is that path that is alive.
   // Retired and quarantined paths answer nothing: their port is gone, or
   // is another disk, or announced itself and awaits IDENTIFY.
-  int from = path_of(link, h.src);
+  // A late answer to a copy still counts from a retired path: the copy
+  // went out on it when it was in use.
+  const int sender = paths_.find(link, h.src);
+  int from = sender;
   if (from >= 0 && paths_[static_cast<unsigned>(from)].retired) from = -1;
   if (!s.request) {  // the frame already completed: a duplicate or very late answer
     ++stray_replies_;
     if (from >= 0) ++paths_[static_cast<unsigned>(from)].stats.duplicate_replies;
-    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata) {
-      paths_[static_cast<unsigned>(from)].silent_episodes = 0;  // slow, but it answers: not failed
-      on_late_copy(i, tag::generation_of(h.tag));
-    }
-    return;
+    if (from >= 0 && h.shelf == target_.shelf && h.slot == target_.slot && h.command == wire::Command::ata)
+      paths_.on_answer(static_cast<unsigned>(from));  // slow, but it answers: not failed
+    return on_late_answer(sender, frame);
   }
   auto reject = [&](const char* why) {
     ++paths_[s.path].stats.rejected_replies;
     log::debug("{}: rejected reply tag {:08x} from {} on {}: {}", target_.name(), h.tag, wire::format_mac(h.src),
                link.info().name, why);
   };
+  std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
+  if (from < 0 && sender >= 0 && age >= s.transmissions) return on_late_answer(sender, frame);
   if (from < 0) return reject("not a path in use");
   if (h.shelf != target_.shelf || h.slot != target_.slot || h.command != wire::Command::ata)
     return reject("another target or command");
   Path& path = paths_[static_cast<unsigned>(from)];
-  std::uint32_t age = (s.generation - tag::generation_of(h.tag)) & tag::generation_mask;
-  path.silent_episodes = 0;  // slow or not, the path answers
+  paths_.on_answer(static_cast<unsigned>(from));  // slow or not, the path answers
   if (age >= s.transmissions) {  // an answer to an earlier frame that used this slot
     ++path.stats.late_replies;
-    on_late_copy(i, tag::generation_of(h.tag));
-    return;
+    return on_late_answer(sender, frame);
   }
   // The answer comes from a port this frame was sent to (docs/aoe-protocol.md
   // §2.6), and echoes its ATA Arg.  An AoE error answer (E) is not held to
@@ -364,6 +377,7 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
   if (!h.error && !wire::answers(ata_arg(s), ata)) return reject("does not echo the frame's flags, LBA or count");
   s.answered = true;
   s.answered_generation = tag::generation_of(h.tag);
+  if (age == 0 && static_cast<unsigned>(from) == s.path) fences_.path_answered(s.path, s.sequence);
   if (s.request->kind == Kind::probe) return complete_frame(i, {});  // any answer proves the path
   if (h.error) {
     auto ec = make_error_code(from_aoe_error(h.error_code));
@@ -372,12 +386,9 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
     return complete_frame(i, ec);
   }
   if (ata.cmd_status & wire::ata::failure_mask) {
-    // ABRT alone: the command is not supported (a write error would add UNC
-    // or IDNF).  docs/aoe-protocol.md §3.5: no flush support, not a failure.
-    if (s.request->kind == Kind::flush && ata.err_feature == wire::ata::error_abrt) {
-      refuse_flush();
-      return complete_frame(i, {});
-    }
+    // A FLUSH too, ABRT included: ATA also aborts a flush it could not
+    // complete, so only the flush sent before serving may tell that the
+    // target has none (docs/aoe-protocol.md §3.5).
     std::error_code ec = from_ata_error(ata.err_feature);
     log::warning("{}: tag {:08x} lba {}: ATA status {:02x} error {:02x}: {}", target_.name(), h.tag,
                  s.request->lba + s.first_sector, ata.cmd_status, ata.err_feature, ec.message());
@@ -389,12 +400,14 @@ void Engine::on_reply(Link& link, const wire::Frame& frame) {
       ++path.stats.rejected_replies;
       return;
     }
-    std::memcpy(s.request->data + std::size_t{s.first_sector} * wire::sector_size, ata.data.data(), expected);
+    std::byte* dst = s.request->data + std::size_t{s.first_sector} * wire::sector_size;
+    std::memcpy(dst, ata.data.data(), expected);
+    fences_.patch_read(s.request->lba + s.first_sector, s.sectors, dst);  // never older than an acknowledged write
   }
   // Timing and window belong to the path of the latest transmission; an
   // answer that came another way says nothing about either.
   if (static_cast<unsigned>(from) == s.path) {
-    if (age == 0 && s.transmissions == 1) path.rtt.sample(options_.now() - s.sent_at);  // Karn
+    if (age == 0 && s.transmissions == 1) path.rtt.sample(timers_.now() - s.sent_at);  // Karn
     path.window.on_ack();
   }
   complete_frame(i, {});
@@ -404,7 +417,8 @@ void Engine::complete_frame(std::uint32_t slot_index, std::error_code ec) {
   Slot& s = slots_[slot_index];
   Request* r = s.request;
   // Before the request can complete: a write its caller issues next must see the fence.
-  if (r->kind == Kind::write && s.transmissions > (s.answered ? 1u : 0u)) fence_copies(slot_index);
+  if (r->kind == Kind::write)
+    fences_.done(slot_index, s.answered ? std::optional(s.answered_generation) : std::nullopt);
   release_slot(slot_index);
   --r->frames_outstanding;
   if (ec) stop_framing(r, ec);
@@ -427,7 +441,7 @@ void Engine::release_slot(std::uint32_t slot_index) {
   } else {
     Path& path = paths_[s.path];
     --path.outstanding;
-    --ports_[path.port].outstanding;
+    --paths_.port_of(path).outstanding;
   }
   s.request = nullptr;
   s.transmissions = 0;
@@ -458,7 +472,7 @@ void Engine::fail_all(std::error_code ec) {
 
 void Engine::on_tick() {
   if (stopped_) return;  // a tick queued before shutdown()
-  auto now = options_.now();
+  auto now = timers_.now();
   bool expired = false;
   bool io_in_flight = false;
   for (const Slot& s : slots_) {
@@ -466,11 +480,11 @@ void Engine::on_tick() {
     io_in_flight = true;
     if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) expired = true;
   }
-  expire_fences(now);
+  settle_fences(now);
   // Requests waiting with nothing in flight have no usable path to go out
   // on: that stall runs against the deadline too, or they would wait forever.
-  // Writes held by a fence wait for its end, not for a path.
-  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()) || !fences_.empty())
+  // Writes held by a fence wait for it, not for a path (settle_fences).
+  if (io_in_flight || (queue_.empty() && retransmit_queue_.empty()) || fence_held_)
     stalled_since_ = {};
   else if (stalled_since_ == Clock::time_point{})
     stalled_since_ = now;
@@ -487,7 +501,7 @@ void Engine::on_tick() {
       if (s.request->kind == Kind::probe) limit = std::max(limit, Duration(options_.probe_interval));
       if (now - s.sent_at >= limit) on_timeout(i, now);
     }
-    probe_paths(now);
+    paths_.probe_due(now);
   }
   pump();
   run_completions();
@@ -506,48 +520,34 @@ void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {
               wire::format_mac(path.mac), to_ms(now - s.sent_at),
               suppressed ? fmt::format(" ({} similar messages suppressed)", suppressed) : std::string());
   --path.outstanding;
-  --ports_[path.port].outstanding;
+  --paths_.port_of(path).outstanding;
   s.queued_for_retransmit = true;
   retransmit_queue_.push_back(i);
   // React once per loss episode (a window's worth of frames that a stall of
   // the target or the host times out together), as TCP does: one halving of
   // the window, one doubling of the RTO.  Reacting per frame would back the
   // RTO off to its ceiling and fail a working path after one hiccup.
-  if (!path.window.on_loss(s.sequence, path.sequence)) return;
-  path.rtt.on_timeout();
-  // Episodes in a row with no answer at all, each after a doubled RTO, are no
-  // longer congestion: the path is broken.  (The aoe driver drops a NIC after
-  // 2 x window consecutive lost frames, which one stall can reach.)
-  if (!path.failed && ++path.silent_episodes >= options_.episodes_to_fail) fail_path(p, "keeps timing out");
+  if (path.window.on_loss(s.sequence, path.sequence)) paths_.on_loss_episode(p);
 }
 
 void Engine::arm_timer() {
-  bool needs_probe =
-      std::any_of(paths_.begin(), paths_.end(), [](const Path& p) { return p.failed && !p.retired && p.link_up; });
-  if (timer_armed_ || stopped_ || (frames_in_flight_ == 0 && queue_.empty() && !needs_probe)) return;
+  if (timer_armed_ || stopped_ ||
+      (frames_in_flight_ == 0 && queue_.empty() && !paths_.probing() && !fences_.wants_tick()))
+    return;
   // Check four times per shortest RTO, within [1 ms, 50 ms]: late enough to
   // batch, early enough that a timeout fires within a quarter RTO of its time.
   Duration tick = std::chrono::milliseconds(50);
-  for (const Path& p : paths_) tick = std::min(tick, p.rtt.rto() / 4);
+  for (const Path& p : paths_.paths()) tick = std::min(tick, p.rtt.rto() / 4);
   tick = std::max<Duration>(tick, std::chrono::milliseconds(1));
   timer_armed_ = true;
-  tick_due_ = Clock::now() + tick;
-  timer_.expires_after(tick);
-  timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
-    // Cancelled, or queued before the engine went away.
-    if (ec == boost::asio::error::operation_aborted || !*alive) return;
-    timer_armed_ = false;
-    forgive_own_stall(Clock::now() - tick_due_);
-    on_tick();
-  });
+  tick_due_ = timers_.now() + tick;
+  timer_->arm(tick_due_);
 }
 
 // A tick this late means this process did not run (SIGSTOP, a suspended
 // host or VM, a debugger): nothing it sent could be answered meanwhile, so
 // that time is not the target's silence and does not count against the
 // deadline.  The frames are timed out and resent as after any stall.
-// Measured on the real steady clock, which the timer runs on, whatever
-// EngineOptions::now says.
 void Engine::forgive_own_stall(Duration late) {
   constexpr Duration own_stall = std::chrono::seconds(1);
   if (late < own_stall) return;
@@ -558,10 +558,15 @@ void Engine::forgive_own_stall(Duration late) {
               target_.name(), std::chrono::duration<double>(late).count());
 }
 
-void Engine::shutdown() {
+void Engine::shutdown(std::error_code why) {
   stopped_ = true;
-  fail_all(errc::shutting_down);
-  timer_.cancel();
+  stop_error_ = why;
+  fail_all(why);
+  if (fences_.fences() > 0)
+    log::warning("{}: stopping with {} write copies unanswered: should a stalled port still execute one, it "
+                 "overwrites the newer data of its sectors (docs/write-ordering.md §5)",
+                 target_.name(), fences_.fences());
+  timer_->cancel();
   timer_armed_ = false;
   run_completions();
 }
@@ -583,23 +588,6 @@ void Engine::run_completions() {
   in_completions_ = false;
 }
 
-std::vector<PathStatus> Engine::path_status() const {
-  std::vector<PathStatus> out;
-  for (const Path& p : paths_) {
-    if (p.retired) continue;
-    PathStatus st = p.stats;
-    st.failed = p.failed;
-    st.link_up = p.link_up;
-    st.payload_bytes = p.payload_sectors * static_cast<unsigned>(wire::sector_size);
-    st.window = p.window.size();
-    st.window_cap = p.window.cap();
-    st.outstanding = p.outstanding;
-    st.srtt = p.rtt.srtt();
-    st.rttvar = p.rtt.rttvar();
-    st.rto = p.rtt.rto();
-    out.push_back(std::move(st));
-  }
-  return out;
-}
+std::vector<PathStatus> Engine::path_status() const { return paths_.status(); }
 
 }  // namespace aoe

@@ -1,32 +1,30 @@
 // engine.h: the request engine for one AoE target (the aoecmd.c of this project).
 //
 // It turns sector-aligned reads, writes and flushes of up to 32 MiB into
-// ATA frames of the target's payload size, keeps a congestion window per
-// path (a local NIC and a target port), sends each frame on the path that
-// is expected to answer it first (engine_schedule.cpp), retransmits on
-// timeout under a fresh tag, and completes a request when every one of its
-// frames was answered.  A frame unanswered
-// for the deadline fails its request with EIO and marks the target down;
-// requests then fail fast until target_answered() says it is back.
+// ATA frames of the target's payload size, sends each frame on the path
+// that is expected to answer it first, retransmits on timeout under a
+// fresh tag, and completes a request when every one of its frames was
+// answered.  A frame unanswered for the deadline fails its request with
+// EIO and marks the target down; requests then fail fast until
+// target_answered() says it is back.
 //
-// A path that keeps timing out while another works is marked failed: its
-// frames move to the healthy paths at once and it is probed in the
-// background until it answers probes_to_restore rounds in a row
-// (docs/aoe-protocol.md §8.6).  A path that answers late still answers: it
-// is slow, not failed.  Probes come in two sizes; when
-// only the small one gets through, the path's payload is halved (a hop with
-// a smaller MTU, docs/aoe-protocol.md §7) and frames too big for it are cut on resend.
+// The engine is the request and frame core, wiring the parts that decide:
+// - initiator/path.h: one path's state, RTT estimator and congestion window;
+// - initiator/path_health.h (PathHealth): which paths exist and which work:
+//   failure after silent loss episodes, probes, the jumbo fallback, link
+//   events, rediscovery; frames of a failed path move to the others;
+// - initiator/scheduler.h (Scheduler): which path carries the next frame;
+// - initiator/timer_service.h: the clock and the tick, real or simulated.
+// engine.cpp is the core (framing, replies, timeouts, completions);
+// engine_paths.cpp what the path health asks of it and the path events
+// from outside; engine_fences.cpp the hooks into the fences of retransmitted writes
+// (initiator/write_fences.h: WriteFences).
 //
-// A write that was transmitted more than once fences its sectors until its
-// other copies are answered or too old to execute, so that a later write of
-// those sectors cannot be overwritten by a stale copy; a target that answers
-// FLUSH CACHE with ABRT is treated as having no cache to flush.
-//
-// engine.cpp is the data path (framing, replies, timeouts, completions);
-// engine_schedule.cpp which path carries the next frame; engine_paths.cpp
-// the paths' membership and health (failure, probes, the jumbo fallback,
-// link events, the target going down and coming back); engine_fences.cpp
-// the fences of retransmitted writes.
+// A write that was transmitted more than once fences its sectors until there
+// is evidence that its other copies can no longer execute; a later write of
+// those sectors keeps its data until then, and is written again should a
+// late copy land on top of it (write_fences.h).  A FLUSH CACHE that
+// fails, ABRT included, fails its request: a flush means durable or an error.
 //
 // Frames go out in batches: transmit() queues the frames of a pump pass and
 // flush_sends() hands each link its share in one call (PacketLink: sendmmsg).
@@ -47,90 +45,47 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "initiator/block_device.h"
+#include "initiator/errors.h"
+#include "initiator/handler_memory.h"
 #include "initiator/log.h"
 #include "initiator/path.h"
+#include "initiator/path_health.h"
+#include "initiator/recycling_allocator.h"
+#include "initiator/scheduler.h"
 #include "initiator/tag.h"
 #include "initiator/target.h"
+#include "initiator/timer_service.h"
+#include "initiator/write_fences.h"
 
 namespace aoe {
 
-struct EngineOptions {
+// The path tunables (RTT limits, windows, probes, failure) are PathOptions
+// (initiator/path_health.h).
+struct EngineOptions : PathOptions {
   // A frame unanswered this long fails its request and marks the target
   // down (the kernel's aoe_deadsecs is 180 s; Plan 9 gives up after 45 s).
   // Zero retries forever.
   std::chrono::milliseconds deadline = std::chrono::seconds(60);
-  RttLimits rtt;
-  // Upper bound on any path's window whatever the Buffer Count says (the
-  // kernel's aoe_maxout is 64; vblade's default Buffer Count is 16).
-  unsigned max_window = 128;
   // Largest request accepted, the kernel nbd driver's max_hw_sectors.
   std::size_t max_request_bytes = 32u << 20;
-  // How often a failed path is probed.  A path failed again within
-  // flap_window of its restoration is probed half as often each time (up
-  // to 16 x): a path that cannot hold its answers does not cycle.
-  std::chrono::milliseconds probe_interval{500};
-  std::chrono::milliseconds flap_window{std::chrono::seconds(30)};
-  // Probe rounds in a row a failed path must answer at full size before it
-  // carries I/O again: one answer may be a lucky frame on a path that
-  // loses most.
-  unsigned probes_to_restore = 2;
-  // A working path that carried no frame for this long while I/O runs on
-  // the others gets a probe read, whose answer refreshes its RTT: the
-  // scheduler leaves a slow path idle, and would otherwise never notice it
-  // became fast again.  One frame a second costs nothing measurable.
-  std::chrono::milliseconds rtt_refresh_interval{std::chrono::seconds(1)};
-  // Loss episodes in a row without any answer that fail a path: each waits
-  // a doubled RTO, so 3 takes at least 7 x min_rto and rides out a stall.
-  // Any answer counts, even to a frame already answered on another path:
-  // a path that answers late is slow, and the scheduler treats it so.
-  unsigned episodes_to_fail = 3;
-  // Rediscovery rounds in a row that must miss a failed path before it is
-  // retired: one Query Config answer is one frame, and losing it must not
-  // stop the probes that would bring the path back; probing a path that is
-  // really gone costs only a frame per probe.
-  unsigned misses_to_retire = 2;
-  // Where every decision by time (RTT samples, timeouts, the deadline,
-  // probes) reads it; tests put a clock they move by hand here.  The timer
-  // that makes the engine look again still runs on the steady clock.
-  std::function<Clock::time_point()> now = [] { return Clock::now(); };
-  // How long an unanswered copy of a write may still execute on the target
-  // after it was sent; zero: rtt.max_rto.  A retransmitted write leaves its
-  // other copies in a switch or target queue, where a copy can execute after
-  // its twin was answered, and so after a later write of the same sectors
-  // (targets execute frames in any order, docs/aoe-protocol.md §8.10).  A
-  // later overlapping write waits until every copy was answered or is older
-  // than this.  The bound is the engine's own for a lost frame: RTO =
-  // srtt + 4 rttvar covers the delays a path shows, each loss doubles it, and
-  // at rtt.max_rto a transmission still unanswered is counted lost; a copy
-  // held longer than that ceiling has outlived every delay the estimator
-  // allows on any path.  Only writes overlapping a retransmitted one pay it.
-  std::chrono::milliseconds write_copy_lifetime{0};
-};
-
-// Live numbers of one path, for aoe-stat.
-struct PathStatus {
-  std::string interface;
-  wire::Mac target_mac{};
-  bool failed = false;                 // timing out while another path works, or NIC down
-  bool link_up = true;
-  unsigned payload_bytes = 0;
-  unsigned window = 0;
-  unsigned window_cap = 0;
-  unsigned outstanding = 0;
-  Duration srtt{0};
-  Duration rttvar{0};
-  Duration rto{0};
-  std::uint64_t frames_sent = 0;
-  std::uint64_t retransmits = 0;
-  std::uint64_t timeouts = 0;
-  std::uint64_t late_replies = 0;      // answers to an earlier frame that used the tag's slot
-  std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
-  std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/path/target/command/LBA/count, bad length
-  std::uint64_t send_drops = 0;        // the NIC queue refused the frame
-  std::uint64_t failures = 0;          // times the path was failed (link down, or silent for 3 episodes)
+  // The clock and timers of every decision by time (RTT samples, timeouts,
+  // the deadline, probes, the tick that makes the engine look again); null:
+  // real time on the io_context.  Tests put a clock they move by hand here
+  // (tests/support/manual_clock.h).  It must outlive the engine.
+  TimerService* timers = nullptr;
+  // Late copies of writes (initiator/write_fences.h, docs/write-ordering.md).
+  // in_order_ports: every target port serves the frames of each path in the
+  // order they arrive (vblade, one process per port, does; a target with a
+  // command queue or several threads, such as qaoed, need not), so an
+  // answer on a path proves every frame sent earlier on it executed or was
+  // dropped.  Off (the default) assumes nothing: only a copy's own answer
+  // ends its fence.  late_copy_memory bounds the data kept for sectors that
+  // a late copy may still overwrite, with the fences' records; at the
+  // bound, writes over fenced sectors wait, and fail after the deadline.
+  bool in_order_ports = false;
+  std::size_t late_copy_memory = std::size_t{32} << 20;
 };
 
 class Engine final : public BlockDevice {
@@ -147,6 +102,10 @@ class Engine final : public BlockDevice {
   void async_read(std::uint64_t offset, std::span<std::byte> data, Completion done) override;
   void async_write(std::uint64_t offset, std::span<const std::byte> data, Completion done) override;
   void async_flush(Completion done) override;
+  // The target has no flush to offer (it aborted the one sent before
+  // serving, daemon/attached_target.cpp): flushes complete at once from now
+  // on, as for a target whose IDENTIFY offers none.  Before serving only.
+  void refuse_flush() noexcept { flush_refused_ = true; }
 
   // Offers a received frame; returns false if it is not an engine frame
   // (so the caller can hand it to discovery).  Call from every Link receiver.
@@ -188,18 +147,23 @@ class Engine final : public BlockDevice {
   // can look for it more often than the usual rediscovery interval.
   void set_down_listener(std::function<void()> listener) { down_listener_ = std::move(listener); }
 
-  // Fails every queued and in-flight request with errc::shutting_down.
-  void shutdown();
+  // Fails every queued and in-flight request, and every later one, with
+  // `why`: errc::shutting_down, or errc::abandoned (EIO) when a stop cannot
+  // wait for the target any longer (daemon/attached_target.h, hurry()).
+  void shutdown(std::error_code why = errc::shutting_down);
 
   const TargetInfo& target() const noexcept { return target_; }
   // Sectors per frame on the weakest working path (each path cuts its own).
-  unsigned payload_sectors() const noexcept { return payload_sectors_; }
+  unsigned payload_sectors() const noexcept { return paths_.payload_sectors(); }
   std::size_t in_flight_requests() const noexcept { return live_requests_; }
   std::uint64_t stray_replies() const noexcept { return stray_replies_; }
-  // Writes held back behind a copy of an earlier overlapping write, and the
-  // sector ranges fenced now (see EngineOptions::write_copy_lifetime).
+  // Writes held back by a repair or at the late_copy_memory bound; copies of
+  // completed writes that may still execute; sectors whose newer data is
+  // kept over them; repairs done (write_fences.h).
   std::uint64_t fenced_writes() const noexcept { return fenced_writes_; }
-  std::size_t fences() const noexcept { return fences_.size(); }
+  std::size_t fences() const noexcept { return fences_.fences(); }
+  std::size_t kept_sectors() const noexcept { return fences_.kept_sectors(); }
+  std::uint64_t repairs() const noexcept { return fences_.repairs(); }
   std::vector<PathStatus> path_status() const;
 
  private:
@@ -216,53 +180,9 @@ class Engine final : public BlockDevice {
     Clock::time_point submitted_at{};
     int pinned_path = -1;            // probes: the path they test
     bool fenced = false;             // held back by a fence at least once
+    bool repair = false;             // a rewrite of kept data (write_fences.h)
     std::error_code error;
     Completion done;
-  };
-
-  struct Path {
-    Link* link = nullptr;
-    wire::Mac mac{};
-    unsigned port = 0;               // index into ports_ (the target MAC)
-    RttEstimator rtt;
-    Window window;
-    unsigned outstanding = 0;
-    std::uint64_t sequence = 0;      // transmissions so far (for Window::on_loss)
-    unsigned payload_sectors = 1;    // largest frame this path carries now
-    unsigned full_payload_sectors = 1;  // what discovery says it should carry
-    bool failed = false;
-    bool retired = false;            // out of use: rediscovery no longer finds it, or it is another disk
-    bool link_up = true;
-    unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
-    unsigned missed_rediscoveries = 0;  // rounds in a row that did not list this path
-    Clock::time_point next_probe{};
-    unsigned probes_in_flight = 0;
-    bool small_probe_answered = false;
-    bool full_probe_answered = false;  // this round's probe at the payload size
-    unsigned answered_rounds = 0;    // probe rounds in a row answered at full size while failed
-    Clock::time_point probe_sent_at{};
-    Clock::time_point restored_at{};
-    unsigned flaps = 0;              // failed again within flap_window of restoration, in a row
-    std::uint64_t refresh_sequence = 0;  // `sequence` at the last look for idleness
-    Clock::time_point next_refresh{};
-    PathStatus stats;
-  };
-
-  // Sectors that unanswered copies of a completed write may still overwrite.
-  struct Fence {
-    std::uint64_t lba = 0;
-    std::uint32_t sectors = 0;
-    std::uint32_t slot = 0;
-    std::uint32_t first_generation = 0;  // the copies are [first_generation, + copies)
-    std::uint32_t copies = 0;
-    std::uint64_t unanswered = 0;        // bit k: copy first_generation + k (only the expiry ends > 64 copies)
-    Clock::time_point expires{};         // the latest copy is past write_copy_lifetime
-  };
-
-  struct Port {                      // one target MAC: its Buffer Count bounds all paths to it
-    wire::Mac mac{};
-    unsigned buffer_count = 1;
-    unsigned outstanding = 0;
   };
 
   struct Slot {                      // one frame in flight; indexed by the tag's slot field
@@ -271,7 +191,6 @@ class Engine final : public BlockDevice {
     std::uint32_t transmissions = 0; // generations [generation - transmissions + 1, generation] are this frame's
     std::uint32_t first_sector = 0;  // offset within the request
     std::uint8_t sectors = 0;
-    std::uint8_t widest = 0;         // most sectors any transmission carried (before a cut)
     bool answered = false;           // a reply to answered_generation arrived
     std::uint32_t answered_generation = 0;
     unsigned path = 0;
@@ -292,39 +211,25 @@ class Engine final : public BlockDevice {
   };
 
   void submit(Kind kind, std::uint64_t offset, std::byte* data, std::size_t length, Completion done);
-  void fail_soon(Completion done, std::error_code ec);
+  void complete_soon(Completion done, std::error_code ec);
   void pump();
   void send_new_frame(unsigned path_index, Request* request);
   Request* next_to_frame(unsigned max_sectors);
-  void fence_copies(std::uint32_t slot_index);
-  void on_late_copy(std::uint32_t slot_index, std::uint32_t generation);
-  bool fenced(std::uint64_t lba, std::uint32_t sectors) const noexcept;
-  void expire_fences(Clock::time_point now);
-  void refuse_flush();
+  void on_late_answer(int sender, const wire::Frame& frame);
+  void start_repairs();
+  void settle_fences(Clock::time_point now);
   bool fit_frame(std::uint32_t slot_index, unsigned max_sectors);
   void transmit(std::uint32_t slot_index, unsigned path_index);
   void flush_sends();
   void settle_soon();
-  int pick_path(std::size_t backlog);
   std::size_t waiting_frames() const noexcept;
-  Duration expected_rtt(const Path& path, Duration unmeasured) const noexcept;
-  bool usable(const Path& path, bool allow_failed) const;
-  void probe_paths(Clock::time_point now);
-  Clock::time_point probe_time(const Path& path, Clock::time_point now) const noexcept;
-  void add_path(const PathInfo& info);
-  void update_payload();
   void on_timeout(std::uint32_t slot_index, Clock::time_point now);
-  void fail_path(unsigned path_index, const char* why);
-  void restore_path(unsigned path_index);
-  void requeue_frames_of(unsigned path_index);
-  void probe(unsigned path_index);
+  void move_frames(unsigned path_index);
   void send_probe(unsigned path_index, unsigned sectors);
-  void on_probe_done(unsigned path_index, unsigned sectors, std::error_code ec);
   void on_reply(Link& link, const wire::Frame& frame);
   void on_announcement(const wire::Header& header);
   wire::AtaArg ata_arg(const Slot& slot) const noexcept;
   void retire_port(const wire::Mac& mac, const char* why);
-  int path_of(const Link& link, const wire::Mac& mac) const noexcept;
   void complete_frame(std::uint32_t slot_index, std::error_code ec);
   void release_slot(std::uint32_t slot_index);
   void count_rejected(std::uint32_t tag);
@@ -341,13 +246,10 @@ class Engine final : public BlockDevice {
   boost::asio::io_context& io_;
   TargetInfo target_;
   EngineOptions options_;
-  unsigned payload_sectors_;
-  std::vector<Path> paths_;
-  std::vector<Port> ports_;
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::vector<std::uint32_t> retransmit_queue_;  // FIFO of slots; capacity reserved: never allocates
-  std::deque<Request*> queue_;                   // requests with sectors not yet framed
+  std::deque<Request*, RecyclingAllocator<Request*>> queue_;  // requests with sectors not yet framed
   std::vector<std::unique_ptr<Request>> request_pool_;
   std::vector<Request*> free_requests_;
   using Completions = std::vector<std::pair<Completion, std::error_code>>;
@@ -362,21 +264,28 @@ class Engine final : public BlockDevice {
   std::size_t live_requests_ = 0;
   std::size_t frames_in_flight_ = 0;             // slots in use
   std::uint64_t stray_replies_ = 0;              // answers to frames already completed
-  std::vector<Fence> fences_;                    // few: a retransmitted write makes one, for a lifetime
-  Duration copy_lifetime_;                       // write_copy_lifetime, resolved
+  WriteFences fences_;
   std::uint64_t fenced_writes_ = 0;
-  bool flush_refused_ = false;                   // FLUSH answered ABRT: the target has none
+  bool fence_held_ = false;                      // the last pump left writes waiting on fences_
+  bool flush_refused_ = false;                   // refuse_flush(): the target has none
   std::vector<std::byte> probe_buffer_;          // where probe reads land (content unused)
-  unsigned next_path_ = 0;                       // where ties among paths start: they take turns
   bool down_ = false;
   bool stopped_ = false;
+  std::error_code stop_error_;  // what shutdown() fails requests with
   bool in_pump_ = false;
-  boost::asio::steady_timer timer_;
+  std::unique_ptr<TimerService> own_timers_;     // real time, when EngineOptions::timers is null
+  TimerService& timers_;
+  std::unique_ptr<Timer> timer_;                 // the tick
+  PathHealth paths_;                             // which paths exist, and which work
+  Scheduler scheduler_;                          // which path carries the next frame
   bool timer_armed_ = false;
-  Clock::time_point tick_due_{};                 // when the armed tick should run, on the steady clock
+  Clock::time_point tick_due_{};                 // when the armed tick should run
   log::RateLimit retransmit_log_;
   std::function<void()> down_listener_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a timer handler already queued
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards a settle_soon() handler already queued
+  // Handler memory of settle_soon()'s post, owned by the handler too: it
+  // may outlive the engine in a queue (handler_memory.h).
+  std::shared_ptr<HandlerMemory> settle_memory_ = std::make_shared<HandlerMemory>();
 };
 
 }  // namespace aoe

@@ -43,6 +43,9 @@ class Category final : public std::error_category {
       case errc::timed_out: return "no answer from the target";
       case errc::interface_not_found: return "no such network interface";
       case errc::permission_denied: return "raw Ethernet sockets need root or CAP_NET_RAW";
+      case errc::late_copies_pending:
+        return "unanswered copies of earlier writes to these sectors hold all the memory kept for them";
+      case errc::abandoned: return "given up: the initiator stopped before the target answered";
     }
     return "unknown aoe error " + std::to_string(value);
   }

@@ -48,6 +48,8 @@ enum class errc {
   timed_out,               // a control exchange got no answer
   interface_not_found,     // a named network interface does not exist
   permission_denied,       // raw sockets need CAP_NET_RAW
+  late_copies_pending,     // a write over sectors a late copy may overwrite, past the memory kept for them
+  abandoned,               // stopped before the target answered (EIO: its outcome is unknown)
 };
 
 const std::error_category& aoe_category() noexcept;

@@ -14,13 +14,15 @@ constexpr std::uint32_t dst_offset = 0, type_offset = 12, flags_offset = 14, she
                         slot_offset = 18, command_offset = 19, tag_offset = 20;
 // Version 1 and R; E (0x04) and the reserved bits are not looked at.
 constexpr std::uint32_t version_response_mask = 0xF8, version_response = 0x18;
+// vblade (25) announces itself with version 0: R alone (docs/aoe-protocol.md §2.6).
+constexpr std::uint32_t versionless_response = 0x08;
 constexpr std::uint32_t accept_all = 0xFFFF'FFFF;  // keep the whole frame
 
 // Classic BPF only jumps forward, by an offset counted from the next
 // instruction.  Jumps here name labels; build() resolves them.
 class Assembler {
  public:
-  enum Label : int { next = -1, drop = 0, accept = 1, dst_ok = 2, broadcast = 3, labels = 4 };
+  enum Label : int { next = -1, drop = 0, accept = 1, dst_ok = 2, broadcast = 3, versionless = 4, labels = 5 };
 
   void load(std::uint16_t size, std::uint32_t offset) { emit(BPF_LD | size | BPF_ABS, offset); }
   void jump_eq(std::uint32_t k, Label yes, Label no) { emit(BPF_JMP | BPF_JEQ | BPF_K, k, yes, no); }
@@ -64,14 +66,14 @@ std::uint32_t be16(const wire::Mac& m) { return std::uint32_t{m[4]} << 8 | m[5];
 
 // A load beyond the frame's end stops the program with 0 (drop), so frames
 // too short for a field never pass.
-std::vector<sock_filter> program(const wire::Mac& local, std::optional<Target> only) {
+std::vector<sock_filter> program(const wire::Mac& local, std::optional<Target> only, bool control_only) {
   using A = Assembler;
   A a;
   a.load(BPF_H, type_offset);
   a.jump_eq(wire::ethertype, A::next, A::drop);
   a.load(BPF_B, flags_offset);
   a.and_mask(version_response_mask);
-  a.jump_eq(version_response, A::next, A::drop);
+  a.jump_eq(version_response, A::next, A::versionless);
   a.load(BPF_W, dst_offset);
   a.jump_eq(be32(local), A::next, A::broadcast);
   a.load(BPF_H, dst_offset + 4);
@@ -88,10 +90,31 @@ std::vector<sock_filter> program(const wire::Mac& local, std::optional<Target> o
     a.jump_eq(only->slot, A::next, A::drop);
   }
   a.load(BPF_W, tag_offset);
-  a.jump_set(tag::userland_bit, A::accept, A::next);
+  if (control_only) {
+    a.and_mask(tag::userland_bit | tag::control_bit);
+    a.jump_eq(tag::userland_bit | tag::control_bit, A::accept, A::next);
+    a.load(BPF_W, tag_offset);
+  } else {
+    a.jump_set(tag::userland_bit, A::accept, A::next);
+  }
   a.jump_eq(0, A::next, A::drop);
   a.load(BPF_B, command_offset);
   a.jump_eq(static_cast<std::uint32_t>(wire::Command::query_config), A::accept, A::drop);
+  // A versionless frame passes only as an announcement (tag 0, Query
+  // Config) of the target, to any destination: at worst a hint that makes
+  // the daemon look again.
+  a.here(A::versionless);
+  a.jump_eq(versionless_response, A::next, A::drop);
+  a.load(BPF_W, tag_offset);
+  a.jump_eq(0, A::next, A::drop);
+  a.load(BPF_B, command_offset);
+  a.jump_eq(static_cast<std::uint32_t>(wire::Command::query_config), A::next, A::drop);
+  if (only) {
+    a.load(BPF_H, shelf_offset);
+    a.jump_eq(only->shelf, A::next, A::drop);
+    a.load(BPF_B, slot_offset);
+    a.jump_eq(only->slot, A::accept, A::drop);
+  }
   a.here(A::accept);
   a.ret(accept_all);
   a.here(A::drop);

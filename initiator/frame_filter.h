@@ -4,7 +4,8 @@
 //
 // A frame passes only if all of these hold:
 //   - EtherType 0x88A2, version 1 and the response flag set (requests are
-//     other initiators' traffic);
+//     other initiators' traffic); version 0 only for vblade's
+//     announcement, which carries it (tag 0, Query Config, any destination);
 //   - destination = this NIC's MAC or broadcast: on a bridge port, a hub or
 //     a switch flooding an aged-out MAC table, a promiscuous NIC also sees
 //     replies meant for other hosts, and those may carry our tags;
@@ -15,7 +16,10 @@
 //     one link per NIC carries both its engine and its control exchanges
 //     (Query Config, IDENTIFY, config string, announcements), which all
 //     carry that shelf.slot; a shelf of targets on one NIC then costs each
-//     daemon only its own frames.
+//     daemon only its own frames;
+//   - control only (aoe-attach --all, docs/shelf.md): tag bits 31 and 30
+//     set (our control exchanges) or an announcement; the I/O answers of
+//     the targets its children serve stay out.
 //
 // The program is built by a pure function and tested through the kernel
 // (tests/initiator/test_frame_filter.cpp).
@@ -35,8 +39,9 @@ namespace aoe::filter {
 using Target = wire::TargetId;
 
 // The program for a socket on the NIC whose MAC is `local`; with `only`,
-// narrowed to that target's frames.
-std::vector<sock_filter> program(const wire::Mac& local, std::optional<Target> only = std::nullopt);
+// narrowed to that target's frames; with `control_only`, to control frames.
+std::vector<sock_filter> program(const wire::Mac& local, std::optional<Target> only = std::nullopt,
+                                 bool control_only = false);
 
 // Attaches (or replaces) the socket's filter (SO_ATTACH_FILTER).
 std::error_code attach(int fd, const std::vector<sock_filter>& program);

@@ -50,9 +50,9 @@ std::error_code read_interface(int fd, LinkInfo& info) {
 // Reads the interface's MTU and MAC, filters the socket for that MAC, then
 // binds it to the interface and EtherType: the socket was created without a
 // protocol, so it queues nothing until now, and nothing unfiltered.
-std::error_code bind_to(int fd, LinkInfo& info, std::optional<filter::Target> only) {
+std::error_code bind_to(int fd, LinkInfo& info, std::optional<filter::Target> only, bool control_only = false) {
   if (auto ec = read_interface(fd, info)) return ec;
-  if (auto ec = filter::attach(fd, filter::program(info.mac, only))) return ec;
+  if (auto ec = filter::attach(fd, filter::program(info.mac, only, control_only))) return ec;
   sockaddr_ll addr{};
   addr.sll_family = AF_PACKET;
   addr.sll_protocol = htons(wire::ethertype);
@@ -68,7 +68,7 @@ std::error_code PacketLink::reopen() {
   LinkInfo now = info_;
   now.ifindex = static_cast<int>(::if_nametoindex(now.name.c_str()));
   if (now.ifindex == 0) return errc::interface_not_found;
-  auto ec = now.ifindex != info_.ifindex ? bind_to(socket_.native_handle(), now, only_)
+  auto ec = now.ifindex != info_.ifindex ? bind_to(socket_.native_handle(), now, only_, control_only_)
                                          : read_interface(socket_.native_handle(), now);
   if (ec) return ec;
   if (now.ifindex != info_.ifindex || now.mtu != info_.mtu || now.mac != info_.mac)
@@ -77,6 +77,12 @@ std::error_code PacketLink::reopen() {
   info_ = std::move(now);
   if (new_mac) apply_filter();  // bind_to filtered a re-created interface already
   return {};
+}
+
+void PacketLink::accept_control_only() {
+  if (control_only_) return;
+  control_only_ = true;
+  apply_filter();
 }
 
 void PacketLink::accept_only(std::uint16_t shelf, std::uint8_t slot) {
@@ -89,7 +95,7 @@ void PacketLink::accept_only(std::uint16_t shelf, std::uint8_t slot) {
 // Without a filter the user-space checks still hold (the engine's and
 // Control's matching, the OTHERHOST drop): only the cost is higher.
 void PacketLink::apply_filter() {
-  if (auto ec = filter::attach(socket_.native_handle(), filter::program(info_.mac, only_)))
+  if (auto ec = filter::attach(socket_.native_handle(), filter::program(info_.mac, only_, control_only_)))
     log::warning("{}: cannot attach the kernel frame filter: {}", info_.name, ec.message());
 }
 

@@ -56,6 +56,9 @@ class PacketLink final : public Link {
   void set_receiver(Receiver receiver) override;
   std::error_code reopen() override;
   void accept_only(std::uint16_t shelf, std::uint8_t slot) override;
+  // Narrows what the socket receives to control exchanges and
+  // announcements (frame_filter.h): for aoe-attach --all, which serves no I/O.
+  void accept_control_only();
 
   // Frames dropped locally because the socket's send queue was full.
   std::uint64_t send_drops() const noexcept { return send_drops_; }
@@ -69,6 +72,7 @@ class PacketLink final : public Link {
   boost::asio::generic::raw_protocol::socket socket_;  // bound to info_.ifindex
   LinkInfo info_;
   std::optional<filter::Target> only_;  // accept_only()'s target
+  bool control_only_ = false;           // accept_control_only()
   Receiver receiver_;
   bool receiving_ = false;                                      // wait_readable() armed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late handlers

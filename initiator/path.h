@@ -1,4 +1,6 @@
-// path.h: timing and flow control for one path, a (local NIC, target port) pair.
+// path.h: one path, a (local NIC, target port) pair: its state (Path, read
+// by the scheduler, the path health and the engine's data path), its timing
+// and its flow control.
 //
 // RttEstimator is Jacobson/Karels as in RFC 6298 (the aoe driver's choice,
 // aoecmd.c calc_rttavg): srtt and rttvar from samples of frames that were
@@ -14,11 +16,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
+
+#include "initiator/clock.h"
+#include "initiator/wire.h"
 
 namespace aoe {
 
-using Clock = std::chrono::steady_clock;
-using Duration = std::chrono::nanoseconds;
+class Link;
 
 // Tunables with their defaults; EngineOptions carries them.
 struct RttLimits {
@@ -71,6 +76,65 @@ class Window {
   unsigned ssthresh_;
   unsigned cap_;
   std::uint64_t recovery_end_ = 0;  // losses of frames sent before this are the same episode
+};
+
+// Live numbers of one path, for aoe-stat.
+struct PathStatus {
+  std::string interface;
+  wire::Mac target_mac{};
+  bool failed = false;                 // timing out while another path works, or NIC down
+  bool link_up = true;
+  unsigned payload_bytes = 0;
+  unsigned window = 0;
+  unsigned window_cap = 0;
+  unsigned outstanding = 0;
+  Duration srtt{0};
+  Duration rttvar{0};
+  Duration rto{0};
+  std::uint64_t frames_sent = 0;
+  std::uint64_t retransmits = 0;
+  std::uint64_t timeouts = 0;
+  std::uint64_t late_replies = 0;      // answers to an earlier frame that used the tag's slot
+  std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
+  std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/path/target/command/LBA/count, bad length
+  std::uint64_t send_drops = 0;        // the NIC queue refused the frame
+  std::uint64_t failures = 0;          // times the path was failed (link down, or silent for 3 episodes)
+};
+
+// One path as the engine keeps it: the scheduler reads it, the path health
+// (initiator/path_health.h) changes it, the data path counts its frames.
+struct Path {
+  Link* link = nullptr;
+  wire::Mac mac{};
+  unsigned port = 0;               // index into the ports (its target MAC)
+  RttEstimator rtt;
+  Window window;
+  unsigned outstanding = 0;
+  std::uint64_t sequence = 0;      // transmissions so far (for Window::on_loss)
+  unsigned payload_sectors = 1;    // largest frame this path carries now
+  unsigned full_payload_sectors = 1;  // what discovery says it should carry
+  bool failed = false;
+  bool retired = false;            // out of use: rediscovery no longer finds it, or it is another disk
+  bool link_up = true;
+  unsigned silent_episodes = 0;  // loss episodes since the last answer on this path
+  unsigned missed_rediscoveries = 0;  // rounds in a row that did not list this path
+  Clock::time_point next_probe{};
+  unsigned probes_in_flight = 0;
+  bool small_probe_answered = false;
+  bool full_probe_answered = false;  // this round's probe at the payload size
+  unsigned answered_rounds = 0;    // probe rounds in a row answered at full size while failed
+  Clock::time_point probe_sent_at{};
+  Clock::time_point restored_at{};
+  unsigned flaps = 0;              // failed again within flap_window of restoration, in a row
+  std::uint64_t refresh_sequence = 0;  // `sequence` at the last look for idleness
+  Clock::time_point next_refresh{};
+  PathStatus stats;
+};
+
+struct Port {                      // one target MAC: its Buffer Count bounds all paths to it
+  wire::Mac mac{};
+  unsigned buffer_count = 1;
+  unsigned outstanding = 0;
 };
 
 }  // namespace aoe

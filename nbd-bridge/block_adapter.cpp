@@ -85,6 +85,17 @@ asio::awaitable<std::error_code> BlockAdapter::flush() {
   co_return co_await device_op([this](BlockDevice::Completion done) { device_.async_flush(std::move(done)); });
 }
 
+bool BlockAdapter::start_aligned(bool write, std::uint64_t offset, std::span<std::byte> data,
+                                 std::optional<RangeLock::Guard>& guard, BlockDevice::Completion done) {
+  if (offset % sector || data.size() % sector || data.empty() || data.size() > chunk_) return false;
+  if (!lock_.try_acquire(offset, offset + data.size(), write, guard)) return false;
+  if (write)
+    device_.async_write(offset, data, std::move(done));
+  else
+    device_.async_read(offset, data, std::move(done));
+  return true;
+}
+
 asio::awaitable<std::error_code> BlockAdapter::write_range(std::uint64_t offset, std::uint64_t length,
                                                            const std::byte* data) {
   const std::uint64_t end = offset + length;

@@ -6,9 +6,14 @@
 // requests are serialised in arrival order (RangeLock), across every
 // connection that shares this adapter.  One adapter per device; all calls on
 // the io_context thread that owns the device.
+//
+// The common request (an aligned READ or WRITE of at most one device
+// request, on a range nobody holds) also has a path without coroutines
+// (start_aligned): the session's fast path, which allocates nothing.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <utility>  // before asio/awaitable.hpp, which needs std::exchange
 #include <system_error>
@@ -38,6 +43,14 @@ class BlockAdapter {
                                                        bool fua);
   // Durable: every write completed (replied to) before this call.
   boost::asio::awaitable<std::error_code> flush();
+
+  // Starts an aligned READ or WRITE at once (offset and size multiples of
+  // 512, size at most max_request_bytes) if its range is free: `guard`
+  // then holds the range until the caller drops it, after the device called
+  // `done` (on the io thread).  False, and nothing started: not aligned, too
+  // large, or the range is held or waited for; read() or write() then.
+  bool start_aligned(bool write, std::uint64_t offset, std::span<std::byte> data,
+                     std::optional<RangeLock::Guard>& guard, BlockDevice::Completion done);
 
  private:
   // `data` null ⇒ zeroes; `data` points at the byte for `offset`.

@@ -1,5 +1,7 @@
 #include "nbd-bridge/range_lock.h"
 
+#include <iterator>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -10,7 +12,7 @@ namespace asio = boost::asio;
 
 asio::awaitable<RangeLock::Guard> RangeLock::acquire(std::uint64_t begin, std::uint64_t end,
                                                      bool write) {
-  auto it = entries_.insert(entries_.end(), Entry{begin, end, write});
+  auto it = enter(begin, end, write);
   if (!blocked(it)) {
     it->running = true;
     co_return Guard(this, it);
@@ -38,6 +40,25 @@ asio::awaitable<RangeLock::Guard> RangeLock::acquire(std::uint64_t begin, std::u
   co_return Guard(this, it);
 }
 
+bool RangeLock::try_acquire(std::uint64_t begin, std::uint64_t end, bool write, std::optional<Guard>& held) {
+  auto it = enter(begin, end, write);
+  if (blocked(it)) {
+    release(it);  // the last entry: nobody waits behind it
+    return false;
+  }
+  it->running = true;
+  held.emplace(this, it);
+  return true;
+}
+
+RangeLock::Iterator RangeLock::enter(std::uint64_t begin, std::uint64_t end, bool write) {
+  if (spare_.empty()) return entries_.insert(entries_.end(), Entry{begin, end, write});
+  auto it = spare_.begin();
+  entries_.splice(entries_.end(), spare_, it);
+  *it = Entry{begin, end, write};
+  return it;
+}
+
 bool RangeLock::blocked(Iterator it) const noexcept {
   for (auto e = entries_.begin(); e != Iterator(it); ++e) {
     const bool overlap = e->begin < it->end && it->begin < e->end;
@@ -50,7 +71,8 @@ void RangeLock::release(Iterator it) noexcept {
   // Only later entries overlapping the released range can have waited on it
   // (blocked() looks at earlier ones only): the rest need no second look.
   const std::uint64_t begin = it->begin, end = it->end;
-  auto e = entries_.erase(it);
+  auto e = std::next(it);
+  spare_.splice(spare_.begin(), entries_, it);
   for (; e != entries_.end(); ++e) {
     const bool overlap = e->begin < end && begin < e->end;
     if (e->running || !overlap || blocked(e)) continue;

@@ -5,11 +5,13 @@
 // still waiting): overlapping writes land in the order they arrived, and an
 // edge-sector read-modify-write never races another write of that sector.
 // The AoE target itself may execute requests in any order (docs/aoe-protocol.md §8.10).
-// Single io_context thread, no locks.
+// Single io_context thread, no locks.  Entries are recycled (spare_), so a
+// range taken at once (try_acquire) allocates nothing once warm.
 #pragma once
 
 #include <cstdint>
 #include <list>
+#include <optional>
 #include <utility>  // before asio/awaitable.hpp, which needs std::exchange
 
 #include <boost/asio/awaitable.hpp>
@@ -50,14 +52,20 @@ class RangeLock {
   // Resumes once no earlier overlapping conflicting request is held or waiting.
   boost::asio::awaitable<Guard> acquire(std::uint64_t begin, std::uint64_t end, bool write);
 
+  // The range at once, held by `held`, if nothing earlier conflicts; else
+  // false and no place in the queue (the caller then waits with acquire()).
+  bool try_acquire(std::uint64_t begin, std::uint64_t end, bool write, std::optional<Guard>& held);
+
   // Requests holding or waiting for a range (for tests).
   std::size_t size() const noexcept { return entries_.size(); }
 
  private:
+  Iterator enter(std::uint64_t begin, std::uint64_t end, bool write);
   bool blocked(Iterator it) const noexcept;
   void release(Iterator it) noexcept;
 
   std::list<Entry> entries_;  // arrival order
+  std::list<Entry> spare_;    // released entries, spliced back in by enter()
 };
 
 }  // namespace aoe::nbd

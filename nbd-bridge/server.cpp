@@ -1,5 +1,6 @@
 #include "nbd-bridge/server.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -217,7 +218,7 @@ void Server::serve_transmission(int fd) {
 }
 
 std::uint16_t Server::transmission_flags() const noexcept {
-  return impl_->state->config->offered_flags(impl_->state->adapter->can_flush());
+  return impl_->state->config->transmission_flags;
 }
 
 void Server::shutdown(std::function<void()> done) {
@@ -235,11 +236,24 @@ void Server::shutdown(std::function<void()> done) {
   for (auto& session : sessions) session->shutdown();
 }
 
+void Server::abandon() {
+  auto& s = *impl_->state;
+  s.stop_listening();
+  std::vector<std::shared_ptr<Session>> sessions;
+  for (auto& [key, session] : s.sessions) sessions.push_back(session);
+  for (auto& session : sessions) session->abandon();
+}
+
 void Server::set_size(std::uint64_t size_bytes) { impl_->state->config->size = size_bytes; }
 
 void Server::set_writes_refused(bool refused) { impl_->state->config->writes_refused = refused; }
 
 std::size_t Server::connection_count() const noexcept { return impl_->state->sessions.size(); }
+
+bool Server::quiet() const {
+  return std::all_of(impl_->state->sessions.begin(), impl_->state->sessions.end(),
+                     [](const auto& entry) { return entry.second->quiet(); });
+}
 
 void Server::set_idle_listener(std::function<void()> listener) { impl_->state->idle_listener = std::move(listener); }
 

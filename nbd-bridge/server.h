@@ -61,12 +61,18 @@ class Server {
   // Serves a connected stream socket in transmission phase; takes the fd.
   void serve_transmission(int fd);
 
-  // The transmission flags this export advertises now (the kernel needs them).
+  // The transmission flags this export advertises (the kernel needs them):
+  // fixed at construction, so FLUSH and FUA follow what the device's
+  // can_flush() said then.
   std::uint16_t transmission_flags() const noexcept;
 
   // Stops accepting, lets in-flight requests complete and their replies go
   // out, closes every connection, then calls `done` (on the io thread).
   void shutdown(std::function<void()> done);
+  // Closes every connection at once, dropping the replies still to come
+  // (Session::abandon); a shutdown() in progress completes once the device
+  // has answered what the connections started.
+  void abandon();
 
   // The device changed capacity: new connections are told the new size, and
   // requests on every connection are checked against it (a client never
@@ -81,6 +87,11 @@ class Server {
 
   // Number of open connections (for status and tests).
   std::size_t connection_count() const noexcept;
+
+  // No connection has a request read and unanswered, one partly read, or a
+  // byte waiting in its socket: shutdown() now leaves no request that a
+  // client sent unanswered (the kernel's handover, daemon/kernel_serving.cpp).
+  bool quiet() const;
 
   // Called (posted on the io thread) each time the last open connection
   // closes: for the kernel's sockets, the kernel let go of the device.

@@ -1,9 +1,13 @@
 #include "nbd-bridge/session.h"
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <array>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -45,7 +49,12 @@ Session::Session(Socket socket, std::shared_ptr<BlockAdapter> adapter, std::shar
       in_handshake_(handshake),
       received_(receive_buffer_bytes),
       wake_(socket_.get_executor()),
-      deadline_(socket_.get_executor()) {}
+      deadline_(socket_.get_executor()) {
+  for (FastRequest& f : fast_) {
+    f.session = this;
+    fast_free_[fast_free_count_++] = &f;
+  }
+}
 
 Session::~Session() {
   // Only if the io_context was torn down with our reader suspended.
@@ -55,7 +64,16 @@ Session::~Session() {
 
 void Session::start(std::function<void()> closed) {
   closed_ = std::move(closed);
+  boost::system::error_code ignored;
+  socket_.non_blocking(true, ignored);  // transmission() reads what is there, or waits
   asio::co_spawn(socket_.get_executor(), run(shared_from_this()), rethrow);
+}
+
+bool Session::quiet() {
+  if (in_handshake_ || in_flight_ > 0 || received_.buffered() > 0) return false;
+  int waiting = 0;  // FIONREAD: bytes in the socket not read yet
+  if (::ioctl(socket_.native_handle(), FIONREAD, &waiting) != 0) return false;
+  return waiting == 0;
 }
 
 void Session::shutdown() {
@@ -115,7 +133,7 @@ asio::awaitable<bool> Session::handshake() {
 
   HandshakeState state{client_flags};
   const ExportInfo info{config_->name, config_->description, config_->size,
-                        config_->offered_flags(adapter_->can_flush())};
+                        config_->transmission_flags};
   for (;;) {
     std::array<std::byte, option_header_size> header_bytes;
     co_await asio::async_read(socket_, asio::buffer(header_bytes), asio::redirect_error(use_awaitable, ec));
@@ -151,10 +169,17 @@ asio::awaitable<void> Session::transmission() {
     TransmissionRequest request;
     const Parse parsed = received_.next_request(request);
     if (parsed == Parse::need_more) {
-      // Every request the socket holds, in one call.
+      // Every request the socket holds, in one call.  Waiting for the socket
+      // and then reading, not async_read_some: asio's reactor would take the
+      // bytes out of the socket before this coroutine sees them, and quiet()
+      // would see neither.
       const auto space = received_.space();
-      const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                             asio::redirect_error(use_awaitable, ec));
+      std::size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::would_block) {
+        co_await socket_.async_wait(Socket::wait_read, asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+        continue;
+      }
       if (ec) break;  // EOF, hard disconnect or shutdown()
       received_.filled(n);
       continue;
@@ -182,12 +207,31 @@ asio::awaitable<void> Session::transmission() {
 
     if (has_payload(request)) {
       bool read = true;
-      if (error)
+      if (error) {
         read = co_await discard(request.length);
-      else if (received_.buffered() >= buffer.size())
-        received_.take(buffer.span());  // the usual small WRITE: read with its header
-      else
-        read = co_await read_payload(buffer.span());
+      } else {
+        // What the receive buffer holds of the payload (all of it, for the
+        // usual small WRITE), then the rest, here rather than in a
+        // coroutine of its own: no frame per payload.
+        const auto out = buffer.span();
+        std::size_t have = received_.take(out);
+        while (read && have < out.size()) {
+          if (out.size() - have >= received_.capacity() / 2) {
+            // A large rest goes straight into place rather than through the buffer.
+            co_await asio::async_read(socket_, asio::buffer(out.data() + have, out.size() - have),
+                                      asio::redirect_error(use_awaitable, ec));
+            have = out.size();
+          } else {
+            // A small one comes with the requests behind it, in one call.
+            const auto space = received_.space();
+            const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                                                                   asio::redirect_error(use_awaitable, ec));
+            received_.filled(n);
+            have += received_.take(out.subspan(have));
+          }
+          read = !ec;
+        }
+      }
       if (!read) {
         release(QueuedReply{{}, {}, charge});
         break;
@@ -197,35 +241,42 @@ asio::awaitable<void> Session::transmission() {
       reply_error(request, error);
       continue;
     }
+    if (start_fast(request, buffer)) continue;
     try {
+      ++spawned_;
       asio::co_spawn(socket_.get_executor(), execute(shared_from_this(), request, std::move(buffer)), rethrow);
     } catch (const std::bad_alloc&) {  // the coroutine's frame
+      --spawned_;
       reply_error(request, err_nomem, charge);
     }
   }
 }
 
-asio::awaitable<bool> Session::read_payload(std::span<std::byte> out) {
-  std::size_t have = received_.take(out);
-  while (have < out.size()) {
-    boost::system::error_code ec;
-    if (out.size() - have >= received_.capacity() / 2) {
-      // A large rest goes straight into place rather than through the buffer.
-      co_await asio::async_read(socket_, asio::buffer(out.data() + have, out.size() - have),
-                                asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return false;
-      have = out.size();
-    } else {
-      // A small one comes with the requests behind it, in one call.
-      const auto space = received_.space();
-      const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                             asio::redirect_error(use_awaitable, ec));
-      if (ec) co_return false;
-      received_.filled(n);
-      have += received_.take(out.subspan(have));
-    }
+bool Session::start_fast(const TransmissionRequest& r, Buffer& buffer) {
+  // A coroutine spawned but not started has not taken its place in the
+  // range lock yet: a later request must not overtake it there.
+  if (spawned_ > 0 || fast_free_count_ == 0) return false;
+  if ((r.type != cmd_read && r.type != cmd_write) || (r.flags & cmd_flag_fua)) return false;
+  // Taken before the device is called: other requests' completions may run
+  // inside that call (and give their slots back).
+  FastRequest& f = *fast_free_[--fast_free_count_];
+  f.request = r;
+  f.charge = buffer.capacity();
+  f.buffer = std::move(buffer);
+  // One pointer: std::function holds it without allocating.
+  auto done = [fast = &f](std::error_code ec) { fast->finish(ec); };
+  if (!adapter_->start_aligned(r.type == cmd_write, r.offset, f.buffer.span(), f.guard, done)) {
+    buffer = std::move(f.buffer);
+    fast_free_[fast_free_count_++] = &f;
+    return false;
   }
-  co_return true;
+  return true;
+}
+
+void Session::FastRequest::finish(std::error_code ec) {
+  guard.reset();
+  session->answer(request, ec, std::move(buffer), charge);
+  session->fast_free_[session->fast_free_count_++] = this;
 }
 
 std::optional<std::uint32_t> Session::try_take_buffer(std::size_t size, Buffer& out) {
@@ -258,6 +309,7 @@ asio::awaitable<std::uint32_t> Session::take_buffer(std::size_t size, Buffer& ou
 }
 
 asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, TransmissionRequest r, Buffer buffer) {
+  --spawned_;  // takes its place in the range lock before it first suspends
   const std::size_t charge = buffer.capacity();  // what the reader counted in buffered_
   const bool fua = r.flags & cmd_flag_fua;
   std::error_code ec;
@@ -272,6 +324,10 @@ asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, 
   } catch (const std::bad_alloc&) {  // coroutine frames, the zero buffer: this request only
     ec = std::make_error_code(std::errc::not_enough_memory);
   }
+  answer(r, ec, std::move(buffer), charge);
+}
+
+void Session::answer(const TransmissionRequest& r, std::error_code ec, Buffer buffer, std::size_t charge) {
   if (!ec && r.type == cmd_read) {
     QueuedReply reply{{}, std::move(buffer), charge};
     if (!structured_)
@@ -281,7 +337,7 @@ asio::awaitable<void> Session::execute(std::shared_ptr<Session> /*keep_alive*/, 
     else
       reply.head = ReplyHead::of(encode_offset_data_header(r.cookie, r.offset, r.length));
     send(std::move(reply));
-    co_return;
+    return;
   }
   const std::uint32_t error = errno_to_nbd(to_errno(ec));
   if (error) {
@@ -307,7 +363,16 @@ void Session::send(QueuedReply reply) {
   replies_.push(std::move(reply));
   if (writing_) return;
   writing_ = true;
-  asio::co_spawn(socket_.get_executor(), write_replies(shared_from_this()), rethrow);
+  // After the running handler, so that the replies it completes besides
+  // this one leave in the same write.
+  auto start = with_memory(post_memory_, [self = shared_from_this()] { self->write_replies(); });
+  // The io_context's own executor uses the handler's memory; the socket's
+  // polymorphic one would allocate.
+  const auto executor = socket_.get_executor();
+  if (const auto* io = executor.target<asio::io_context::executor_type>())
+    asio::post(*io, std::move(start));
+  else
+    asio::post(executor, std::move(start));
 }
 
 void Session::release(const QueuedReply& reply) {
@@ -316,22 +381,30 @@ void Session::release(const QueuedReply& reply) {
   notify();
 }
 
-asio::awaitable<void> Session::write_replies(std::shared_ptr<Session> /*keep_alive*/) {
-  while (!replies_.empty()) {
-    // Every reply ready, in one call; a short write resumes where it stopped.
-    const std::size_t used = replies_.gather(pieces_);
-    boost::system::error_code ec;
-    const std::size_t n = co_await socket_.async_write_some(std::span(pieces_.data(), used),
-                                                            asio::redirect_error(use_awaitable, ec));
-    replies_.sent(n);
-    for (; replies_.front_sent(); ++replies_written_) release(replies_.pop());
-    if (ec) {
-      broken_ = true;
-      socket_.close(ec);  // the reader sees it too
-      while (!replies_.empty()) release(replies_.pop());
-    }
+void Session::write_replies() {
+  if (replies_.empty()) {
+    writing_ = false;
+    return;
   }
-  writing_ = false;
+  // Every reply ready, in one call; a short write resumes where it stopped.
+  const std::size_t used = replies_.gather(pieces_);
+  socket_.async_write_some(std::span(pieces_.data(), used),
+                           with_memory(write_memory_, [self = shared_from_this()](const boost::system::error_code& ec,
+                                                                                   std::size_t n) {
+                             self->written(ec, n);
+                           }));
+}
+
+void Session::written(const boost::system::error_code& ec, std::size_t n) {
+  replies_.sent(n);
+  for (; replies_.front_sent(); ++replies_written_) release(replies_.pop());
+  if (ec) {
+    broken_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);  // the reader sees it too
+    while (!replies_.empty()) release(replies_.pop());
+  }
+  write_replies();
 }
 
 void Session::arm_deadline(std::chrono::milliseconds after) {

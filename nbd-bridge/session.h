@@ -1,11 +1,19 @@
 // session.h: one NBD connection's life: the fixed-newstyle handshake (unless
 // it starts in transmission, as for the kernel), then the request loop.
 //
-// Full duplex: the reader keeps accepting requests while earlier ones run in
-// their own coroutines and answer in any order; one writer coroutine sends
-// the replies.  Both batch: one read takes in every request the socket
-// holds (receive_buffer.h), one write sends every reply ready
-// (reply_queue.h).  A client stops being read when it has max_in_flight
+// Full duplex: the reader keeps accepting requests while earlier ones run
+// and answer in any order; the writer sends the replies.  Both batch: one
+// read takes in every request the socket holds (receive_buffer.h), one
+// write sends every reply ready (reply_queue.h).
+//
+// The common request, an aligned READ or WRITE whose range is free, takes
+// the fast path: from its parsed header straight to the device
+// (BlockAdapter::start_aligned) with a slot of this session as its state,
+// and from the device's completion straight into the reply queue, with no
+// coroutine frame and no allocation; the writer is a plain completion
+// handler.  Everything else (unaligned, FUA, WRITE_ZEROES, FLUSH, a range
+// another request holds) runs in a coroutine of its own (execute), as do
+// the handshake, the reader and the drain.  A client stops being read when it has max_in_flight
 // requests or max_buffered_bytes() of payload outstanding, or when the
 // Server's BufferPool has no room for the next payload.
 //
@@ -32,6 +40,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "initiator/handler_memory.h"
 #include "initiator/log.h"
 #include "nbd-bridge/block_adapter.h"
 #include "nbd-bridge/buffer.h"
@@ -46,20 +55,10 @@ struct ExportConfig {
   std::string name;
   std::string description;
   std::uint64_t size = 0;
-  std::uint16_t transmission_flags = 0;            // as the export started; requests are checked against them
+  std::uint16_t transmission_flags = 0;            // offered to every client; requests are checked against them
   std::chrono::milliseconds handshake_timeout{};  // from accept to transmission
   std::chrono::milliseconds drain_timeout{};      // a stuck reply writer, once draining
   bool writes_refused = false;                    // Server::set_writes_refused
-
-  // What a client is offered now.  A device that stopped flushing (its target
-  // answered FLUSH with ABRT: no flush support, docs/aoe-protocol.md §3.5)
-  // offers neither FLUSH nor FUA to new clients, which then take every
-  // acknowledged write as durable (docs/nbd-protocol.md §5.1); clients that
-  // negotiated them keep having them acknowledged.
-  std::uint16_t offered_flags(bool can_flush) const noexcept {
-    return can_flush ? transmission_flags
-                     : static_cast<std::uint16_t>(transmission_flags & ~(tflag_send_flush | tflag_send_fua));
-  }
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -81,10 +80,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // every request it started has completed.
   void start(std::function<void()> closed);
 
+  // In transmission with nothing read and unanswered, nothing partly read,
+  // and no byte waiting in the socket (Server::quiet).
+  bool quiet();
+
   // Stops reading; requests already read complete and are answered, then
   // the connection closes.  A client still haggling gets ERR_SHUTDOWN to its
   // next option, for at most drain_timeout.
   void shutdown();
+  // Closes the connection at once: replies still to come are dropped.  For
+  // the kernel, whose requests left unanswered on a dead connection wait
+  // for the next server (docs/nbd-protocol.md §5.5).
+  void abandon() { close_hard(); }
 
   // Pool bytes this connection may hold (BufferPool::connection_share).  A
   // request alone is admitted whatever its size (up to the pool's budget),
@@ -102,9 +109,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // The same once try_take_buffer said to wait: waits, then tries again.
   boost::asio::awaitable<std::uint32_t> take_buffer(std::size_t size, Buffer& out);
   boost::asio::awaitable<void> execute(std::shared_ptr<Session> self, TransmissionRequest request, Buffer buffer);
-  boost::asio::awaitable<void> write_replies(std::shared_ptr<Session> self);
-  // The request's payload: what the receive buffer holds of it, then the rest.
-  boost::asio::awaitable<bool> read_payload(std::span<std::byte> out);
+  // The fast path: true if the request was started there (it then answers
+  // from finish_fast); false leaves `buffer` with the caller.
+  bool start_fast(const TransmissionRequest& request, Buffer& buffer);
+  // The reply to a request the device finished with `ec`.
+  void answer(const TransmissionRequest& request, std::error_code ec, Buffer buffer, std::size_t charge);
+  // The writer: sends what the queue holds, again as each write completes.
+  void write_replies();
+  void written(const boost::system::error_code& ec, std::size_t n);
   boost::asio::awaitable<bool> discard(std::uint64_t length);
   boost::asio::awaitable<void> wait();
 
@@ -118,6 +130,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void disarm_deadline();
   void deadline_passed();
   void close_hard();  // pending replies are dropped, the reader and writer fail
+
+  // A request on the fast path: what its completion needs, in a slot of the
+  // session, so that the device's Completion holds one pointer (a
+  // std::function keeps that inline: no allocation).  No slot outlives the
+  // session: it waits for every request in flight before it closes.
+  struct FastRequest {
+    Session* session = nullptr;
+    TransmissionRequest request;
+    Buffer buffer;
+    std::size_t charge = 0;
+    std::optional<RangeLock::Guard> guard;  // released before the reply is queued
+    void finish(std::error_code ec);
+  };
 
   Socket socket_;
   std::shared_ptr<BlockAdapter> adapter_;
@@ -137,6 +162,12 @@ class Session : public std::enable_shared_from_this<Session> {
   ReceiveBuffer received_;          // requests read ahead of the one being parsed
   ReplyQueue<max_in_flight> replies_;  // waiting for the writer
   ReplyQueue<max_in_flight>::Pieces pieces_;  // the writer's current write
+  HandlerMemory post_memory_, write_memory_;  // the writer's handlers: no allocation per write
+  unsigned spawned_ = 0;            // execute coroutines not started yet: the fast path waits for them
+  // After adapter_ and pool_: a slot's guard and buffer go back to them.
+  std::array<FastRequest, max_in_flight> fast_;
+  std::array<FastRequest*, max_in_flight> fast_free_;  // a stack of unused slots
+  std::size_t fast_free_count_ = 0;
   boost::asio::steady_timer wake_;  // the reader waits here for a change of the above
   boost::asio::steady_timer deadline_;
   std::uint64_t deadline_armed_ = 0;  // an expiry already queued when re-armed is stale

@@ -11,8 +11,6 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "discovery/admin.h"
 #include "tools/common.h"
 
@@ -35,7 +33,7 @@ class AdminTool {
   // `target` is filled in by parse() and run(); it outlives the tool.
   AdminTool(std::string description, std::string name, AdminTarget& target);
 
-  CLI::App& app() noexcept { return app_; }
+  cli::App& app() noexcept { return app_; }
 
   // Adds the common options, -t/--timeout and the target as the first
   // positional argument: call before adding the tool's own positionals.
@@ -51,7 +49,7 @@ class AdminTool {
           std::function<void(const std::vector<Link*>&)> prepare = {});
 
  private:
-  CLI::App app_;
+  cli::App app_;
   CommonOptions common_;
   AdminTarget& target_;
   double seconds_ = 1.0;

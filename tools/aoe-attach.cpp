@@ -1,6 +1,7 @@
 // aoe-attach: serve one AoE target as /dev/nbdN (through the kernel's nbd
-// driver) or as an NBD unix socket, until detached or signalled.  The
-// command line only: serving is the daemon layer's (daemon/lifecycle.h).
+// driver) or as an NBD unix socket, until detached or signalled; with
+// --all, every target found, each by an aoe-attach of its own (daemon/shelf.h).
+// The command line only: serving is the daemon layer's (daemon/lifecycle.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "daemon/kernel_serving.h"
 #include "daemon/lifecycle.h"
 #include "daemon/readiness.h"
+#include "daemon/shelf.h"
 #include "daemon/socket_path.h"
 #include "daemon/ublk_device.h"
 #include "nbd-bridge/kernel_attach.h"
@@ -28,38 +30,63 @@ using namespace aoe::tools;
 struct CommandLine {
   CommonOptions common;
   daemon::Options serve;
+  std::vector<std::string> names;  // the target; with --all, patterns
+  bool all = false;
+  std::vector<std::string> excludes;
+  std::string socket_dir;
+  discovery::TargetSelection selection;  // --all's, from names and excludes
   std::string device;
   std::string kernel_device = "auto";
   bool foreground = false;
   bool read_only = false;
+  bool in_order_ports = false;
   bool exact_name = false;
   double timeout = 1;
   unsigned rediscover = 60;
 };
 
-void add_options(CLI::App& app, CommandLine& c) {
+void add_options(cli::App& app, CommandLine& c) {
   add_common_options(app, c.common);
   daemon::Options& o = c.serve;
-  app.add_option("target", o.target, "The target, as eSHELF.SLOT (e.g. e1.2)")->required();
+  app.add_option("target", c.names,
+                 "The target, as eSHELF.SLOT (e.g. e1.2); with --all, patterns of targets (e1.*, e1.0-7, !e1.3)")
+      ->type_name("TARGET|PATTERN");
+  auto* all = app.add_flag("--all", c.all,
+                           "Attach every target found (or matching the patterns), and those that appear later, "
+                           "each served by an aoe-attach of its own");
+  app.add_option("--exclude", c.excludes, "With --all: never attach the targets this pattern matches")
+      ->type_name("PATTERN")
+      ->needs(all);
+  app.add_option("--socket-dir", c.socket_dir,
+                 "With --all: serve each target on an NBD unix socket DIR/eS.L.sock instead of attaching /dev/nbdN")
+      ->type_name("DIR")
+      ->check(validate::Path())
+      ->needs(all);
   app.add_option("--socket", o.socket_path, "Serve NBD on this unix socket instead of attaching /dev/nbdN")
       ->type_name("PATH")
-      ->check(validate::Path());  // "" would quietly mean a kernel attach
+      ->check(validate::Path())  // "" would quietly mean a kernel attach
+      ->excludes(all);
   app.add_option("--kernel-device", c.kernel_device,
                  "The kernel driver that makes the block device: ublk (/dev/ublkbN), nbd (/dev/nbdN), or auto: "
                  "ublk where the kernel has ublk_drv or can load it, else nbd")
       ->type_name("ublk|nbd|auto")
       ->capture_default_str()
-      ->check(CLI::IsMember({"ublk", "nbd", "auto"}))
-      ->excludes("--socket");
+      ->check(cli::one_of({"ublk", "nbd", "auto"}))
+      ->excludes("--socket")
+      ->excludes("--socket-dir");
   app.add_option("--device", c.device, "Attach as this device (default: the kernel picks a free one)")
       ->type_name("/dev/nbdN|/dev/ublkbN")
       ->check(validate::Path())
-      ->excludes("--socket");
+      ->excludes("--socket")
+      ->excludes(all);
   app.add_flag("--exact-name", c.exact_name,
                "Refuse a target name not written as the target reports it (e01.2 for e1.2); for systemd "
                "instances, so one target has one unit");
   app.add_flag("--foreground", c.foreground, "Stay in the foreground (for systemd); default: detach once serving");
   app.add_flag("--read-only", c.read_only, "Refuse writes");
+  app.add_flag("--in-order-ports", c.in_order_ports,
+               "Every target port executes each path's frames in arrival order (vblade does): a later answer "
+               "proves an earlier write copy can no longer execute");
   app.add_flag("--claim", o.claim,
                "Before serving, mark the target as this host's in its config string; refuse if another host "
                "holds it");
@@ -97,9 +124,25 @@ void add_options(CLI::App& app, CommandLine& c) {
 }
 
 // The parsed command line as the daemon layer takes it; an exit code when it is bad.
-std::optional<int> check(const CLI::App& app, CommandLine& c) {
+std::optional<int> check(const cli::App& app, CommandLine& c) {
   daemon::Options& o = c.serve;
   daemon::AttachOptions& attach = o.attach;
+  if (c.all) {
+    if (app.count("--root-storage") > 0 || c.exact_name)
+      return fail(app, exit_usage, "--all serves every target: --root-storage and --exact-name name one");
+    std::vector<std::string> patterns = c.names;
+    for (const auto& e : c.excludes) patterns.push_back("!" + e);
+    std::string error;
+    auto selection = discovery::TargetSelection::parse(patterns, error);
+    if (!selection) return fail(app, exit_usage, error);
+    c.selection = std::move(*selection);
+    return std::nullopt;  // each child checks the rest for its target
+  }
+  if (c.names.size() != 1)
+    return fail(app, exit_usage,
+                c.names.empty() ? "name the target (eSHELF.SLOT), or attach every one with --all"
+                                : "one target at a time (or --all with patterns)");
+  o.target = c.names.front();
   const std::string typed = o.target;
   if (auto code = parse_target_name(app, o.target, attach.shelf, attach.slot)) return code;
   if (c.exact_name && typed != o.target)
@@ -128,6 +171,7 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
   attach.discovery_window = std::chrono::milliseconds(std::lround(c.timeout * 1000));
   attach.rediscover_interval = std::chrono::seconds(c.rediscover);
   attach.engine.deadline = std::chrono::milliseconds(std::llround(o.deadline_seconds * 1000));
+  attach.engine.in_order_ports = c.in_order_ports;
   attach.export_options.name = o.target;
   attach.export_options.description = "AoE target " + o.target + " (aoe-nbd)";
   attach.export_options.read_only = c.read_only;
@@ -144,6 +188,55 @@ std::optional<int> check(const CLI::App& app, CommandLine& c) {
   return std::nullopt;
 }
 
+// The arguments of the aoe-attach --all starts for `target`: ours as
+// given, but for what --all itself means (the patterns, --socket-dir), and
+// in the foreground.  Options added later pass through unchanged.
+std::vector<std::string> child_arguments(const cli::App& app, const CommandLine& c, const std::string& target) {
+  std::vector<std::string> args{"--foreground"};
+  for (std::string& a : app.given_options({"--all", "--exclude", "--socket-dir", "--foreground", "--help", "--version"}))
+    args.push_back(std::move(a));
+  if (!c.socket_dir.empty()) {
+    args.push_back("--socket");
+    args.push_back((std::filesystem::path(c.socket_dir) / (target + ".sock")).string());
+  }
+  args.push_back(target);
+  return args;
+}
+
+int attach_all(cli::App& app, CommandLine& c, daemon::Readiness& readiness) {
+  daemon::ShelfOptions shelf;
+  shelf.selection = c.selection;
+  std::error_code ec;
+  shelf.program = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) {
+    readiness.failed(exit_failed, fmt::format("cannot find our own program (/proc/self/exe): {}", ec.message()));
+    return exit_failed;
+  }
+  if (!c.socket_dir.empty()) {
+    c.socket_dir = std::filesystem::absolute(c.socket_dir).string();
+    std::filesystem::create_directories(c.socket_dir, ec);
+    if (ec) {
+      readiness.failed(exit_failed, fmt::format("cannot create {}: {}", c.socket_dir, ec.message()));
+      return exit_failed;
+    }
+  }
+  shelf.child_args = [&app, &c](const std::string& target) { return child_arguments(app, c, target); };
+  shelf.discovery_window = std::chrono::milliseconds(std::lround(c.timeout * 1000));
+  shelf.rediscover_interval = std::chrono::seconds(c.rediscover);
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  Links links;
+  // Interfaces named but absent are left to the children, which open them as they appear.
+  std::vector<std::string> absent;
+  if (auto code = open_links(io, app, c.common, links, &absent)) {
+    readiness.failed(*code, "cannot open the network interfaces (see above)");
+    return *code;
+  }
+  // Our children's I/O answers are none of ours: the kernel keeps them out (docs/shelf.md).
+  for (auto& link : links.owned) link->accept_control_only();
+  return daemon::run_shelf(io, signals, links.links, shelf, readiness);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +244,7 @@ int main(int argc, char** argv) {
   // Run from an initramfs, we serve the root file system (aoe-attach(8),
   // ROOT STORAGE): --root-storage is implied.
   c.serve.root_storage = ::access("/etc/initrd-release", F_OK) == 0;
-  CLI::App app{"Attach an AoE target as a block device (/dev/ublkbN through the kernel's ublk driver, or "
+  cli::App app{"Attach an AoE target as a block device (/dev/ublkbN through the kernel's ublk driver, or "
                "/dev/nbdN through its nbd driver) "
                "or serve it as an NBD unix socket.",
                "aoe-attach"};
@@ -167,6 +260,7 @@ int main(int argc, char** argv) {
   // A log line to a stderr whose reader went away must fail, not kill the server.
   ::signal(SIGPIPE, SIG_IGN);
   daemon::Readiness readiness = c.foreground ? daemon::Readiness::foreground() : daemon::Readiness::daemonize();
+  if (c.all) return attach_all(app, c, readiness);
   if (o.kernel() || o.root_storage) daemon::harden_for_kernel_io(o.root_storage);
 
   boost::asio::io_context io;

@@ -108,10 +108,10 @@ Task<int> run_request(Control& control, Command r) {
       // No co_await inside ?: (GCC 12 destroys the temporary twice).
       aoe::daemon::ClaimResult result;
       if (r.op == Op::release_claim) {
-        result = co_await aoe::daemon::async_release(control, ports, r.shelf, r.slot, aoe::daemon::host_identity());
+        result = co_await aoe::daemon::async_release(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(r.links));
       } else {
         auto mode = r.op == Op::claim ? aoe::daemon::ClaimMode::normal : aoe::daemon::ClaimMode::force;
-        result = co_await aoe::daemon::async_claim(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(), mode);
+        result = co_await aoe::daemon::async_claim(control, ports, r.shelf, r.slot, aoe::daemon::host_identity(r.links), mode);
       }
       if (result.ok()) co_return aoe::exit_ok;
       error(result.message);
@@ -124,7 +124,7 @@ Task<int> run_request(Control& control, Command r) {
 int run(int argc, char** argv) {
   Command r;
   aoe::tools::AdminTool tool("Read, set or test the config string of an AoE target.", "aoe-cfg", r);
-  CLI::App& app = tool.app();
+  aoe::tools::cli::App& app = tool.app();
   tool.add_options();
   auto* set = app.add_option("--set", r.value, "Store STR unless the target has a config string already")
                   ->type_name("STR");
@@ -138,7 +138,7 @@ int run(int argc, char** argv) {
   auto* force_claim_flag =
       app.add_flag("--force-claim", force_claim, "Claim the target for this host even if another host holds it");
   auto* release_flag = app.add_flag("--release-claim", release_claim, "Release this host's claim");
-  std::vector<CLI::Option*> ops{set, force, test, prefix, claim_flag, force_claim_flag, release_flag};
+  std::vector<aoe::tools::cli::Option*> ops{set, force, test, prefix, claim_flag, force_claim_flag, release_flag};
   for (auto* a : ops)
     for (auto* b : ops)
       if (a != b) a->excludes(b);

@@ -5,9 +5,11 @@
 // kernel's disconnect directly when none answers, as for a device whose
 // aoe-attach is gone and whose I/O the kernel holds for a successor),
 // waits until that process exited and the kernel let go, and removes the
-// /dev/etherd link.
+// /dev/etherd link.  --all detaches every target this host serves, and
+// stops the aoe-attach --all that attached them (daemon/shelf.h).
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -19,7 +21,6 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "aoe_version.h"
@@ -29,8 +30,10 @@
 #include "nbd-bridge/device_usage.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "daemon/exit_codes.h"
+#include "daemon/shelf_pid.h"
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
+#include "tools/cli.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
 
@@ -120,8 +123,18 @@ void remove_links(const Resolved& r) {
     aoe::log::warning("aoe-detach: {}/{}: {}", daemon::etherd_dir.string(), *r.target, ec.message());
 }
 
-// SIGTERM to the aoe-attach `d` and wait until it exited: it disconnects
-// and drains first.  exit_ok, or why not.
+// What a daemon that has not exited still waits for, from its status socket.
+std::string still_pending(const Daemon& d) {
+  std::error_code ec;
+  auto doc = aoe::daemon::query_status(d.socket, std::chrono::seconds(2), ec);
+  if (!doc) return fmt::format("it does not answer on its status socket {}", d.socket.string());
+  return fmt::format("{} request(s) still in flight to {}, which is {}", doc->value("in_flight", 0UL),
+                     doc->value("target", std::string("its target")), doc->value("state", std::string("?")));
+}
+
+// SIGINT to the aoe-attach `d` and wait until it exited: it disconnects,
+// lets the target answer what it has for a moment, fails the rest with EIO
+// and exits, whatever its --deadline.  exit_ok, or why not.
 int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point deadline, double timeout_seconds) {
   // SIGINT means "detach for good"; SIGTERM would leave a device in use to a
   // restarted aoe-attach (daemon/kernel_serving.cpp).
@@ -130,8 +143,9 @@ int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point dead
                 fmt::format("{}: cannot signal its aoe-attach (pid {}): {}", what, d.pid, std::strerror(errno)));
   while (!daemon_gone(d) && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (!daemon_gone(d))
-    return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) is still draining after {} s; it goes on "
-                                         "in the background (see its log)", what, d.pid, timeout_seconds));
+    return fail(exit_failed, fmt::format("{}: its aoe-attach (pid {}) has not exited after {} s: {}; it goes on "
+                                         "in the background (see its log)", what, d.pid, timeout_seconds,
+                                         still_pending(d)));
   return exit_ok;
 }
 
@@ -221,15 +235,49 @@ int detach(std::string name, double timeout_seconds, bool force) {
   return exit_ok;
 }
 
+// Every target served here, each as aoe-detach NAME would; then, all of
+// them gone, the aoe-attach --all that would attach new ones.  First
+// the targets: a child detached this way exits 0, which aoe-attach --all
+// takes as final, while stopping it first would leave each device in use
+// to a successor (SIGTERM) that never comes.
+int detach_all(double timeout_seconds, bool force) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& socket : daemon::status_sockets(ec))
+    if (auto target = aoe::wire::canonical_target(socket.stem().string())) names.push_back(*target);
+  // Devices whose aoe-attach is gone, the kernel holding their I/O.
+  for (const auto& b : nbd::backends())
+    if (b.id.starts_with("aoe-nbd:") && std::find(names.begin(), names.end(), b.id.substr(8)) == names.end())
+      names.push_back(nbd::device_path_of(b.index));
+  int result = exit_ok;
+  for (const auto& name : names) {
+    const int code = detach(name, timeout_seconds, force);
+    if (code != exit_ok && code != exit_not_attached && result == exit_ok) result = code;
+  }
+  const auto shelf = daemon::running_shelf();
+  if (!shelf || result != exit_ok) return result;
+  if (::kill(*shelf, SIGTERM) != 0)
+    return fail(errno == EPERM ? exit_permission : exit_failed,
+                fmt::format("cannot signal aoe-attach --all (pid {}): {}", *shelf, std::strerror(errno)));
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(timeout_seconds));
+  while (daemon::running_shelf() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (daemon::running_shelf())
+    return fail(exit_failed, fmt::format("aoe-attach --all (pid {}) still runs after {} s", *shelf, timeout_seconds));
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach (or served on a socket)", "aoe-detach"};
+  aoe::tools::cli::App app{"Detach an AoE target attached as /dev/nbdN by aoe-attach (or served on a socket)", "aoe-detach"};
   app.set_version_flag("--version", std::string("aoe-detach ") + AOE_NBD_VERSION);
-  aoe::tools::report_usage_errors(app);
   std::string name;
   double timeout_seconds = 10;
-  app.add_option("DEVICE", name, "/dev/nbdN, or the AoE target eSHELF.SLOT")->required();
+  bool all = false;
+  auto* device = app.add_option("DEVICE", name, "/dev/nbdN, or the AoE target eSHELF.SLOT");
+  app.add_flag("--all", all, "Detach every target attached on this host, and stop aoe-attach --all")
+      ->excludes(device);
   app.add_option("-t,--timeout", timeout_seconds,
                  "Seconds to wait for aoe-attach to drain and exit and the kernel to let go")
       ->type_name("SECONDS")
@@ -237,10 +285,8 @@ int main(int argc, char** argv) {
       ->check(validate::Number(0.1, 3600));
   bool force = false;
   app.add_flag("--force", force, "detach even if the device is mounted or held (its pending writes are lost)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? exit_ok : exit_usage;
-  }
+  if (auto code = app.parse(argc, argv)) return *code;
+  if (all) return detach_all(timeout_seconds, force);
+  if (name.empty()) return fail(exit_usage, "name the device (/dev/nbdN or eSHELF.SLOT), or detach every one with --all");
   return detach(name, timeout_seconds, force);
 }

@@ -92,7 +92,7 @@ nlohmann::json to_json(const TargetInfo& t) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"List the AoE targets reachable over the local Ethernet interfaces.", "aoe-discover"};
+  tools::cli::App app{"List the AoE targets reachable over the local Ethernet interfaces.", "aoe-discover"};
   tools::CommonOptions common;
   tools::add_common_options(app, common);
   double seconds = 1.0;

@@ -79,12 +79,12 @@ Task<int> run_request(Control& control, Command r) {
 int run(int argc, char** argv) {
   Command r;
   aoe::tools::AdminTool tool("Read or edit the MAC mask list of an AoE target: the initiators it serves.", "aoe-mask", r);
-  CLI::App& app = tool.app();
+  aoe::tools::cli::App& app = tool.app();
   tool.add_options();
   std::vector<std::string> words;
   app.add_option("command", r.action, "list (default), add or del")
       ->type_name("list|add|del")
-      ->check(CLI::IsMember({"list", "add", "del"}));
+      ->check(aoe::tools::cli::one_of({"list", "add", "del"}));
   app.add_option("macs", words, "Initiator MAC addresses for add and del")->type_name("MAC");
   if (auto code = tool.parse(argc, argv)) return *code;
   std::vector<wire::Mac> macs;

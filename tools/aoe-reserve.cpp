@@ -88,12 +88,12 @@ int run(int argc, char** argv) {
   Command r;
   aoe::tools::AdminTool tool("Read, set, force or release the reserve list of an AoE target: the initiators allowed "
                "to use it.", "aoe-reserve", r);
-  CLI::App& app = tool.app();
+  aoe::tools::cli::App& app = tool.app();
   tool.add_options();
   std::vector<std::string> words;
   app.add_option("command", r.action, "list (default), set, force or release")
       ->type_name("list|set|force|release")
-      ->check(CLI::IsMember({"list", "set", "force", "release"}));
+      ->check(aoe::tools::cli::one_of({"list", "set", "force", "release"}));
   app.add_option("macs", words,
                  "Initiator MAC addresses for set (default: this host's, on the interfaces used) and force")
       ->type_name("MAC");

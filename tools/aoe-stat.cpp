@@ -11,7 +11,6 @@
 #include <tuple>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -20,8 +19,10 @@
 #include "initiator/wire.h"
 #include "daemon/exit_codes.h"
 #include "daemon/status_client.h"
+#include "daemon/status_prometheus.h"
 #include "daemon/status_schema.h"
 #include "nbd-bridge/kernel_attach.h"
+#include "tools/cli.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
 
@@ -143,30 +144,26 @@ std::string canonical_device(const std::string& name) {
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"List the AoE targets attached by aoe-attach on this host, with live per-path counters.", "aoe-stat"};
+  tools::cli::App app{"List the AoE targets attached by aoe-attach on this host, with live per-path counters.", "aoe-stat"};
   app.set_version_flag("--version", std::string("aoe-stat ") + AOE_NBD_VERSION);
   bool json_output = false;
   app.add_flag("--json", json_output, "Print a JSON array of the daemons' status documents instead of a table");
+  bool prometheus = false;
+  app.add_flag("--prometheus", prometheus,
+               "Print the Prometheus text exposition format (for node_exporter's textfile collector)")
+      ->excludes("--json");
   double timeout = 2.0;
   app.add_option("-t,--timeout", timeout, "How long to wait for each aoe-attach to answer")
       ->type_name("SECONDS")
       ->capture_default_str()
       ->check(tools::validate::Number(0.1, 60));
-  int verbose = 0;
-  bool quiet = false;
-  app.add_flag("-v,--verbose", verbose, "Also report stale sockets left by daemons that died");
-  app.add_flag("-q,--quiet", quiet, "Log errors only");
+  tools::cli::Verbosity verbosity;  // -v also reports stale sockets left by daemons that died
+  verbosity.add_to(app);
   std::string wanted;
   app.add_option("target", wanted, "Show only this target (eSHELF.SLOT), device (/dev/nbdN) or NBD socket")
       ->type_name("eS.L|/dev/nbdN");
-  tools::report_usage_errors(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? exit_ok : exit_usage;
-  }
-  if (quiet) aoe::log::threshold = aoe::log::Level::error;
-  else if (verbose > 0) aoe::log::threshold = aoe::log::Level::info;
+  if (auto code = app.parse(argc, argv)) return *code;
+  verbosity.apply();
 
   auto fail = [](int code, const std::string& message) { return tools::fail("aoe-stat", code, message); };
   if (tools::validate::meant_as_target(wanted))
@@ -230,7 +227,9 @@ int run(int argc, char** argv) {
   }
 
   std::sort(docs.begin(), docs.end(), [](const json& a, const json& b) { return order_key(a) < order_key(b); });
-  if (json_output)
+  if (prometheus)
+    fmt::print("{}", aoe::daemon::prometheus_text(docs));
+  else if (json_output)
     fmt::print("{}\n", json(docs).dump(2));
   else
     print_table(docs);

@@ -14,37 +14,28 @@
 
 namespace aoe::tools {
 
-void add_common_options(CLI::App& app, CommonOptions& options) {
+void add_common_options(cli::App& app, CommonOptions& options) {
   app.add_option("-i,--interface", options.interfaces,
                  "Use only this network interface (repeatable, or a comma-separated list); "
                  "default: every Ethernet interface that is up")
       ->type_name("IFACE")
       ->check(validate::InterfaceList())  // "" and "," would mean every NIC
       ->allow_extra_args(false);  // one name per -i, so "-i eth1 e1.2" keeps the target
-  app.add_flag("-v,--verbose", options.verbose, "Log more (repeat for debug output)");
-  app.add_flag("-q,--quiet", options.quiet, "Log errors only");
+  options.verbosity.add_to(app);
   app.set_version_flag("--version", fmt::format("{} {}", app.get_name(), AOE_NBD_VERSION));
 }
 
-std::optional<int> parse(CLI::App& app, const CommonOptions& options, int argc, char** argv) {
-  report_usage_errors(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? exit_ok : exit_usage;
-  }
-  if (options.quiet)
-    log::threshold = log::Level::error;
-  else if (options.verbose > 0)
-    log::threshold = options.verbose > 1 ? log::Level::debug : log::Level::info;
+std::optional<int> parse(cli::App& app, const CommonOptions& options, int argc, char** argv) {
+  if (auto code = app.parse(argc, argv)) return code;
+  options.verbosity.apply();
   return std::nullopt;
 }
 
-int fail(const CLI::App& app, int code, const std::string& message) {
+int fail(const cli::App& app, int code, const std::string& message) {
   return fail(app.get_name(), code, message);
 }
 
-std::optional<int> parse_target_name(const CLI::App& app, std::string& name, std::uint16_t& shelf,
+std::optional<int> parse_target_name(const cli::App& app, std::string& name, std::uint16_t& shelf,
                                      std::uint8_t& slot) {
   if (auto why = validate::target_name(name)) return fail(app, exit_usage, *why);
   wire::parse_target(name, shelf, slot);
@@ -52,7 +43,7 @@ std::optional<int> parse_target_name(const CLI::App& app, std::string& name, std
   return std::nullopt;
 }
 
-std::optional<int> open_links(boost::asio::io_context& io, const CLI::App& app,
+std::optional<int> open_links(boost::asio::io_context& io, const cli::App& app,
                               const CommonOptions& options, Links& out, std::vector<std::string>* absent) {
   std::error_code ec;
   auto all = discovery::list_interfaces(ec);

@@ -9,17 +9,6 @@
 #include "initiator/wire.h"
 
 namespace aoe::tools::validate {
-namespace {
-
-// CLI11 runs a check on the text before converting it; an empty message means "fine".
-CLI::Validator wrap(std::function<std::optional<std::string>(std::string_view)> check, std::string description) {
-  return CLI::Validator(
-      [check = std::move(check)](std::string& value) { return check(value).value_or(std::string()); },
-      std::move(description));
-}
-
-}  // namespace
-
 std::optional<std::string> interface_list(std::string_view value) {
   for (std::size_t start = 0;;) {
     const std::size_t comma = value.find(',', start);
@@ -71,19 +60,18 @@ bool meant_as_target(std::string_view value) {
          value.find_first_not_of("0123456789.", 1) == std::string_view::npos;
 }
 
-CLI::Validator InterfaceList() { return wrap(interface_list, "IFACE[,IFACE...]"); }
+cli::Check InterfaceList() { return {interface_list, "IFACE[,IFACE...]"}; }
 
-CLI::Validator Number(double min, double max, std::string what) {
-  return wrap([=](std::string_view v) { return number(v, min, max, what); }, fmt::format("{} to {}", min, max));
+cli::Check Number(double min, double max, std::string what) {
+  return {[=](std::string_view v) { return number(v, min, max, what); }, fmt::format("{} to {}", min, max)};
 }
 
-CLI::Validator WholeNumber(unsigned long min, unsigned long max, std::string what) {
-  return wrap([=](std::string_view v) { return whole_number(v, min, max, what); },
-              fmt::format("{} to {}", min, max));
+cli::Check WholeNumber(unsigned long min, unsigned long max, std::string what) {
+  return {[=](std::string_view v) { return whole_number(v, min, max, what); }, fmt::format("{} to {}", min, max)};
 }
 
-CLI::Validator Path() { return wrap(path, ""); }
+cli::Check Path() { return {path, ""}; }
 
-CLI::Validator TargetName() { return wrap(target_name, ""); }
+cli::Check TargetName() { return {target_name, ""}; }
 
 }  // namespace aoe::tools::validate

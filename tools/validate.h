@@ -5,14 +5,14 @@
 // The checks are pure and return the sentence for the user, or nothing when
 // the value is fine; every one names the accepted form or range.  The
 // Validator wrappers make CLI11 refuse such values (exit 2) while parsing,
-// before a tool opens any socket.
+// before a tool opens any socket (tools/cli.h).
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include <CLI/CLI.hpp>
+#include "tools/cli.h"
 
 namespace aoe::tools::validate {
 
@@ -39,11 +39,11 @@ std::optional<std::string> target_name(std::string_view value);
 // file in the current directory).
 bool meant_as_target(std::string_view value);
 
-// The same checks as CLI11 validators, for ->check(...).
-CLI::Validator InterfaceList();
-CLI::Validator Number(double min, double max, std::string what = "seconds");
-CLI::Validator WholeNumber(unsigned long min, unsigned long max, std::string what = "");
-CLI::Validator Path();
-CLI::Validator TargetName();
+// The same checks, for ->check(...).
+cli::Check InterfaceList();
+cli::Check Number(double min, double max, std::string what = "seconds");
+cli::Check WholeNumber(unsigned long min, unsigned long max, std::string what = "");
+cli::Check Path();
+cli::Check TargetName();
 
 }  // namespace aoe::tools::validate

@@ -112,6 +112,24 @@ TEST_CASE("test-claim-decide") {
   CHECK(decide_claim(us, us, ClaimMode::force) == ClaimAction::already_ours);
 }
 
+TEST_CASE("test-claim-same-host-after-the-switch-to-the-root") {
+  // The initramfs claimed as "(none)" without a machine-id; the root names the host.
+  const std::string initramfs = "aoe-nbd:(none)::5254001234ab";
+  const std::string root = "aoe-nbd:hosta:0123abcd:5254001234ab";
+  const std::string clone = "aoe-nbd:(none)::5254001234ac";
+  CHECK(same_claimant(initramfs, root));
+  CHECK(decide_claim(initramfs, root, ClaimMode::normal) == ClaimAction::already_ours);
+  CHECK(decide_release(initramfs, root) == ReleaseAction::clear);
+  CHECK_FALSE(same_claimant(initramfs, clone));
+  CHECK(decide_claim(initramfs, clone, ClaimMode::normal) == ClaimAction::refuse);
+  CHECK(decide_release(initramfs, clone) == ReleaseAction::not_ours);
+  // Not identities of ours, or no MAC to go by: only equal strings match.
+  CHECK_FALSE(same_claimant("label:5254001234ab", "other:5254001234ab"));
+  CHECK_FALSE(same_claimant("aoe-nbd:a::000000000000", "aoe-nbd:b::000000000000"));
+  CHECK_FALSE(same_claimant("aoe-nbd:hosta:1111", "aoe-nbd:hostb:1111"));
+  CHECK_FALSE(same_claimant("aoe-nbd:5254001234ab", "aoe-nbd:x:5254001234ab"));
+}
+
 TEST_CASE("test-claim-decide-release") {
   CHECK(decide_release(us, us) == ReleaseAction::clear);
   CHECK(decide_release("", us) == ReleaseAction::already_clear);
@@ -119,20 +137,37 @@ TEST_CASE("test-claim-decide-release") {
 }
 
 TEST_CASE("test-claim-identity") {
-  CHECK(make_identity("hosta", "0123abcd") == "aoe-nbd:hosta:0123abcd");
+  CHECK(make_identity("hosta", "0123abcd", {0x52, 0x54, 0, 0x12, 0x34, 0xab}) == "aoe-nbd:hosta:0123abcd:5254001234ab");
+  CHECK(identity_host(make_identity("(none)", "", {})) == "(none)");
   CHECK(identity_host("aoe-nbd:hosta:0123abcd") == "hosta");
   CHECK(identity_host("aoe-nbd:hosta:") == "hosta");
   CHECK(!identity_host("aoe-nbd::x"));
   CHECK(!identity_host("PREFIX SERIAL NAME"));
 
   ::setenv("AOE_NBD_IDENTITY", "test-identity", 1);
-  CHECK(host_identity() == "test-identity");
+  CHECK(host_identity({}) == "test-identity");
   ::setenv("AOE_NBD_IDENTITY", "", 1);  // empty: not an override
-  std::string real = host_identity();
+  std::string real = host_identity({});
   ::unsetenv("AOE_NBD_IDENTITY");
   CHECK(real.starts_with("aoe-nbd:"));
   CHECK(identity_host(real).has_value());
-  CHECK(real == host_identity());
+  CHECK(real == host_identity({}));
+}
+
+TEST_CASE("test-claim-identity-tells-hosts-apart") {
+  // Two hosts with one host name and one machine-id (an initramfs, a cloned
+  // image) differ by their NICs; fake links have no permanent address, so
+  // their current one counts.  The lowest MAC is chosen, whatever the order.
+  ::unsetenv("AOE_NBD_IDENTITY");
+  boost::asio::io_context io;
+  test::FakeWire a(io, test::link_info("nosuch-a0", 1, 1), test::link_info("t0", 9, 0x10));
+  test::FakeWire b(io, test::link_info("nosuch-b0", 2, 2), test::link_info("t1", 10, 0x11));
+  const std::string host_a = host_identity({&a.end(0)});
+  const std::string host_b = host_identity({&b.end(0)});
+  CHECK(host_a != host_b);
+  CHECK(host_a.ends_with(":020000000001"));
+  CHECK(host_identity({&b.end(0), &a.end(0)}) == host_a);
+  CHECK(host_identity({&a.end(0), &b.end(0)}) == host_a);
 }
 
 TEST_CASE("test-claim-held-message") {

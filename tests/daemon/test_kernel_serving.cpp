@@ -3,17 +3,21 @@
 // "device" is our end of the socketpair, read like the kernel reads it.
 // What the fake cannot show (the real driver's netlink and ioctls) the VM
 // tests do (tests/vm/test-kernel-*.sh); here: which way each ending goes,
-// which exit code it gives, and that the /dev/etherd name follows.
+// which exit code it gives, that the /dev/etherd name follows, that a stop
+// ends within seconds whatever the deadline, and that a device is adopted
+// only for the disk it served (daemon/disk_record.h).
 #include "daemon/kernel_serving.h"
 
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -23,7 +27,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <catch2/catch.hpp>
 
+#include "daemon/disk_record.h"
 #include "daemon/exit_codes.h"
+#include "daemon/status_schema.h"
 #include "tests/support/fake_link.h"
 #include "tests/support/fake_target.h"
 #include "tests/support/temp_dir.h"
@@ -51,6 +57,7 @@ struct FakeKernel {
   std::optional<std::uint32_t> orphan;
   bool orphan_live = false;
   bool adopted = false;
+  int orphan_disconnects = 0;            // driver disconnects of a device nobody serves
   bool adoptable = false;                // netlink: a successor can adopt ours
   std::optional<std::string> in_use;     // what a disconnect would hurt
 
@@ -123,6 +130,11 @@ class FakeDriver final : public KernelDriver {
     k_.attached.set_value();
     return std::make_unique<FakeDevice>(k_);
   }
+  std::error_code disconnect(std::uint32_t index) override {
+    if (k_.orphan == index) ++k_.orphan_disconnects;  // no assertion off the test's thread
+    k_.attached.set_value();  // the test's kernel side runs after the first thing the driver was asked
+    return {};
+  }
 
  private:
   FakeKernel& k_;
@@ -160,6 +172,7 @@ std::optional<std::array<std::byte, 512>> kernel_read(int fd) {
 }
 
 // One target (e1.2) on a fake wire, attached; the kernel side is the test's.
+// Its run directory (disk records) is a temporary one.
 struct Lab {
   boost::asio::io_context io;
   test::FakeWire wire{io, LinkInfo{"fake0", 1, {2, 0, 0, 0, 0, 1}, 1500}, LinkInfo{"fake1", 2, {2, 0, 0, 0, 0, 0x11}, 1500}};
@@ -168,23 +181,40 @@ struct Lab {
   Options options;
   std::unique_ptr<AttachedTarget> attached;
 
-  Lab() {
+  explicit Lab(double deadline_seconds = 60) {
+    ::setenv("AOE_RUN_DIR", (dir.path / "run").c_str(), 1);
     for (std::size_t i = 0; i < 512; ++i) target.disk[i] = std::byte(i * 7 + 1);
     options.target = "e1.2";
     options.attach.shelf = 1;
     options.attach.slot = 2;
     options.attach.discovery_window = 200ms;
     options.attach.export_options.name = "e1.2";
+    options.deadline_seconds = deadline_seconds;
+    options.attach.engine.deadline = std::chrono::milliseconds(static_cast<long>(deadline_seconds * 1000));
     options.etherd_dir = dir.path / "etherd";
     std::string error;
     attached = AttachedTarget::open(io, {&wire.end(0)}, options.attach, error);
     REQUIRE(attached);
     io.restart();
   }
+  ~Lab() { ::unsetenv("AOE_RUN_DIR"); }
+
+  // The record a predecessor left for `record`'s disk.
+  void leave_record(const DiskRecord& record) {
+    fs::create_directories(run_dir());
+    std::ofstream(disk_record_path("e1.2")) << format_record(record);
+  }
+  DiskRecord our_disk() const { return record_of(attached->engine().target().identity); }
+  bool wrote_anything() const {
+    return std::any_of(target.ata_commands.begin(), target.ata_commands.end(), [](std::uint8_t op) {
+      return op == wire::ata::write_sectors || op == wire::ata::write_sectors_ext;
+    });
+  }
 };
 
 // Lab, plus the fake kernel and what serve_kernel takes.
 struct Serving : Lab {
+  using Lab::Lab;
   FakeKernel kernel;
   FakeDriver driver{kernel};
   boost::asio::signal_set signals{io, SIGINT, SIGTERM};
@@ -290,6 +320,7 @@ TEST_CASE("test-daemon-kernel-serving-adopts-orphan") {
   Serving lab;
   auto& kernel = lab.kernel;
   kernel.orphan = 9;
+  lab.leave_record(lab.our_disk());  // the same disk as the predecessor's
   // The kernel resends what it held on the adopted socket; then aoe-detach.
   std::optional<std::array<std::byte, 512>> got;
   int code = lab.run([&] {
@@ -325,4 +356,133 @@ TEST_CASE("test-daemon-kernel-serving-sigterm-leaves-device-in-use") {
   CHECK(kernel.disconnects == 0);
   // the link waits for the successor, like the device
   CHECK(fs::read_symlink(lab.options.etherd_dir / "e1.2") == "/dev/nbd9");
+}
+
+TEST_CASE("test-daemon-kernel-serving-attach-records-the-disk") {
+  Serving lab;
+  std::optional<DiskRecord> recorded;
+  int code = lab.run([&] {
+    // Written on the io thread once attached: wait for it (bounded).
+    for (int i = 0; i < 500 && !fs::exists(disk_record_path("e1.2")); ++i) std::this_thread::sleep_for(10ms);
+    std::ifstream in(disk_record_path("e1.2"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    recorded = parse_record(text);
+    ::kill(::getpid(), SIGINT);
+  });
+  CHECK(code == exit_ok);
+  REQUIRE(recorded);
+  CHECK(*recorded == lab.our_disk());
+  CHECK(recorded->serial == "FAKE0001");
+  CHECK_FALSE(fs::exists(disk_record_path("e1.2")));  // detached for good: nothing to adopt
+}
+
+TEST_CASE("test-daemon-kernel-serving-adoption-refused-other-disk") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  kernel.orphan = 9;
+  DiskRecord before = lab.our_disk();
+  // What the device served; e1.2 now answers with another disk (serial,
+  // model or capacity differ).
+  const int what = GENERATE(0, 1, 2);
+  if (what == 0) before.serial = "OTHER0001";
+  if (what == 1) before.model = "Another disk";
+  if (what == 2) before.sectors += 8;
+  lab.leave_record(before);
+  CHECK(lab.run() == exit_failed);
+  CHECK_FALSE(kernel.adopted);
+  CHECK(kernel.orphan_disconnects == 1);  // the held I/O fails now
+  CHECK_FALSE(lab.served.ready);
+  CHECK_FALSE(lab.wrote_anything());
+  CHECK_FALSE(fs::exists(disk_record_path("e1.2")));
+}
+
+namespace {
+
+// A READ of sector 0 the kernel sends and waits for; false if it could not.
+bool send_read(int fd) {
+  std::array<std::byte, 28> req{};
+  put_be(&req[0], 0x25609513, 4);
+  put_be(&req[24], 512, 4);
+  return ::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size());
+}
+
+}  // namespace
+
+TEST_CASE("test-daemon-kernel-serving-sigint-ends-with-deadline-0") {
+  Serving lab(0);  // retries forever
+  auto& kernel = lab.kernel;
+  lab.target.silent = true;  // gone, with a read pending
+  bool sent = false;
+  const auto start = std::chrono::steady_clock::now();
+  int code = lab.run([&] {
+    sent = send_read(kernel.fd);
+    std::this_thread::sleep_for(300ms);
+    ::kill(::getpid(), SIGINT);  // aoe-detach
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(sent);
+  CHECK(code == exit_ok);
+  CHECK(kernel.disconnects == 1);  // the kernel fails what it held
+  CHECK(took < AttachedTarget::stop_grace + 3s);
+}
+
+TEST_CASE("test-daemon-kernel-serving-second-sigterm-leaves-requests") {
+  Serving lab(0);
+  auto& kernel = lab.kernel;
+  kernel.adoptable = true;
+  kernel.in_use = "mounted on /mnt";
+  lab.target.silent = true;
+  std::optional<ssize_t> answer;
+  bool sent = false;
+  const auto start = std::chrono::steady_clock::now();
+  int code = lab.run([&] {
+    sent = send_read(kernel.fd);
+    std::this_thread::sleep_for(300ms);
+    ::kill(::getpid(), SIGTERM);  // leaves the device in use to a successor, and drains
+    std::this_thread::sleep_for(300ms);
+    ::kill(::getpid(), SIGTERM);  // and now within seconds
+    std::array<std::byte, 16> reply{};
+    answer = ::read(kernel.fd, reply.data(), reply.size());
+  });
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(sent);
+  CHECK(code == exit_ok);
+  CHECK(lab.served.kept);
+  CHECK(kernel.disconnects == 0);
+  REQUIRE(answer);
+  CHECK(*answer == 0);  // no reply: the connection closed, the kernel holds the read for a successor
+  CHECK(took < AttachedTarget::stop_grace + 3s);
+  CHECK(fs::exists(disk_record_path("e1.2")));  // for the successor to check
+}
+
+// A planned handover waits for a quiet moment: a request the kernel is
+// still sending when SIGTERM comes (half a header in the socket) is read
+// and answered, not left on a closed connection to wait for its timeout.
+TEST_CASE("test-daemon-kernel-serving-sigterm-answers-before-handover") {
+  Serving lab;
+  auto& kernel = lab.kernel;
+  kernel.adoptable = true;
+  kernel.in_use = "mounted on /mnt";
+  std::array<std::byte, 28> req{};
+  put_be(&req[0], 0x25609513, 4);  // READ of the first sector, cookie 78
+  put_be(&req[8], 78, 8);
+  put_be(&req[24], 512, 4);
+  bool answered = false;
+  int code = lab.run([&] {
+    // Serving (the link made) before the signal: else it cancels the attach.
+    for (int i = 0; i < 500 && !fs::is_symlink(fs::symlink_status(lab.options.etherd_dir / "e1.2")); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(::write(kernel.fd, req.data(), 10) == 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ::kill(::getpid(), SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    REQUIRE(::write(kernel.fd, req.data() + 10, req.size() - 10) == static_cast<ssize_t>(req.size() - 10));
+    std::array<std::byte, 16 + 512> reply{};
+    answered = read_all(kernel.fd, reply.data(), reply.size()) && reply[15] == std::byte{78} &&
+               std::memcmp(reply.data() + 16, lab.target.disk.data(), 512) == 0;
+  });
+  CHECK(code == exit_ok);
+  CHECK(lab.served.kept);
+  CHECK(kernel.disconnects == 0);
+  CHECK(answered);
 }

@@ -53,6 +53,7 @@ TEST_CASE("test-status-document-stable-keys", "[status]") {
 
 TEST_CASE("test-status-counters-follow-traffic", "[status]") {
   EngineLab lab;
+  lab.wire().faults_from(1).latency = std::chrono::microseconds(100);  // simulated time: an RTT to measure
   auto before = daemon::status_json(*lab.engine, "sock")["paths"][0];
   CHECK(before["frames_sent"] == 0);
   REQUIRE_FALSE(lab.write(0, pattern(256 * 1024, 5)));

@@ -49,11 +49,11 @@ constexpr UblkQueueSettings settings{4, 64u << 10};
 
 struct Fixture {
   boost::asio::io_context io;
-  test::MemoryDevice device{io, 1u << 20};
+  test::MemoryDevice device;
   UblkQueue queue{device, settings};
   FakeQueueKernel kernel{settings.depth};
 
-  Fixture() {
+  explicit Fixture(bool can_flush = true) : device(io, 1u << 20, can_flush) {
     queue.start(kernel);
     kernel.sent.clear();
   }
@@ -122,8 +122,7 @@ TEST_CASE("test-ublk-queue-flush: a flush reaches the engine, unless it has noth
     CHECK(f.device.flushes == 1);
   }
   SECTION("no flush offered") {
-    Fixture f;
-    f.device.stop_flushing();
+    Fixture f(false);
     f.kernel.request(0, ublk::op_flush, 0, 0);
     CHECK(f.serve(0).result == 0);
     CHECK(f.device.flushes == 0);

@@ -117,6 +117,18 @@ TEST_CASE("test-discovery-control-routing") {
   CHECK(announced[0].shelf == 4);
   CHECK(announced[0].buffer_count == 8);
   CHECK(announced[0].link == &wire.end(0));
+  // vblade's own announcements carry version 0 (docs/aoe-protocol.md §2.6):
+  // the same; any other frame of version 0 is dropped.
+  frame[14] = std::byte{0x08};
+  CHECK_FALSE(control.on_frame(wire.end(0), std::span(frame).first(n)));
+  REQUIRE(announced.size() == 2);
+  CHECK(announced[1].shelf == 4);
+  h.command = wire::Command::ata;
+  auto ata_n = wire::encode(h, wire::ata_read(0, 1, true), frame);
+  frame[14] = std::byte{0x08};
+  CHECK_FALSE(control.on_frame(wire.end(0), std::span(frame).first(ata_n)));
+  CHECK(announced.size() == 2);
+  h.command = wire::Command::query_config;
 
   h.tag = tag::engine(3, 7);
   n = wire::encode(h, wire::ConfigArg{}, frame);

@@ -1,5 +1,8 @@
-// engine_lab.h: one Engine wired to FakeTargets over FakeWires, with
-// synchronous helpers that run the io_context until a request completes.
+// engine_lab.h: one Engine wired to FakeTargets over FakeWires, all on one
+// simulated clock (tests/support/manual_clock.h), with synchronous helpers
+// that run the io_context and move the clock until a request completes.
+// No test here waits on the wall clock: time moves from one timer to the
+// next as soon as nothing else is ready.
 #pragma once
 
 #include <algorithm>
@@ -16,13 +19,14 @@
 #include "initiator/identify.h"
 #include "tests/support/fake_link.h"
 #include "tests/support/fake_target.h"
+#include "tests/support/manual_clock.h"
 
 namespace aoe::test {
 
 inline wire::Mac mac(std::uint8_t last) { return {0x02, 0, 0, 0, 0, last}; }
 
-// Timers long enough that a loaded test machine never causes a spurious
-// retransmission: for tests that count frames, timeouts or window sizes.
+// Timers long compared with the fake wire's latency: for tests that count
+// frames, timeouts or window sizes.
 inline EngineOptions calm_options() {
   EngineOptions o;
   o.rtt.initial_rto = std::chrono::milliseconds(400);
@@ -32,8 +36,8 @@ inline EngineOptions calm_options() {
   return o;
 }
 
-// Short timers so loss recovery takes milliseconds: for tests that check
-// only outcomes (data, completions), never counts.
+// Short timers so loss recovery takes few ticks: for tests that check
+// mostly outcomes (data, completions).
 inline EngineOptions fast_options() {
   EngineOptions o;
   o.rtt.initial_rto = std::chrono::milliseconds(20);
@@ -43,22 +47,6 @@ inline EngineOptions fast_options() {
   return o;
 }
 
-// The engine's clock (EngineOptions::now), moved only by the test: what the
-// engine decides by time is checked against it, never against the wall.
-// The engine's tick timer still runs on real time and makes it look.
-struct ManualClock {
-  Clock::time_point time = Clock::time_point{} + std::chrono::hours(1);  // the epoch means "unset" to the engine
-  std::uint64_t reads = 0;  // how often the engine looked
-
-  std::function<Clock::time_point()> source() {
-    return [this] {
-      ++reads;
-      return time;
-    };
-  }
-  void advance(Duration by) { time += by; }
-};
-
 struct EngineLab {
   struct Port {
     std::unique_ptr<FakeWire> wire;
@@ -66,6 +54,7 @@ struct EngineLab {
   };
 
   boost::asio::io_context io;
+  ManualClock clock{io};
   std::vector<Port> ports;
   std::unique_ptr<Engine> engine;
 
@@ -83,7 +72,7 @@ struct EngineLab {
       Port p;
       p.wire = std::make_unique<FakeWire>(io, LinkInfo{"eth" + std::to_string(i), int(i + 1), mac(std::uint8_t(i)), mtu},
                                           LinkInfo{"tgt" + std::to_string(i), int(i + 10), mac(std::uint8_t(0x10 + i)), mtu},
-                                          /*seed=*/i + 1);
+                                          /*seed=*/i + 1, &clock);
       p.target = std::make_unique<FakeTarget>(io, p.wire->end(1), t, ports.empty() ? nullptr : ports[0].target.get());
       PathInfo path;
       path.link = &p.wire->end(0);
@@ -93,7 +82,7 @@ struct EngineLab {
       info.paths.push_back(path);
       ports.push_back(std::move(p));
     }
-    engine = std::make_unique<Engine>(io, info, e);
+    engine = std::make_unique<Engine>(io, info, on_clock(e));
     for (auto& p : ports) {
       FakeLink* link = &p.wire->end(0);
       link->set_receiver([this, link](std::span<const std::byte> f) { engine->on_frame(*link, f); });
@@ -103,22 +92,31 @@ struct EngineLab {
   FakeWire& wire(unsigned i = 0) { return *ports[i].wire; }
   FakeTarget& target(unsigned i = 0) { return *ports[i].target; }
 
-  template <typename Pred>
-  bool run_until(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > end) return false;
-      io.run_for(std::chrono::milliseconds(1));
-      io.restart();
-    }
-    return true;
+  // `o` on this lab's clock, for an engine a test makes itself.
+  EngineOptions on_clock(EngineOptions o) {
+    o.timers = &clock;
+    return o;
   }
 
-  // Runs until the engine has read `clock` again (its next tick, when idle).
-  bool next_look(const ManualClock& clock) {
-    const auto seen = clock.reads;
-    return run_until([&] { return clock.reads > seen; });
+  // Runs handlers and moves the clock from timer to timer until `pred`
+  // holds; false if it still does not after `limit` of simulated time (the
+  // clock then stands at the limit) or when nothing is left to happen.
+  template <typename Pred>
+  bool run_until(Pred pred, Duration limit = std::chrono::seconds(10)) {
+    const auto end = clock.now() + limit;
+    for (;;) {
+      clock.settle();
+      if (pred()) return true;
+      if (!clock.next_due() || *clock.next_due() > end) {
+        clock.advance_to(end);
+        return pred();
+      }
+      clock.run_next();
+    }
   }
+
+  // Lets `span` of simulated time pass, every timer in it running.
+  void advance(Duration span) { clock.advance(span); }
 
   std::error_code wait(std::optional<std::error_code>& result) {
     REQUIRE(run_until([&] { return result.has_value(); }));

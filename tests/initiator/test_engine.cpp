@@ -87,14 +87,14 @@ TEST_CASE("test-engine-late-reply-after-retransmit-completes-once", "[engine]") 
   lab.engine->async_write(0, data, [&](std::error_code ec) { ++completions; done = ec; });
   REQUIRE_FALSE(lab.wait(done));
   lab.run_until([&] { return lab.wire().sent_from(1).size() >= 2; });
-  lab.run_until([] { return false; }, std::chrono::milliseconds(100));  // let the late one land
+  lab.advance(std::chrono::milliseconds(100));  // let the late one land
   CHECK(completions == 1);
   CHECK(lab.engine->path_status()[0].retransmits >= 1);
   CHECK(lab.engine->stray_replies() >= 1);
 }
 
 TEST_CASE("test-engine-stale-reply-never-copied-into-newer-request", "[engine]") {
-  EngineLab lab;  // calm: the first RTO is 400 ms
+  EngineLab lab;  // calm: the first RTO is 400 ms, the tick every 50 ms (on simulated time: exact)
   auto disk = pattern(lab.target().disk.size(), 6);
   lab.target().disk = disk;
   // Read A's first answer is held 600 ms: A is retransmitted at 400 ms and
@@ -125,7 +125,7 @@ TEST_CASE("test-engine-duplicate-replies-complete-once", "[engine]") {
   std::optional<std::error_code> done;
   lab.engine->async_write(0, data, [&](std::error_code ec) { ++completions; done = ec; });
   REQUIRE_FALSE(lab.wait(done));
-  lab.run_until([] { return false; }, std::chrono::milliseconds(20));
+  lab.advance(std::chrono::milliseconds(20));
   CHECK(completions == 1);
   CHECK(lab.engine->stray_replies() + lab.engine->path_status()[0].late_replies == 32);
 }
@@ -193,10 +193,8 @@ TEST_CASE("test-engine-window-halves-on-loss-once-per-episode", "[engine]") {
 }
 
 TEST_CASE("test-engine-deadline-fails-eio-and-target-down", "[engine]") {
-  ManualClock clock;
   auto opts = fast_options();
   opts.deadline = std::chrono::milliseconds(300);
-  opts.now = clock.source();
   EngineLab lab({}, opts);
   lab.target().silent = true;
   std::vector<std::byte> buf(4096);
@@ -204,14 +202,13 @@ TEST_CASE("test-engine-deadline-fails-eio-and-target-down", "[engine]") {
   lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
   REQUIRE(lab.run_until([&] { return !lab.wire().sent_from(0).empty(); }));
   // 1 ms short of the deadline since the first send: retransmitted, not failed.
-  clock.advance(std::chrono::milliseconds(299));
-  REQUIRE(lab.run_until([&] { return lab.engine->path_status()[0].retransmits > 0; }));
-  REQUIRE(lab.next_look(clock));
+  lab.advance(std::chrono::milliseconds(299));
+  CHECK(lab.engine->path_status()[0].retransmits > 0);
   CHECK_FALSE(done.has_value());
   CHECK_FALSE(lab.engine->is_down());
-  // At the deadline: EIO.
-  clock.advance(std::chrono::milliseconds(1));
-  auto ec = lab.wait(done);
+  // At the deadline, on the engine's next tick (at most 50 ms apart): EIO.
+  REQUIRE(lab.run_until([&] { return done.has_value(); }, std::chrono::milliseconds(51)));
+  auto ec = *done;
   CHECK(ec == errc::target_down);
   CHECK(to_errno(ec) == EIO);
   CHECK(lab.engine->is_down());
@@ -233,8 +230,14 @@ TEST_CASE("test-engine-deadline-zero-retries-forever", "[engine]") {
   std::vector<std::byte> buf(1024);
   std::optional<std::error_code> done;
   lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
-  lab.run_until([] { return false; }, std::chrono::milliseconds(400));
+  // Ten simulated minutes: far past the default deadline (60 s), the longest
+  // RTO, the path's failure and its probes' backoff (flap_window 30 s).
+  lab.advance(std::chrono::minutes(9));
+  const auto sent = lab.wire().sent_from(0).size();
+  lab.advance(std::chrono::minutes(1));
   CHECK_FALSE(done.has_value());
+  CHECK_FALSE(lab.engine->is_down());
+  CHECK(lab.wire().sent_from(0).size() > sent);  // still trying in the last minute
   lab.target().silent = false;
   REQUIRE_FALSE(lab.wait(done));
 }
@@ -321,10 +324,8 @@ TEST_CASE("test-engine-answer-to-an-earlier-transmission-on-another-path", "[eng
 }
 
 TEST_CASE("test-engine-stalled-request-fails-at-deadline", "[engine]") {
-  ManualClock clock;
   auto o = fast_options();
   o.deadline = std::chrono::milliseconds(300);
-  o.now = clock.source();
   FakeTargetOptions t;
   t.buffer_count = 2;  // window 1: one frame at a time
   EngineLab lab(t, o);
@@ -340,15 +341,14 @@ TEST_CASE("test-engine-stalled-request-fails-at-deadline", "[engine]") {
   std::optional<std::error_code> done;
   lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
   REQUIRE(lab.run_until([&] { return !first; }));
-  // The stall starts at the engine's next look; 1 ms short of the deadline
-  // after it, the request still waits...
-  REQUIRE(lab.next_look(clock));
-  clock.advance(std::chrono::milliseconds(299));
-  REQUIRE(lab.next_look(clock));
+  // The stall starts at the engine's next tick; 1 ms short of the deadline
+  // after the link went down, the request still waits...
+  lab.advance(std::chrono::milliseconds(299));
   CHECK_FALSE(done.has_value());
-  // ...and at the deadline it fails, though none of its frames timed out.
-  clock.advance(std::chrono::milliseconds(1));
-  CHECK(lab.wait(done) == errc::target_down);
+  // ...and within two ticks (at most 50 ms each) of the deadline it fails,
+  // though none of its frames timed out.
+  REQUIRE(lab.run_until([&] { return done.has_value(); }, std::chrono::milliseconds(101)));
+  CHECK(*done == errc::target_down);
   CHECK(lab.wire().sent_from(0).size() == 1);
 }
 

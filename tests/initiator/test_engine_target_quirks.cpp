@@ -1,5 +1,6 @@
 // Targets that claim what they cannot do: a capacity beyond the addressing
-// mode, and a FLUSH CACHE advertised in IDENTIFY but answered with ABRT.
+// mode, and a FLUSH CACHE advertised in IDENTIFY but answered with ABRT
+// (an error each time: only the flush before serving decides there is none).
 #include "initiator/engine.h"
 
 #include <catch2/catch.hpp>
@@ -19,7 +20,7 @@ TEST_CASE("test-engine-capacity-beyond-lba28-never-wraps", "[engine][identify]")
   block[120] = block[121] = block[122] = block[123] = std::byte{0xFF};
   TargetInfo info = lab.engine->target();
   REQUIRE_FALSE(parse_identify(block, info.identity));
-  lab.engine = std::make_unique<Engine>(lab.io, info, calm_options());
+  lab.engine = std::make_unique<Engine>(lab.io, info, lab.on_clock(calm_options()));
   CHECK(lab.engine->size_bytes() == std::uint64_t{0x0FFFFFFF} * 512);
 
   // Sector 2^28 would go out as LBA 0 (28 bits): it is past the end instead.
@@ -37,25 +38,36 @@ TEST_CASE("test-engine-capacity-beyond-lba28-never-wraps", "[engine][identify]")
   CHECK(lab.engine->size_bytes() == std::uint64_t{0x0FFFFFFF} * 512);
 }
 
-TEST_CASE("test-engine-flush-abrt-means-no-flush-support", "[engine][flush]") {
+TEST_CASE("test-engine-flush-abrt-fails-and-the-next-is-sent", "[engine][flush]") {
   const bool ext = GENERATE(true, false);
   FakeTargetOptions t;
   t.flush_ext = ext;
   EngineLab lab(t);
-  // IDENTIFY advertises the flush, the target refuses it (docs/aoe-protocol.md §3.5).
-  lab.target().ata_error = [](const wire::Frame& f) -> std::optional<std::uint8_t> {
+  // IDENTIFY advertises the flush; the target aborts one (ATA also aborts a
+  // flush it could not complete): an error, and never "no flush from now on".
+  bool abort = true;
+  lab.target().ata_error = [&abort](const wire::Frame& f) -> std::optional<std::uint8_t> {
     auto op = std::get<wire::AtaArg>(f.arg).cmd_status;
-    if (op == wire::ata::flush_cache || op == wire::ata::flush_cache_ext) return wire::ata::error_abrt;
+    if (abort && (op == wire::ata::flush_cache || op == wire::ata::flush_cache_ext)) return wire::ata::error_abrt;
     return std::nullopt;
   };
+  const auto opcode = ext ? wire::ata::flush_cache_ext : wire::ata::flush_cache;
   REQUIRE(lab.engine->can_flush());
-  CHECK_FALSE(lab.flush());  // not EIO
-  CHECK(lab.target().ata_commands.size() == 1);
-  CHECK(lab.target().ata_commands[0] == (ext ? wire::ata::flush_cache_ext : wire::ata::flush_cache));
-  CHECK_FALSE(lab.engine->can_flush());
-  // From now on a flush sends nothing, as for a target without flush support.
+  CHECK(lab.flush() == errc::ata_aborted);
+  CHECK(to_errno(lab.flush()) == EIO);  // the next one is sent, and fails again
+  CHECK(lab.target().ata_commands == std::vector<std::uint8_t>{opcode, opcode});
+  CHECK(lab.engine->can_flush());
+  abort = false;
   CHECK_FALSE(lab.flush());
-  CHECK(lab.target().ata_commands.size() == 1);
+  CHECK(lab.target().ata_commands.size() == 3);
+}
+
+TEST_CASE("test-engine-flush-refused-before-serving-sends-nothing", "[engine][flush]") {
+  EngineLab lab(FakeTargetOptions{});
+  lab.engine->refuse_flush();  // what daemon/attached_target.cpp does when the first flush aborts
+  CHECK_FALSE(lab.engine->can_flush());
+  CHECK_FALSE(lab.flush());
+  CHECK(lab.target().ata_commands.empty());
 }
 
 TEST_CASE("test-engine-flush-failing-with-a-media-error-stays-an-error", "[engine][flush]") {

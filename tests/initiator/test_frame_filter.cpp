@@ -19,6 +19,7 @@
 
 #include "initiator/packet_link.h"
 #include "initiator/tag.h"
+#include "tests/support/skip.h"
 
 using namespace aoe;
 
@@ -130,6 +131,22 @@ TEST_CASE("test-frames-filter-passes-only-answers-for-this-host", "[frames]") {
   zero_ata.header.tag = 0;
   CHECK_FALSE(nic.passes(zero_ata));
 
+  // vblade's announcement carries version 0: it passes, to any
+  // destination; nothing else of version 0 does.
+  Reply versionless = announcement;
+  versionless.flags_byte = 0x08;
+  CHECK(nic.passes(versionless));
+  versionless.header.dst = other_host;
+  CHECK(nic.passes(versionless));
+  Reply versionless_ata = reply_to(ours);
+  versionless_ata.flags_byte = 0x08;
+  CHECK_FALSE(nic.passes(versionless_ata));
+  versionless_ata.header.tag = 0;
+  CHECK_FALSE(nic.passes(versionless_ata));
+  Reply versionless_request = announcement;
+  versionless_request.flags_byte = 0x01;  // version 0 without R: a request
+  CHECK_FALSE(nic.passes(versionless_request));
+
   // Every target passes without a target clause.
   Reply elsewhere = reply_to(ours);
   elsewhere.header.shelf = 9;
@@ -154,18 +171,48 @@ TEST_CASE("test-frames-filter-narrowed-to-one-target", "[frames]") {
   neighbour = reply_to(ours);
   neighbour.header.shelf = 0x0102;  // same low byte as shelf 2
   CHECK_FALSE(nic.passes(neighbour));
+  Reply versionless = announcement;
+  versionless.flags_byte = 0x08;
+  CHECK(nic.passes(versionless));
   announcement.header.slot = 3;
   CHECK_FALSE(nic.passes(announcement));
+  versionless.header.slot = 3;
+  CHECK_FALSE(nic.passes(versionless));
   CHECK_FALSE(nic.passes(reply_to(other_host)));
+}
+
+// aoe-attach --all's links: control answers and announcements of any
+// target, no I/O answer (its children's).
+TEST_CASE("test-frames-filter-control-only", "[frames]") {
+  FilteredPair nic(filter::program(ours, std::nullopt, true));
+  CHECK_FALSE(nic.passes(reply_to(ours)));  // an engine's I/O answer
+  Reply control = reply_to(ours);
+  control.header.tag = tag::control(99);
+  control.header.shelf = 7;
+  control.command = wire::Command::query_config;
+  CHECK(nic.passes(control));
+  Reply announcement = reply_to(wire::broadcast_mac);
+  announcement.header.tag = 0;
+  announcement.header.slot = 9;
+  announcement.command = wire::Command::query_config;
+  CHECK(nic.passes(announcement));
+  announcement.flags_byte = 0x08;  // vblade's, version 0
+  CHECK(nic.passes(announcement));
+  Reply zero_ata = reply_to(ours);
+  zero_ata.header.tag = 0;
+  CHECK_FALSE(nic.passes(zero_ata));
+  Reply kernel = reply_to(ours);  // bit 30 set, bit 31 clear: the aoe module's
+  kernel.header.tag = tag::control_bit | 5;
+  kernel.command = wire::Command::query_config;
+  CHECK_FALSE(nic.passes(kernel));
+  control.header.dst = other_host;
+  CHECK_FALSE(nic.passes(control));
 }
 
 // A real PacketLink on one end of a veth pair, a raw socket on the other
 // playing every host of the segment.
 TEST_CASE("test-frames-filter-packet-link-drops-other-hosts-frames", "[frames]") {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    WARN("cannot create a network namespace (needs root); skipped");
-    return;
-  }
+  if (::unshare(CLONE_NEWNET) != 0) AOE_SKIP("cannot create a network namespace (needs root)");
   REQUIRE(std::system("ip link add f0 address 02:00:00:00:00:01 type veth peer name f1 address 02:00:00:00:00:10 "
                       "&& ip link set f0 up && ip link set f1 up && ip link set f0 promisc on") == 0);
   boost::asio::io_context io;

@@ -10,7 +10,8 @@
 # same host refused because the first serves the target leaves the first
 # one's claim alone.  A claim lost while serving (another identity forced
 # it) refuses writes until the claim is ours again, and a clean detach then
-# leaves the other's claim.
+# leaves the other's claim.  Two hosts sharing a host name and a machine-id
+# (one image) still claim as two: their NICs' MACs differ.
 set -euo pipefail
 tools=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -135,4 +136,18 @@ expect_status 0 lab_in hostb env AOE_NBD_IDENTITY="$idb" "$tools/aoe-cfg" -t 0.3
 attach hosta "$ida"
 [ "$(current)" = "" ] || fail "attach without --claim wrote '$(current)'"
 detach
+
+# Two hosts of one image (an initramfs names both "(none)", a clone shares
+# the machine-id): here both namespaces share this machine's host name and
+# /etc/machine-id, and no AOE_NBD_IDENTITY stands in.  Their NICs tell them
+# apart: the second is refused, naming the first.
+attach hosta "" --claim
+mine=$(current)
+[[ $mine == "aoe-nbd:$(hostname):"*":$(host_mac hosta | tr -d :)" ]] || fail "identity without hosta's MAC: '$mine'"
+expect_status 7 lab_in hostb env "$(run_env hostb)" AOE_NBD_IDENTITY= "$tools/aoe-attach" --foreground -i eth0 \
+  -t 0.3 --socket "$LAB_DIR/hostb.sock" --claim e1.2
+[[ $err == *"$mine"* ]] || fail "same host name and machine-id: refusal does not name hosta's claim: $err"
+[ ! -S "$LAB_DIR/hostb.sock" ] || fail "hostb serves beside hosta"
+detach
+[ "$(current)" = "" ] || fail "hosta's detach did not release: '$(current)'"
 echo PASS

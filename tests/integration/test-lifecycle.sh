@@ -11,8 +11,11 @@
 #                  that signal only once the child is gone, and nothing serves.
 #   detach-socket  aoe-detach e1.2 stops a --socket attach (found through its
 #                  status socket), with a fractional --timeout; again: exit 5.
+#   stop-deadline-0  --deadline 0 (retry forever), vblade killed, a read
+#                  pending: aoe-detach, SIGINT and a second SIGTERM each end
+#                  aoe-attach within 5 s, and the reader gets EIO.
 set -euo pipefail
-aspect=${1:?usage: $0 notify|interrupt|detach-socket TOOLS_DIR}
+aspect=${1:?usage: $0 notify|interrupt|detach-socket|stop-deadline-0 TOOLS_DIR}
 tools=${2:?usage: $0 ASPECT TOOLS_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../../scripts/lab.sh
@@ -94,6 +97,53 @@ detach-socket)
   rc=0; err=$("$tools/aoe-detach" -t 0.5 e1.2 2>&1) || rc=$?
   [ "$rc" = 5 ] && [[ $err == *"not attached"* ]] || fail "aoe-detach again: exit $rc, want 5: $err"
   echo "aoe-detach e1.2 stopped the socket attach (pid $pid); again: exit 5"
+  ;;
+stop-deadline-0)
+  /usr/bin/python3 -c 'import nbd' 2>/dev/null || { echo "SKIP: python3-libnbd not installed"; exit 77; }
+  blade=$LAB_LAST_PID  # the vblade started above
+  for how in aoe-detach SIGINT SIGTERM-twice; do
+    out=$(lab_in i "$tools/aoe-attach" -i ei0 -t 0.5 --deadline 0 --socket "$sock" e1.2 2>"$LOG") ||
+      fail "$how: aoe-attach: exit $?"
+    pid=$("$tools/aoe-stat" --json e1.2 | jq -r '.[0].pid')
+    kill -KILL "$blade"
+    /usr/bin/python3 - "nbd+unix:///?socket=$sock" >"$LAB_DIR/reader.out" 2>&1 <<'PY' &
+import sys
+import nbd
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+try:
+    h.pread(4096, 0)
+    print("read succeeded")
+except nbd.Error as e:
+    print(f"read failed: {e.errno}")  # the errno's name
+PY
+    reader=$!
+    sleep 1  # the read is out, retried forever
+    case $how in
+    aoe-detach)
+      t0=$(date +%s.%N)
+      rc=0; err=$("$tools/aoe-detach" -t 10 e1.2 2>&1) || rc=$?
+      [ "$rc" = 0 ] || fail "aoe-detach with a read pending: exit $rc: $err"
+      ;;
+    SIGINT) t0=$(date +%s.%N); kill -INT "$pid" ;;
+    SIGTERM-twice)
+      kill -TERM "$pid"  # drains: waits for the target, forever with --deadline 0
+      sleep 1
+      running "$pid" || fail "the first SIGTERM did not wait for the read in flight"
+      t0=$(date +%s.%N); kill -TERM "$pid"
+      ;;
+    esac
+    for _ in $(seq 100); do running "$pid" || break; sleep 0.05; done
+    took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    ! running "$pid" || fail "$how: aoe-attach ($pid) still runs $took s later"
+    awk -v t="$took" 'BEGIN {exit !(t < 5)}' || fail "$how: aoe-attach took $took s to exit"
+    wait "$reader" || true
+    grep -qx "read failed: EIO" "$LAB_DIR/reader.out" || fail "$how: the reader got: $(cat "$LAB_DIR/reader.out")"
+    no_daemon_left "$how"
+    echo "$how: aoe-attach --deadline 0 gone $took s later, the pending read failed with EIO"
+    lab_vblade t et0 1 2 "$img"
+    blade=$LAB_LAST_PID
+  done
   ;;
 *) fail "unknown aspect $aspect" ;;
 esac

@@ -14,6 +14,7 @@ build=$1
 delay=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
+. "$here/multipath-lab.sh"
 lab_require vblade python3:nbd
 lab_init mps
 attach=$build/tools/aoe-attach
@@ -34,12 +35,8 @@ fail() {
   echo "FAIL: $*"
   exit 1
 }
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-[ -S "$sock" ] || fail "aoe-attach did not start"
 # Both paths found before the writer starts (discovery over the relay is slower).
-paths() { "$stat" --json e1.2 | /usr/bin/python3 -c 'import json, sys; print(len(json.load(sys.stdin)[0]["paths"]))'; }
-for _ in $(seq 100); do [ "$(paths)" = 2 ] && break; sleep 0.1; done
-[ "$(paths)" = 2 ] || fail "aoe-attach did not find both paths"
+why=$(multipath_serving "$sock" "$stat" 2) || fail "$why"
 "$stat" --json e1.2 >"$LAB_DIR/before.json"
 
 size=$((12 << 20))

@@ -164,6 +164,15 @@ class RawClient {
   int fd_;
 };
 
+// Runs f on the thread running `io` and waits for it.
+template <typename F>
+std::invoke_result_t<F> run_on(boost::asio::io_context& io, F f) {
+  std::packaged_task<decltype(f())()> task(std::move(f));
+  auto result = task.get_future();
+  boost::asio::post(io, [&task] { task(); });
+  return result.get();
+}
+
 // A Server over a MemoryDevice, run on a separate thread.
 class Harness {
  public:
@@ -210,10 +219,7 @@ class Harness {
   // Runs f on the io thread and waits for it.
   template <typename F>
   std::invoke_result_t<F> on_io(F f) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto result = task.get_future();
-    boost::asio::post(io, [&task] { task(); });
-    return result.get();
+    return run_on(io, std::move(f));
   }
 
   // Polls (on the io thread) until pred() holds or 5 s pass.

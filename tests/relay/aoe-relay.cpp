@@ -30,10 +30,10 @@
 #include <stdexcept>
 #include <string>
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "tests/relay/relay_policy.h"
+#include "tools/cli.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23  // Linux 4.20
@@ -169,7 +169,7 @@ struct FaultOption {
   std::string both, a2b, b2a;
 };
 
-void add_fault_option(CLI::App& app, const std::string& name, FaultOption& o, const std::string& help,
+void add_fault_option(aoe::tools::cli::App& app, const std::string& name, FaultOption& o, const std::string& help,
                       const std::string& type) {
   app.add_option("--" + name, o.both, help + " (both directions)")->type_name(type);
   app.add_option("--" + name + "-a2b", o.a2b, help + " (A to B only)")->type_name(type);
@@ -189,7 +189,7 @@ int run(int argc, char** argv) {
   double hold_timeout_ms = 20;
   std::size_t queue_limit = 65536;
 
-  CLI::App app{"Relay frames between two interfaces like a switch with faults (loss, duplication, "
+  aoe::tools::cli::App app{"Relay frames between two interfaces like a switch with faults (loss, duplication, "
                "reordering, delay, header damage, a frame-size limit); for tests.",
                "aoe-relay"};
   app.add_option("A", iface_a, "First interface")->required();
@@ -210,11 +210,7 @@ int run(int argc, char** argv) {
   app.add_option("--queue-limit", queue_limit, "Most delayed frames kept per direction")->capture_default_str();
   app.add_flag("--stats", stats, "Print the counters on exit");
   app.add_flag("--all-ethertypes", all_ethertypes, "Relay every frame, not only AoE (0x88A2)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // --help, or a bad command line (exit 2, as the aoe-* tools)
-  }
+  if (auto code = app.parse(argc, argv)) return *code;  // --help, or a bad command line (exit 2)
 
   Faults faults[2];
   try {

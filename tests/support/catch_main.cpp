@@ -1,8 +1,14 @@
 // The main of every Catch2 test binary: Catch's, except that a run in which
 // nothing failed but something was skipped (AOE_SKIP) exits 77, ctest's
-// skip code, so a test that could not run never shows as passed.
+// skip code, so a test that could not run never shows as passed.  Catch2 v2
+// (Debian 12) is one header, v3 (Debian 13) a library with its own headers.
+#if AOE_CATCH2_V3
+#include <catch2/catch_session.hpp>
+#include <catch2/catch_test_macros.hpp>
+#else
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+#endif
 
 #include "tests/support/skip.h"
 

@@ -6,6 +6,9 @@
 // a link records its batches of sends and can refuse a batch's tail like a
 // full NIC queue.
 // Delivery is asynchronous (posted to the io_context), like a real NIC.
+// Latency and delays run on the wire's TimerService: pass a ManualClock
+// (tests/support/manual_clock.h) for simulated time; without one they run
+// on the real steady clock.
 #pragma once
 
 #include <algorithm>
@@ -20,9 +23,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include "initiator/link.h"
+#include "initiator/timer_service.h"
 
 namespace aoe::test {
 
@@ -34,7 +36,7 @@ struct Faults {
   std::set<std::size_t> drop;        // lost
   std::set<std::size_t> duplicate;   // delivered twice
   std::set<std::size_t> hold;        // delivered after the next frame (reorder)
-  std::map<std::size_t, std::chrono::milliseconds> delay;  // delivered late
+  std::map<std::size_t, std::chrono::milliseconds> delay;  // delivered late (a duplicate as late, a held frame after it)
   double loss = 0;                   // random loss probability
   std::size_t max_frame = SIZE_MAX;  // larger frames vanish (MTU mismatch)
   std::function<bool(const FrameBytes&)> drop_if;  // content-based drop
@@ -55,6 +57,7 @@ class FakeLink final : public Link {
     for (Outgoing& f : frames) f.sent = room > 0 && (--room, send(f.head, f.body));
   }
   void set_receiver(Receiver receiver) override { receiver_ = std::move(receiver); }
+  FakeWire& wire() noexcept { return wire_; }
   void deliver(const FrameBytes& frame) {
     if (up && receiver_) receiver_(frame);
   }
@@ -72,13 +75,17 @@ class FakeLink final : public Link {
 class FakeWire {
  public:
   // side 0 is usually the initiator, side 1 the target.
-  FakeWire(boost::asio::io_context& io, LinkInfo a, LinkInfo b, std::uint64_t seed = 1)
-      : io_(io), rng_(seed), ends_{std::make_unique<FakeLink>(*this, 0, std::move(a)),
-                                   std::make_unique<FakeLink>(*this, 1, std::move(b))} {}
+  FakeWire(boost::asio::io_context& io, LinkInfo a, LinkInfo b, std::uint64_t seed = 1, TimerService* timers = nullptr)
+      : io_(io),
+        own_timers_(timers ? nullptr : std::make_unique<SteadyTimers>(io)),
+        timers_(timers ? *timers : *own_timers_),
+        rng_(seed),
+        ends_{std::make_unique<FakeLink>(*this, 0, std::move(a)), std::make_unique<FakeLink>(*this, 1, std::move(b))} {}
 
   FakeLink& end(int side) { return *ends_[side]; }
   Faults& faults_from(int side) { return faults_[side]; }
   const std::vector<FrameBytes>& sent_from(int side) const { return sent_[side]; }  // every frame offered
+  TimerService& timers() noexcept { return timers_; }
 
   void transmit(int from, FrameBytes frame) {
     std::size_t n = sent_[from].size();
@@ -93,23 +100,28 @@ class FakeWire {
       held_[from].push_back(std::move(frame));
       return;
     }
+    // This frame (twice if duplicated), then the frames held for it: each
+    // delivered in a handler of its own, as a NIC hands them over.
+    std::vector<FrameBytes> frames(f.duplicate.count(n) ? 2 : 1, frame);
+    for (auto& h : held_[from]) frames.push_back(std::move(h));
+    held_[from].clear();
+    auto deliver = [this, &to, frames = std::move(frames)] {
+      for (const auto& copy : frames) boost::asio::post(io_, [&to, copy] { to.deliver(copy); });
+    };
     auto late = f.latency;
     if (f.jitter.count() > 0)
       late += std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(0, f.jitter.count())(rng_));
     if (auto d = f.delay.find(n); d != f.delay.end()) late += d->second;
-    if (late.count() > 0) {
-      auto timer = std::make_shared<boost::asio::steady_timer>(io_, late);
-      timer->async_wait([timer, &to, frame](const boost::system::error_code&) { to.deliver(frame); });
-      return;
-    }
-    int copies = f.duplicate.count(n) ? 2 : 1;
-    for (int i = 0; i < copies; ++i) boost::asio::post(io_, [&to, frame] { to.deliver(frame); });
-    for (auto& h : held_[from]) boost::asio::post(io_, [&to, h] { to.deliver(h); });
-    held_[from].clear();
+    if (late.count() > 0)
+      timers_.post_at(timers_.now() + late, std::move(deliver));
+    else
+      deliver();
   }
 
  private:
   boost::asio::io_context& io_;
+  std::unique_ptr<TimerService> own_timers_;  // when none was given: real time
+  TimerService& timers_;
   std::mt19937_64 rng_;
   std::unique_ptr<FakeLink> ends_[2];
   Faults faults_[2];

@@ -16,7 +16,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "initiator/wire.h"
 #include "tests/support/fake_link.h"
@@ -113,8 +112,8 @@ class FakeTarget {
       if (!wire::decode(*copy, g)) answer_ata(g);
     };
     if (options_.service_time.count() == 0) return boost::asio::post(io_, serve);
-    auto timer = std::make_shared<boost::asio::steady_timer>(io_, options_.service_time);
-    timer->async_wait([timer, serve](const boost::system::error_code&) { serve(); });
+    TimerService& timers = link_.wire().timers();  // the wire's time: simulated or real
+    timers.post_at(timers.now() + options_.service_time, serve);
   }
 
   wire::Header reply_header(const wire::Header& request) const {

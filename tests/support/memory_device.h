@@ -43,8 +43,6 @@ class MemoryDevice : public BlockDevice {
     fail_at_ = ops + n;
     fail_error_ = error;
   }
-  // Stops offering flush, as the engine does once its target refuses one.
-  void stop_flushing() noexcept { can_flush_ = false; }
 
   // --- observations
   std::vector<std::byte>& data() noexcept { return data_; }

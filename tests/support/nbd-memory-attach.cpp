@@ -18,7 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -28,6 +27,8 @@
 #include "nbd-bridge/kernel_attach.h"
 #include "nbd-bridge/server.h"
 #include "tests/support/memory_device.h"
+#include "tools/cli.h"
+#include "tools/validate.h"
 
 namespace {
 
@@ -49,21 +50,21 @@ void watch_connection(asio::steady_timer& timer, aoe::nbd::Server& server, std::
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Attach a RAM disk as /dev/nbdN through the kernel nbd driver (test tool)"};
+  aoe::tools::cli::App app{"Attach a RAM disk as /dev/nbdN through the kernel nbd driver (test tool)"};
   std::uint64_t size_mib = 64;
   std::uint64_t block_size = 512;
   std::string device;
   std::string link;
   bool force_ioctl = false;
   std::uint64_t resize_mib = 0;
-  app.add_option("--size-mib", size_mib, "disk size in MiB")->check(CLI::Range(1, 4096));
+  app.add_option("--size-mib", size_mib, "disk size in MiB")->check(aoe::tools::validate::WholeNumber(1, 4096, "MiB"));
   app.add_option("--block-size", block_size, "logical block size");
   app.add_option("--device", device, "/dev/nbdN to use (default: the kernel picks)");
   app.add_option("--link", link, "also create /dev/etherd/LINK (eS.L) -> /dev/nbdN");
   app.add_flag("--ioctl", force_ioctl, "use the legacy ioctl interface even if netlink is there");
   app.add_option("--resize-mib", resize_mib, "once attached, shrink the device to this size (MiB)")
-      ->check(CLI::Range(1, 4096));
-  CLI11_PARSE(app, argc, argv);
+      ->check(aoe::tools::validate::WholeNumber(1, 4096, "MiB"));
+  if (auto code = app.parse(argc, argv)) return *code;
   if (resize_mib > size_mib) {
     std::fprintf(stderr, "nbd-memory-attach: --resize-mib beyond the RAM disk\n");
     return 2;

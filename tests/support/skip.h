@@ -1,4 +1,4 @@
-// skip.h: a Catch2 v2 test case that cannot run here (it needs root, a
+// skip.h: a Catch2 test case that cannot run here (it needs root, a
 // network namespace, a tool) says why and is reported as skipped, never as
 // passed: AOE_SKIP returns from the test case, and the test binary then
 // exits 77 if nothing failed (tests/support/catch_main.cpp), which ctest
