@@ -47,7 +47,8 @@ class UblkServing {
       : io_(io), signals_(signals), target_(target), o_(o), readiness_(readiness), served_(served),
         name_(target.target().name()), queue_(target.engine(), queue_settings) {}
 
-  int run();
+  // Nothing: fell back to nbd (serve_ublk).
+  std::optional<int> run();
 
  private:
   std::optional<std::uint32_t> find_orphan(bool& failed);
@@ -61,7 +62,9 @@ class UblkServing {
   void on_aborted();
   void stop_device(int code);
   void leave();
+  void cannot_serve(int code, const std::string& why);
   void fail(int code, const std::string& why);
+  void finish_failure(int code);
   void stop(int code);
 
   boost::asio::io_context& io_;
@@ -79,6 +82,11 @@ class UblkServing {
   std::uint32_t id_ = 0;
   bool added_ = false;      // a device of ours exists (delete it if we fail before serving)
   bool recovery_ = false;   // made with UBLK_F_USER_RECOVERY: the kernel holds its I/O once we are gone
+  bool taking_over_ = false;  // a predecessor's device, holding its I/O: never left for nbd
+  // --kernel-device auto: where the kernel will not make or start a device
+  // of ours, nbd serves instead (fell_back_).
+  const bool may_fall_back_ = o_.kernel_device == KernelDeviceKind::automatic;
+  bool fell_back_ = false;
   bool stopping_ = false;
   bool link_ours_ = false;
   std::string path_;
@@ -86,9 +94,14 @@ class UblkServing {
   std::chrono::steady_clock::time_point began_ = std::chrono::steady_clock::now();
 };
 
-int UblkServing::run() {
+std::optional<int> UblkServing::run() {
   std::error_code ec;
   control_ = UblkControl::open(ec);
+  if (!control_ && may_fall_back_) {
+    log::warning("{}: cannot serve it as /dev/ublkbN: {}: {}; serving it as /dev/nbdN instead "
+                 "(--kernel-device auto)", name_, ublk_control_path, ec.message());
+    return std::nullopt;
+  }
   if (!control_) {
     const int code = ec == ublk_errc::module_missing                                     ? exit_no_nbd
                      : ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted ? exit_permission
@@ -115,6 +128,10 @@ int UblkServing::run() {
     add();
   io_.run();
   kernel_.join();
+  if (fell_back_) {
+    io_.restart();
+    return std::nullopt;
+  }
   if (added_ && !served_.kept) {
     if (link_ours_)
       if (auto lec = remove_etherd_link_to(name_, path_, o_.etherd_dir))
@@ -181,7 +198,7 @@ void UblkServing::add() {
     const int code = ec == std::errc::operation_not_permitted || ec == std::errc::permission_denied
                          ? exit_permission
                          : exit_failed;
-    return fail(code, fmt::format("cannot add a ublk device for {}: {}", name_, ec.message()));
+    return cannot_serve(code, fmt::format("cannot add a ublk device for {}: {}", name_, ec.message()));
   }
   id_ = info.dev_id;
   added_ = true;
@@ -189,13 +206,17 @@ void UblkServing::add() {
   params.types = ublk::param_type_basic;
   params.basic.attrs = (o_.attach.export_options.read_only ? ublk::attr_read_only : 0) |
                        (can_flush ? ublk::attr_volatile_cache | ublk::attr_fua : 0);
-  params.basic.logical_bs_shift = 9;   // AoE addresses 512-byte sectors
-  params.basic.physical_bs_shift = 9;
-  params.basic.io_min_shift = 9;
+  // AoE addresses 512-byte sectors; the physical sector, the smallest write
+  // the disk does without a read-modify-write, is IDENTIFY's.
+  const std::uint8_t physical = target_.engine().target().identity.physical_sector_shift;
+  params.basic.logical_bs_shift = 9;
+  params.basic.physical_bs_shift = physical;
+  params.basic.io_min_shift = physical;
   params.basic.max_sectors = static_cast<std::uint32_t>(queue_settings.buffer_bytes >> 9);
   params.basic.dev_sectors = target_.engine().size_bytes() >> 9;
   if (auto ec = control_->set_params(id_, params))
-    return fail(exit_failed, fmt::format("cannot set the parameters of {}: {}", ublk_block_path(id_), ec.message()));
+    return cannot_serve(exit_failed,
+                        fmt::format("cannot set the parameters of {}: {}", ublk_block_path(id_), ec.message()));
   if (!open_queue()) return;
   // START_DEV waits for every fetch, then reads the partition table through us.
   boost::asio::post(kernel_, [this, pid = ::getpid()] {
@@ -208,6 +229,7 @@ void UblkServing::take_over(std::uint32_t id) {
   id_ = id;
   added_ = true;
   recovery_ = true;
+  taking_over_ = true;
   // The old /dev/ublkcN is released a moment after its queue quiesced.
   std::error_code ec;
   const auto deadline = std::chrono::steady_clock::now() + takeover_wait;
@@ -233,7 +255,7 @@ bool UblkServing::open_queue() {
                               [this](std::uint16_t tag, std::int32_t result) { queue_.on_completion(tag, result); },
                               ec);
   if (!ring_) {
-    fail(exit_failed, fmt::format("cannot open {}: {}", ublk_char_path(id_), ec.message()));
+    cannot_serve(exit_failed, fmt::format("cannot open {}: {}", ublk_char_path(id_), ec.message()));
     return false;
   }
   queue_.start(*ring_);
@@ -244,8 +266,8 @@ void UblkServing::on_started(std::error_code ec, bool recovered) {
   if (stopping_) return;
   path_ = ublk_block_path(id_);
   if (ec)
-    return fail(exit_failed, fmt::format("cannot {} {} for {}: {}", recovered ? "recover" : "start", path_, name_,
-                                         ec.message()));
+    return cannot_serve(exit_failed, fmt::format("cannot {} {} for {}: {}", recovered ? "recover" : "start", path_,
+                                                 name_, ec.message()));
   if (recovered)
     log::notice("{}: took over {} left by a previous aoe-attach in {} ms; the kernel reissues the I/O it held",
                 name_, path_,
@@ -351,10 +373,21 @@ void UblkServing::stop_device(int code) {
   });
 }
 
+// Before serving, where the kernel would not make or start our device: with
+// --kernel-device auto, nbd serves instead (never for a device taken over:
+// it holds a predecessor's I/O, which only ublk can answer).
+void UblkServing::cannot_serve(int code, const std::string& why) {
+  if (may_fall_back_ && !taking_over_) {
+    log::warning("{}; serving {} as /dev/nbdN instead (--kernel-device auto)", why, name_);
+    fell_back_ = true;
+  }
+  fail(code, why);
+}
+
 // Before serving: a device we added goes again.
 void UblkServing::fail(int code, const std::string& why) {
-  readiness_.failed(code, why);
-  if (!added_) return stop(code);
+  if (!fell_back_) readiness_.failed(code, why);
+  if (!added_) return finish_failure(code);
   queue_.detach();
   ring_.reset();
   // A device whose START_DEV failed or never ran: DEL_DEV only.
@@ -362,9 +395,19 @@ void UblkServing::fail(int code, const std::string& why) {
     if (auto ec = control_->remove(id_)) log::warning("{}: DEL_DEV {}: {}", name_, id_, ec.message());
     boost::asio::post(io_, [this, code] {
       added_ = false;
-      stop(code);
+      finish_failure(code);
     });
   });
+}
+
+// Falling back, the target stays up for nbd serving; else it stops.
+void UblkServing::finish_failure(int code) {
+  if (!fell_back_) return stop(code);
+  stopping_ = true;
+  queue_.detach();
+  ring_.reset();
+  work_.reset();
+  io_.stop();
 }
 
 void UblkServing::stop(int code) {
@@ -390,11 +433,21 @@ bool choose_ublk(const Options& o) {
   }
   // The root's daemon stays on nbd unless asked: its initramfs and handover
   // are proven there.
-  return !o.root_storage && ublk_available();
+  if (o.root_storage) {
+    log::notice("{}: --kernel-device auto: nbd, as for every root file system (--kernel-device ublk to change)",
+              o.target);
+    return false;
+  }
+  if (!ublk_available()) {
+    log::notice("{}: --kernel-device auto: nbd: the kernel has no ublk driver (module ublk_drv)", o.target);
+    return false;
+  }
+  log::notice("{}: --kernel-device auto: ublk, through {}", o.target, ublk_control_path);
+  return true;
 }
 
-int serve_ublk(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
-               const Options& o, Readiness& readiness, Served& served) {
+std::optional<int> serve_ublk(boost::asio::io_context& io, boost::asio::signal_set& signals,
+                              AttachedTarget& target, const Options& o, Readiness& readiness, Served& served) {
   UblkServing serving(io, signals, target, o, readiness, served);
   return serving.run();
 }
