@@ -18,7 +18,9 @@
 #     its takeover to the writer's next fsync, which must stay under
 #     $max_stall s (goal for the whole stall: 5 s);
 #  5. umount, fsck, the files read back over AoE, aoe-detach: the device
-#     and its link are gone.
+#     and its link are gone;
+#  6. a new device whose aoe-attach is killed: aoe-stat lists it as
+#     orphaned, aoe-detach deletes it through the ublk driver, and its link.
 # On a kernel without ublk_drv (Debian 12's 6.1) instead: auto falls back
 # to /dev/nbdN, and --kernel-device ublk fails with exit 6 naming ublk_drv.
 # Needs $AOE_BUILD_DIR (the build tree).
@@ -265,4 +267,24 @@ for _ in $(seq 50); do [ -e "/sys/block/$name" ] || break; sleep 0.1; done
 [ ! -e "/sys/block/$name" ] || fail "detach: $DEV still exists"
 [ ! -L "/dev/etherd/$target" ] || fail "detach: /dev/etherd/$target left behind"
 kernel_clean detach
-echo "PASS: ublk: $DEV with fio verify, ext4, restarts under an fsync'ing writer, detach"
+echo "detach: $DEV and /dev/etherd/$target gone"
+
+# --- 6. a device whose aoe-attach was killed, and no successor comes:
+# aoe-detach deletes it through the ublk driver (DEL_DEV)
+DEV=
+start_attach orphan
+name=${DEV#/dev/}
+kill -KILL "$DAEMON_PID"
+wait_gone orphan "$DAEMON_PID"
+DAEMON_PID=
+[ -e "/sys/block/$name" ] || fail "orphan: $DEV went away with its aoe-attach"
+got=$("$stat" --json "$target" | jq -r '.[0].state + " " + .[0].device')
+[ "$got" = "orphaned $DEV" ] || fail "orphan: aoe-stat says '$got', want 'orphaned $DEV'"
+"$detach" "$target" || fail "orphan: aoe-detach $target of a device with no aoe-attach exited $?"
+for _ in $(seq 50); do [ -e "/sys/block/$name" ] || break; sleep 0.1; done
+[ ! -e "/sys/block/$name" ] || fail "orphan: $DEV still exists after aoe-detach"
+[ -n "$UDEVD" ] && udevadm settle -t 10
+[ ! -L "/dev/etherd/$target" ] || fail "orphan: /dev/etherd/$target left behind"
+kernel_clean orphan
+echo "orphan: aoe-detach deleted $DEV, left by a killed aoe-attach"
+echo "PASS: ublk: fio verify, ext4, restarts under an fsync'ing writer, detach, a killed server's device detached"
