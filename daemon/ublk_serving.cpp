@@ -333,8 +333,8 @@ void UblkServing::on_signal(int sig) {
 // The queue's io_uring stays open until the process exits: the kernel then
 // cancels its commands and quiesces the device, as after a crash (the path
 // recovery is built for).  Closing it from the live process instead, with
-// every tag's command outstanding, oopsed Debian's 6.12 kernel in the
-// ring's teardown (tests/vm/test-kernel-ublk.sh, B-sigterm).
+// every tag's command outstanding, was once seen to oops Debian's 6.12
+// kernel in the ring's teardown (docs/architecture.md, "ublk serving").
 void UblkServing::leave() {
   queue_.detach();
   static auto* const kept_for_exit = new std::unique_ptr<UblkQueueRing>();
