@@ -33,6 +33,11 @@ const std::error_category& etherd_category() noexcept {
 
 std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
                                    const std::filesystem::path& dir) {
+  return create_etherd_link_to(target, nbd::device_path_of(index), dir);
+}
+
+std::error_code create_etherd_link_to(std::string_view target, const std::filesystem::path& device,
+                                      const std::filesystem::path& dir) {
   const auto name = wire::canonical_target(target);
   if (!name) return etherd_errc::not_a_target_name;
   std::error_code ec;
@@ -46,7 +51,7 @@ std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
   // A stale link is replaced atomically: new link beside it, then rename.
   const auto tmp = dir / ("." + *name + ".tmp" + std::to_string(::getpid()));
   std::filesystem::remove(tmp, ec);
-  std::filesystem::create_symlink(nbd::device_path_of(index), tmp, ec);
+  std::filesystem::create_symlink(device, tmp, ec);
   if (ec) return ec;
   std::filesystem::rename(tmp, link, ec);
   if (ec) std::filesystem::remove(tmp);
@@ -78,6 +83,20 @@ std::error_code remove_etherd_link(std::string_view target, std::uint32_t index,
   if (ec) return ec;
   if (*current != index) return etherd_errc::not_our_link;
   std::filesystem::remove(dir / *wire::canonical_target(target), ec);
+  return ec;
+}
+
+std::error_code remove_etherd_link_to(std::string_view target, const std::filesystem::path& device,
+                                      const std::filesystem::path& dir) {
+  const auto name = wire::canonical_target(target);
+  if (!name) return etherd_errc::not_a_target_name;
+  std::error_code ec;
+  auto points_to = std::filesystem::read_symlink(dir / *name, ec);
+  if (ec == std::errc::no_such_file_or_directory) return {};
+  if (ec) return ec;
+  if (points_to.is_relative()) points_to = "/dev" / points_to.filename();
+  if (points_to != device) return etherd_errc::not_our_link;
+  std::filesystem::remove(dir / *name, ec);
   return ec;
 }
 

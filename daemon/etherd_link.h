@@ -31,6 +31,11 @@ std::error_code create_etherd_link(std::string_view target, std::uint32_t index,
 // link is not an error, another device's link is (etherd_errc::not_our_link).
 std::error_code remove_etherd_link(std::string_view target, std::uint32_t index,
                                    const std::filesystem::path& dir = etherd_dir);
+// The same for any block device (/dev/ublkbN).
+std::error_code create_etherd_link_to(std::string_view target, const std::filesystem::path& device,
+                                      const std::filesystem::path& dir = etherd_dir);
+std::error_code remove_etherd_link_to(std::string_view target, const std::filesystem::path& device,
+                                      const std::filesystem::path& dir = etherd_dir);
 // The nbd index /dev/etherd/eS.L points to.
 std::optional<std::uint32_t> resolve_etherd_link(std::string_view target, std::error_code& ec,
                                                  const std::filesystem::path& dir = etherd_dir);

@@ -11,6 +11,7 @@
 #include "daemon/status_client.h"
 #include "daemon/status_endpoint.h"
 #include "daemon/status_schema.h"
+#include "daemon/ublk_serving.h"
 #include "initiator/log.h"
 #include "initiator/wire.h"
 #include "nbd-bridge/kernel_attach.h"
@@ -122,8 +123,11 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
   // Serving handles signals from here; the handler above is done with.
   boost::system::error_code ignored;
   signals.cancel(ignored);
-  int code = o.kernel() ? serve_kernel(io, signals, *target, o, readiness, served)
-                        : serve_socket(io, signals, *target, o, readiness, served);
+  std::optional<int> ublk_code;
+  if (o.kernel() && choose_ublk(o)) ublk_code = serve_ublk(io, signals, *target, o, readiness, served);
+  const int code = ublk_code      ? *ublk_code
+                   : !o.kernel() ? serve_socket(io, signals, *target, o, readiness, served)
+                                 : serve_kernel(io, signals, *target, o, readiness, served);
   status.reset();
   target.reset();
   // A device that failed while serving may still have a mounted file system: keep the claim.

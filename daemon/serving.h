@@ -19,11 +19,19 @@ namespace aoe::daemon {
 // the kernel counts it in jiffies, which this times HZ still fits).
 constexpr unsigned reconnect_forever = std::numeric_limits<unsigned>::max();
 
+// Which kernel driver makes the block device (--kernel-device).
+enum class KernelDeviceKind {
+  automatic,  // ublk where the kernel has it (or can load it), else nbd
+  ublk,       // /dev/ublkbN (ublk_serving.h)
+  nbd,        // /dev/nbdN (kernel_serving.h)
+};
+
 struct Options {
   AttachOptions attach;     // the target, discovery, engine and export
   std::string target;       // eS.L, spelt as the target reports it
   std::string socket_path;  // serve NBD here (absolute); empty: /dev/nbdN
-  std::optional<std::uint32_t> device;  // --device /dev/nbdN; else the kernel picks
+  std::optional<std::uint32_t> device;  // --device /dev/nbdN or /dev/ublkbN; else the kernel picks
+  KernelDeviceKind kernel_device = KernelDeviceKind::automatic;
   unsigned connections = 1;             // NBD sockets to the kernel
   double deadline_seconds = 60;         // as given; attach.engine.deadline holds it too
   // How long the kernel holds the device's I/O for the next aoe-attach once

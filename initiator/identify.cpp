@@ -68,6 +68,12 @@ std::error_code parse_identify(Block block, Identity& out) {
   id.write_cache_enabled = id.write_cache_supported && bit(word(block, 85), 5);
   id.flush_supported = features_valid && bit(w83, 12);
   id.flush_ext_supported = features_valid && bit(w83, 13);
+  // Word 106 is valid when bits 15..14 read 01; bit 13: several logical
+  // sectors per physical one, 2^(bits 3..0).  Past 4 KiB (a page, which
+  // block layers take as the largest useful alignment) it is clamped.
+  const std::uint16_t w106 = word(block, 106);
+  if ((w106 & 0xC000) == 0x4000 && bit(w106, 13))
+    id.physical_sector_shift = static_cast<std::uint8_t>(9 + std::min(w106 & 0xFu, 3u));
   out = std::move(id);
   return {};
 }

@@ -19,6 +19,10 @@ struct Identity {
   bool write_cache_enabled = false;    // word 85 bit 5
   bool flush_supported = false;        // word 83 bit 12 (FLUSH CACHE)
   bool flush_ext_supported = false;    // word 83 bit 13 (FLUSH CACHE EXT)
+  // log2 of the physical sector size (word 106: 512-byte logical sectors
+  // per physical one), 9 to 12: a 512e drive with 4 KiB sectors says 12.
+  // The logical sector is always 512 bytes, the unit of AoE's LBAs.
+  std::uint8_t physical_sector_shift = 9;
   // Nonzero: the block claimed this many sectors, more than its addressing
   // mode reaches; `sectors` is clamped to wire::max_sectors(lba48).
   std::uint64_t claimed_sectors = 0;

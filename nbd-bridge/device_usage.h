@@ -13,5 +13,7 @@ namespace aoe::nbd {
 // file system fails its outstanding writes.  A plain open() by a program
 // leaves no trace here; only exclusive openers, mounts and holders do.
 std::optional<std::string> in_use(std::uint32_t index);
+// The same for any whole block device, by its name in /dev ("ublkb0").
+std::optional<std::string> block_device_in_use(const std::string& name);
 
 }  // namespace aoe::nbd

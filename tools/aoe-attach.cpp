@@ -17,6 +17,7 @@
 #include "daemon/readiness.h"
 #include "daemon/shelf.h"
 #include "daemon/socket_path.h"
+#include "daemon/ublk_device.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "tools/common.h"
 #include "tools/validate.h"
@@ -35,6 +36,7 @@ struct CommandLine {
   std::string socket_dir;
   discovery::TargetSelection selection;  // --all's, from names and excludes
   std::string device;
+  std::string kernel_device = "auto";
   bool foreground = false;
   bool read_only = false;
   bool in_order_ports = false;
@@ -65,8 +67,16 @@ void add_options(cli::App& app, CommandLine& c) {
       ->type_name("PATH")
       ->check(validate::Path())  // "" would quietly mean a kernel attach
       ->excludes(all);
+  app.add_option("--kernel-device", c.kernel_device,
+                 "The kernel driver that makes the block device: ublk (/dev/ublkbN), nbd (/dev/nbdN), or auto: "
+                 "ublk where the kernel has ublk_drv or can load it, else nbd")
+      ->type_name("ublk|nbd|auto")
+      ->capture_default_str()
+      ->check(cli::one_of({"ublk", "nbd", "auto"}))
+      ->excludes("--socket")
+      ->excludes("--socket-dir");
   app.add_option("--device", c.device, "Attach as this device (default: the kernel picks a free one)")
-      ->type_name("/dev/nbdN")
+      ->type_name("/dev/nbdN|/dev/ublkbN")
       ->check(validate::Path())
       ->excludes("--socket")
       ->excludes(all);
@@ -148,9 +158,20 @@ std::optional<int> check(const cli::App& app, CommandLine& c) {
     if (app.count("--reconnect-timeout") == 0) o.reconnect_timeout_seconds = daemon::reconnect_forever;
     attach.export_options.preallocate_up_to = 2u << 20;
   }
+  o.kernel_device = c.kernel_device == "ublk" ? daemon::KernelDeviceKind::ublk
+                    : c.kernel_device == "nbd"  ? daemon::KernelDeviceKind::nbd
+                                                : daemon::KernelDeviceKind::automatic;
   if (!c.device.empty()) {
-    o.device = nbd::parse_device_path(c.device);
-    if (!o.device) return fail(app, exit_usage, fmt::format("'{}' is not an nbd device like /dev/nbd0", c.device));
+    // The device names its driver: --device /dev/ublkb0 means ublk.
+    const auto ublk = daemon::parse_ublk_path(c.device);
+    o.device = ublk ? ublk : nbd::parse_device_path(c.device);
+    if (!o.device)
+      return fail(app, exit_usage, fmt::format("'{}' is not a device like /dev/nbd0 or /dev/ublkb0", c.device));
+    const auto kind = ublk ? daemon::KernelDeviceKind::ublk : daemon::KernelDeviceKind::nbd;
+    if (o.kernel_device != daemon::KernelDeviceKind::automatic && o.kernel_device != kind)
+      return fail(app, exit_usage, fmt::format("--device {} and --kernel-device {} disagree", c.device,
+                                               c.kernel_device));
+    o.kernel_device = kind;
   }
   attach.discovery_window = std::chrono::milliseconds(std::lround(c.timeout * 1000));
   attach.rediscover_interval = std::chrono::seconds(c.rediscover);
@@ -228,7 +249,8 @@ int main(int argc, char** argv) {
   // Run from an initramfs, we serve the root file system (aoe-attach(8),
   // ROOT STORAGE): --root-storage is implied.
   c.serve.root_storage = ::access("/etc/initrd-release", F_OK) == 0;
-  cli::App app{"Attach an AoE target as a block device (/dev/nbdN through the kernel's nbd driver) "
+  cli::App app{"Attach an AoE target as a block device (/dev/ublkbN through the kernel's ublk driver, or "
+               "/dev/nbdN through its nbd driver) "
                "or serve it as an NBD unix socket.",
                "aoe-attach"};
   add_options(app, c);

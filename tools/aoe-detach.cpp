@@ -5,9 +5,11 @@
 // kernel's disconnect directly when none answers, as for a device whose
 // aoe-attach is gone and whose I/O the kernel holds for a successor),
 // waits until that process exited and the kernel let go, and removes the
-// /dev/etherd link.  --all detaches every target this host serves, and
+// /dev/etherd link.  A /dev/ublkbN whose aoe-attach is gone (the kernel
+// holds its I/O for a successor) is deleted through the ublk driver.  --all detaches every target this host serves, and
 // stops the aoe-attach --all that attached them (daemon/shelf.h).
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -33,6 +35,8 @@
 #include "daemon/shelf_pid.h"
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
+#include "daemon/ublk_device.h"
+#include "daemon/ublk_takeover.h"
 #include "tools/cli.h"
 #include "tools/usage.h"
 #include "tools/validate.h"
@@ -151,7 +155,7 @@ int stop_daemon(const Daemon& d, const std::string& what, Clock::time_point dead
 
 // A target served on an NBD socket (aoe-attach --socket) has no /dev/etherd
 // link: its status socket names it.  Nothing if it is not served that way.
-std::optional<int> detach_socket_attach(const std::string& target, double timeout_seconds) {
+std::optional<int> detach_socket_attach(const std::string& target, double timeout_seconds, bool force) {
   const auto socket = daemon::status_socket_path(target);
   std::error_code ec;
   auto doc = daemon::query_status(socket, std::chrono::seconds(2), ec);
@@ -159,20 +163,75 @@ std::optional<int> detach_socket_attach(const std::string& target, double timeou
   const std::string served = doc->value("device", std::string());
   const long pid = doc->value("pid", 0L);
   if (served.empty() || nbd::parse_device_path(served) || pid <= 0) return std::nullopt;
+  // A /dev/ublkbN: its aoe-attach stops it on SIGINT, and the same writes are at stake.
+  if (served.starts_with("/dev/ublkb"))
+    if (auto why = nbd::block_device_in_use(served.substr(5)); why && !force)
+      return fail(exit_failed, fmt::format("{} is {}: unmount it (or stop its user) first, or detach anyway "
+                                           "with --force, losing writes not yet on the target", served, *why));
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(timeout_seconds));
   return stop_daemon(Daemon{socket, static_cast<pid_t>(pid)}, fmt::format("{} (on {})", target, served), deadline,
                      timeout_seconds);
 }
 
+// A /dev/ublkbN of `target` (or the device `id`) that no aoe-attach serves:
+// its server died or left it, and the kernel holds its I/O for a successor.
+// DEL_DEV stops it (what it holds fails) and deletes it.  Nothing where no
+// such device exists; the driver is not loaded for the asking.
+std::optional<int> detach_orphaned_ublk(const std::optional<std::string>& target, std::optional<std::uint32_t> id,
+                                        bool force) {
+  if (::access(daemon::ublk_control_path, F_OK) != 0) return std::nullopt;
+  std::uint16_t shelf = 0;
+  std::uint8_t slot = 0;
+  if (target && !aoe::wire::parse_target(*target, shelf, slot)) return std::nullopt;
+  std::error_code ec;
+  auto control = daemon::UblkControl::open(ec);
+  if (!control) return std::nullopt;
+  for (const std::uint32_t candidate : daemon::UblkControl::devices()) {
+    aoe::ublk::DevInfo info;
+    if (control->info(candidate, info)) continue;
+    const auto marked = daemon::target_of_ublk_mark(info.ublksrv_flags);
+    if (!marked || (id && candidate != *id) || (target && (marked->shelf != shelf || marked->slot != slot)))
+      continue;
+    const std::string device = daemon::ublk_block_path(candidate);
+    const std::string name = aoe::wire::format_target(marked->shelf, marked->slot);
+    if (info.ublksrv_pid > 0 && ::kill(info.ublksrv_pid, 0) == 0)
+      return fail(exit_failed, fmt::format("{} ({}) is served by pid {}, which does not answer as an aoe-attach; "
+                                           "stop that process", device, name, info.ublksrv_pid));
+    if (auto why = nbd::block_device_in_use(device.substr(5)); why && !force)
+      return fail(exit_failed, fmt::format("{} is {}: unmount it (or stop its user) first, or detach anyway "
+                                           "with --force, failing the I/O the kernel holds for it", device, *why));
+    if ((ec = control->remove(candidate)))
+      return fail(ec == std::errc::operation_not_permitted ? exit_permission : exit_failed,
+                  fmt::format("{}: DEL_DEV: {}", device, ec.message()));
+    if (auto lec = daemon::remove_etherd_link_to(name, device))
+      aoe::log::debug("aoe-detach: {}/{}: {}", daemon::etherd_dir.string(), name, lec.message());
+    return exit_ok;
+  }
+  return std::nullopt;
+}
+
 int detach(std::string name, double timeout_seconds, bool force) {
+  if (auto id = daemon::parse_ublk_path(name)) {
+    if (auto code = detach_orphaned_ublk(std::nullopt, id, force)) return *code;
+    // One an aoe-attach serves: through its status socket, by its target.
+    std::error_code ec;
+    for (const auto& socket : daemon::status_sockets(ec)) {
+      auto doc = daemon::query_status(socket, std::chrono::seconds(2), ec);
+      if (doc && doc->value("device", std::string()) == daemon::ublk_block_path(*id))
+        if (auto code = detach_socket_attach(doc->value("target", std::string()), timeout_seconds, force))
+          return *code;
+    }
+    return fail(exit_not_attached, fmt::format("{}: not attached", name));
+  }
   if (!nbd::parse_device_path(name))
     if (auto why = validate::target_name(name))
-      return fail(exit_usage, fmt::format("{}; or name the device /dev/nbdN", *why));
+      return fail(exit_usage, fmt::format("{}; or name the device /dev/nbdN or /dev/ublkbN", *why));
   // "e01.2" names e1.2's link and status socket, as aoe-attach spelt them.
   if (auto target = aoe::wire::canonical_target(name)) {
     name = *target;
-    if (auto code = detach_socket_attach(name, timeout_seconds)) return *code;
+    if (auto code = detach_socket_attach(name, timeout_seconds, force)) return *code;
+    if (auto code = detach_orphaned_ublk(name, std::nullopt, force)) return *code;
   }
   std::error_code ec;
   const auto r = resolve(name, ec);

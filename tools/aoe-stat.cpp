@@ -1,6 +1,8 @@
 // aoe-stat: lists the targets this host has attached, by asking every
 // running aoe-attach over its status socket (RUN_DIR/eS.L.sock), like
 // aoetools' aoe-stat reads /dev/etherd and sysfs for the kernel driver.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,6 +23,8 @@
 #include "daemon/status_client.h"
 #include "daemon/status_prometheus.h"
 #include "daemon/status_schema.h"
+#include "daemon/ublk_device.h"
+#include "daemon/ublk_takeover.h"
 #include "nbd-bridge/kernel_attach.h"
 #include "tools/cli.h"
 #include "tools/usage.h"
@@ -131,13 +135,38 @@ std::vector<json> orphaned_devices(const std::vector<json>& served) {
                     {"pid", 0},
                     {"paths", json::array()}});
   }
+  // /dev/ublkbN marked with a target (daemon/ublk_takeover.h), asked of the
+  // ublk driver where it is loaded and we may (root): the same, held until
+  // a successor or aoe-detach comes.
+  std::error_code ec;
+  auto control = ::access(aoe::daemon::ublk_control_path, R_OK | W_OK) == 0
+                     ? aoe::daemon::UblkControl::open(ec)
+                     : nullptr;
+  for (const std::uint32_t id : control ? aoe::daemon::UblkControl::devices() : std::vector<std::uint32_t>{}) {
+    aoe::ublk::DevInfo info;
+    if (control->info(id, info)) continue;
+    const auto marked = aoe::daemon::target_of_ublk_mark(info.ublksrv_flags);
+    if (!marked) continue;
+    const std::string target = aoe::wire::format_target(marked->shelf, marked->slot);
+    const bool has_daemon = std::any_of(served.begin(), served.end(),
+                                        [&](const json& d) { return d.value("target", std::string()) == target; });
+    if (has_daemon) continue;
+    std::uint64_t sectors = 0;
+    std::ifstream("/sys/block/ublkb" + std::to_string(id) + "/size") >> sectors;
+    docs.push_back({{"target", target},
+                    {"device", aoe::daemon::ublk_block_path(id)},
+                    {"size_bytes", sectors * 512},
+                    {"state", "orphaned"},
+                    {"pid", 0},
+                    {"paths", json::array()}});
+  }
   return docs;
 }
 
 // "nbd0", "/dev/nbd0" and a /dev/etherd link all name the same device;
 // a socket path may be relative.
 std::string canonical_device(const std::string& name) {
-  fs::path p = name.rfind("nbd", 0) == 0 ? fs::path("/dev") / name : fs::path(name);
+  fs::path p = name.rfind("nbd", 0) == 0 || name.rfind("ublkb", 0) == 0 ? fs::path("/dev") / name : fs::path(name);
   std::error_code ec;
   fs::path real = fs::canonical(p, ec);
   return ec ? p.lexically_normal().string() : real.string();

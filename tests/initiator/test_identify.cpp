@@ -165,6 +165,21 @@ TEST_CASE("test-identify-write-cache", "[identify]") {
   CHECK(parse(block).write_cache_enabled);
 }
 
+TEST_CASE("test-identify-physical-sector", "[identify]") {
+  IdentifyBlock block = vblade_like(1000);
+  CHECK(parse(block).physical_sector_shift == 9);  // vblade leaves word 106 at 0
+  block.words[106] = 0x4000 | 0x2000 | 3;          // 8 logical sectors per physical: 4 KiB
+  CHECK(parse(block).physical_sector_shift == 12);
+  block.words[106] = 0x4000 | 0x2000 | 1;
+  CHECK(parse(block).physical_sector_shift == 10);
+  block.words[106] = 0x4000 | 0x2000 | 6;          // 32 KiB: clamped to a page
+  CHECK(parse(block).physical_sector_shift == 12);
+  block.words[106] = 0x4000 | 3;                   // bit 13 clear: one per physical
+  CHECK(parse(block).physical_sector_shift == 9);
+  block.words[106] = 0xFFFF;                       // bits 15..14 not 01: says nothing
+  CHECK(parse(block).physical_sector_shift == 9);
+}
+
 TEST_CASE("test-identify-not-ata", "[identify]") {
   IdentifyBlock block = vblade_like(1000);
   Identity id;

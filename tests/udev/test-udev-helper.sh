@@ -16,5 +16,13 @@ for args in "" "aoe-nbd:e01.2" "nbd:e1.2" "aoe-nbd:e70000.1" "aoe-nbd:e1.2 x" "a
   out=$("$id" $args) || rc=$?
   [ "$rc" = 1 ] && [ -z "$out" ] || fail "'$args': exit $rc, printed '$out' (want exit 1, nothing)"
 done
+# ublk devices by kernel name: names that are not a ublk disk or partition
+# are refused before the driver is asked (a real device: tests/vm/test-kernel-ublk.sh).
+for name in "" ublkb ublkbX nbd0 ublkb3q ublkb3p ublkc3; do
+  rc=0
+  out=$("$id" --ublk "$name") || rc=$?
+  [ "$rc" = 1 ] && [ -z "$out" ] || fail "--ublk '$name': exit $rc, printed '$out' (want exit 1, nothing)"
+done
 grep -q "PROGRAM=\"$id %s{backend}\"" "$rules" || fail "$rules does not call $id"
+grep -q "PROGRAM=\"$id --ublk %k\"" "$rules" || fail "$rules does not call $id for ublk devices"
 echo PASS
