@@ -12,7 +12,7 @@
 
 #include <boost/asio/read_until.hpp>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 extern char** environ;
 

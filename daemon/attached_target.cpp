@@ -12,7 +12,7 @@
 #include "discovery/admin.h"
 #include "discovery/discover.h"
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::daemon {
 

@@ -11,7 +11,7 @@
 #include <fmt/core.h>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "daemon/exit_codes.h"
 #include "daemon/permanent_mac.h"
 

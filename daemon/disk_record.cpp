@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/status_schema.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::daemon {
 

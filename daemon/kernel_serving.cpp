@@ -27,7 +27,7 @@
 #include "daemon/etherd_link.h"
 #include "daemon/udev_link.h"
 #include "daemon/exit_codes.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "nbd-bridge/kernel_attach.h"
 
 #ifndef PR_SET_IO_FLUSHER

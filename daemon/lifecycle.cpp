@@ -12,7 +12,7 @@
 #include "daemon/status_endpoint.h"
 #include "daemon/status_schema.h"
 #include "daemon/ublk_serving.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/wire.h"
 #include "nbd-bridge/kernel_attach.h"
 

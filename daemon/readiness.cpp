@@ -13,7 +13,7 @@
 
 #include <fmt/core.h>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::daemon {
 namespace {

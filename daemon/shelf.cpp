@@ -22,7 +22,7 @@
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
 #include "discovery/control.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/wire.h"
 
 namespace aoe::daemon {

@@ -9,7 +9,7 @@
 
 #include "daemon/status_client.h"
 #include "daemon/status_schema.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::daemon {
 

@@ -17,7 +17,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 extern char** environ;
 

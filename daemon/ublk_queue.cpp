@@ -4,7 +4,7 @@
 #include <span>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::daemon {
 

@@ -20,7 +20,7 @@
 #include "daemon/ublk_device.h"
 #include "daemon/ublk_queue.h"
 #include "daemon/ublk_takeover.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "nbd-bridge/device_usage.h"
 
 namespace aoe::daemon {

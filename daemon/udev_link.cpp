@@ -4,7 +4,7 @@
 #include <string>
 #include <thread>
 
-#include "initiator/log.h"
+#include "base/log.h"
 #include "daemon/etherd_link.h"
 
 namespace aoe::daemon {

@@ -11,7 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/tag.h"
 
 namespace aoe::discovery {

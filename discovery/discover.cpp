@@ -15,7 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::discovery {
 namespace {

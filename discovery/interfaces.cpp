@@ -14,7 +14,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::discovery {
 namespace {

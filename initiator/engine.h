@@ -52,7 +52,7 @@
 #include "initiator/errors.h"
 #include "initiator/frame_table.h"
 #include "initiator/handler_memory.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/path.h"
 #include "initiator/path_health.h"
 #include "initiator/scheduler.h"

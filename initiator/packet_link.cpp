@@ -21,7 +21,7 @@
 #include <boost/asio/post.hpp>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/send_batch.h"
 #include "initiator/socket_buffer.h"
 

@@ -4,7 +4,7 @@
 
 #include "initiator/errors.h"
 #include "initiator/link.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe {
 

@@ -9,7 +9,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::nbd {
 

@@ -11,7 +11,7 @@
 
 #include <poll.h>
 
-#include "initiator/log.h"
+#include "base/log.h"
 #include "nbd-bridge/ioctl_attach.h"
 #include "nbd-bridge/netlink.h"
 

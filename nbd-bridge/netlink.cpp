@@ -12,7 +12,7 @@
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::nbd::netlink {
 

@@ -16,7 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/socket_buffer.h"
 #include "nbd-bridge/block_adapter.h"
 #include "nbd-bridge/session.h"

@@ -14,7 +14,7 @@
 #include <boost/asio/write.hpp>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::nbd {
 

@@ -41,7 +41,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "initiator/handler_memory.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "nbd-bridge/block_adapter.h"
 #include "nbd-bridge/buffer.h"
 #include "nbd-bridge/protocol.h"

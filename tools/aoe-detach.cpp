@@ -26,7 +26,7 @@
 #include <fmt/core.h>
 
 #include "aoe_version.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/wire.h"
 #include "daemon/etherd_link.h"
 #include "nbd-bridge/device_usage.h"

@@ -13,7 +13,7 @@
 
 #include "discovery/abft.h"
 #include "discovery/discover.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "tools/boot_target.h"
 #include "tools/common.h"
 #include "tools/usage.h"

@@ -12,7 +12,7 @@
 #include <fmt/core.h>
 
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "discovery/admin.h"
 #include "tools/admin_tool.h"
 #include "tools/usage.h"

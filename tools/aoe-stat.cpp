@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "aoe_version.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/wire.h"
 #include "daemon/exit_codes.h"
 #include "daemon/status_client.h"

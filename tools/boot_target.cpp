@@ -11,7 +11,7 @@
 #include "daemon/exit_codes.h"
 #include "discovery/abft.h"
 #include "discovery/interfaces.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "tools/usage.h"
 
 namespace aoe::tools {

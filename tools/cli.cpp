@@ -8,7 +8,7 @@
 #include <fmt/core.h>
 
 #include "daemon/exit_codes.h"
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::tools::cli {
 namespace {

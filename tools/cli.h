@@ -5,7 +5,7 @@
 // sanitizers (scripts/test); with the facade, tools/cli.cpp is the only file
 // that includes <CLI/CLI.hpp>.  Parse errors print as "<3>TOOL: message"
 // lines, with the syslog priority of an error like every log line
-// (initiator/log.h), so the journal files why a unit failed as an error.
+// (base/log.h), so the journal files why a unit failed as an error.
 #pragma once
 
 #include <cstddef>

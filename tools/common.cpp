@@ -7,7 +7,7 @@
 #include "aoe_version.h"
 #include "discovery/interfaces.h"
 #include "initiator/errors.h"
-#include "initiator/log.h"
+#include "base/log.h"
 #include "initiator/wire.h"
 #include "tools/usage.h"
 #include "tools/validate.h"

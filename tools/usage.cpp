@@ -4,7 +4,7 @@
 
 #include <fmt/core.h>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 namespace aoe::tools {
 

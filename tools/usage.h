@@ -1,5 +1,5 @@
 // usage.h: how every tool reports a fatal error: a line with the syslog
-// priority <3> like every log line (initiator/log.h), so the journal files
+// priority <3> like every log line (base/log.h), so the journal files
 // the reason a unit failed as an error, not as info.  Bad command lines are
 // reported the same way by tools/cli.cpp.
 #pragma once

@@ -1,7 +1,7 @@
-// log::RateLimit (initiator/log.h), on a clock the test moves: at most
+// log::RateLimit (base/log.h), on a clock the test moves: at most
 // `burst` events per interval, and the next one let through says how many
 // were dropped.
-#include "initiator/log.h"
+#include "base/log.h"
 
 #include <chrono>
 

@@ -1,4 +1,4 @@
-#include "initiator/log.h"
+#include "base/log.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>

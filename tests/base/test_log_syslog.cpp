@@ -1,4 +1,4 @@
-// initiator/log.h to syslog: once switched, each line is one datagram in the
+// base/log.h to syslog: once switched, each line is one datagram in the
 // syslog format journald and syslog daemons read, with the level as the
 // priority (facility daemon).  A socket of the test stands in for /dev/log.
 #include <sys/socket.h>
@@ -11,7 +11,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "initiator/log.h"
+#include "base/log.h"
 
 TEST_CASE("test-log-syslog: lines become syslog datagrams with their priority") {
   const std::string path =
