@@ -26,15 +26,8 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 attach=$AOE_BUILD_DIR/tools/aoe-attach
 detach=$AOE_BUILD_DIR/tools/aoe-detach
 stat=$AOE_BUILD_DIR/tools/aoe-stat
-for t in "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck debugfs blockdev sha256sum modprobe rmmod; do
-  command -v "$t" >/dev/null || { echo "FAIL: missing $t"; exit 1; }
-done
-modprobe ext4 || true    # preloaded by run-in-vm
-# The kernel's own AoE initiator would claim e1.2 on the root-namespace wire
-# and make /dev/etherd/e1.2 a block node of its own.
-rmmod aoe 2>/dev/null || true
-lsmod | grep -q '^aoe ' && { echo "FAIL: cannot unload the kernel aoe driver"; exit 1; }
-export TMPDIR=/run       # guest RAM, never the 9p share
+. "$here/guest-prepare.sh"
+guest_prepare "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck debugfs blockdev sha256sum modprobe rmmod
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
 

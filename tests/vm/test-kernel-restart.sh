@@ -34,13 +34,8 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 attach=$AOE_BUILD_DIR/tools/aoe-attach
 detach=$AOE_BUILD_DIR/tools/aoe-detach
 stat=$AOE_BUILD_DIR/tools/aoe-stat
-for t in "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck sha256sum; do
-  command -v "$t" >/dev/null || { echo "FAIL: missing $t"; exit 1; }
-done
-modprobe ext4 || true
-rmmod aoe 2>/dev/null || true   # it would claim e1.2 on the root namespace's wire
-lsmod | grep -q '^aoe ' && { echo "FAIL: cannot unload the kernel aoe driver"; exit 1; }
-export TMPDIR=/run
+. "$here/guest-prepare.sh"
+guest_prepare "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck sha256sum
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
 . "$here/fsync-writer.sh"

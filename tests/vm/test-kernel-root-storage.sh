@@ -18,12 +18,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
 detach=$AOE_BUILD_DIR/tools/aoe-detach
 stat=$AOE_BUILD_DIR/tools/aoe-stat
-for t in "$AOE_BUILD_DIR/tools/aoe-attach" "$detach" "$stat" jq vblade ip mkfs.ext4 sha256sum strace; do
-  command -v "$t" >/dev/null || { echo "FAIL: missing $t"; exit 1; }
-done
-modprobe ext4 || true
-rmmod aoe 2>/dev/null || true   # it would claim e1.2 on the root namespace's wire
-export TMPDIR=/run
+. "$here/guest-prepare.sh"
+guest_prepare "$AOE_BUILD_DIR/tools/aoe-attach" "$detach" "$stat" jq vblade ip mkfs.ext4 sha256sum strace
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
 . "$here/fsync-writer.sh"

@@ -14,13 +14,9 @@ here=$(cd "$(dirname "$0")" && pwd -P)
 attach=$AOE_BUILD_DIR/tools/aoe-attach
 detach=$AOE_BUILD_DIR/tools/aoe-detach
 stat=$AOE_BUILD_DIR/tools/aoe-stat
-for t in "$attach" "$detach" "$stat" vblade ip mkfs.ext4 e2fsck debugfs modprobe; do
-  command -v "$t" >/dev/null || { echo "FAIL: missing $t"; exit 1; }
-done
-modprobe ext4 || true
-rmmod aoe 2>/dev/null || true   # its own /dev/etherd/eS.L would be block nodes
+. "$here/guest-prepare.sh"
+guest_prepare "$attach" "$detach" "$stat" vblade ip mkfs.ext4 e2fsck debugfs modprobe
 modprobe nbd 2>/dev/null || true
-export TMPDIR=/run
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
 root_if=aoe-shelf0
