@@ -51,13 +51,17 @@ constexpr auto outside_disconnect_interval = std::chrono::milliseconds(100);
 // more, kernel_request_timeout), while one it tries to send after the
 // connection closed is requeued for the successor at once.  So we close at
 // a quiet moment: no request read and unanswered, none partly read, no
-// byte waiting in a socket (nbd::Server::quiet), checked and closed in one
-// step on the io thread, serving on as usual until then.  Only a request
-// the kernel sends in the microseconds between that check and the close
-// still waits for its timeout.  A device busy for longer than
-// handover_quiet_wait without a pause is closed anyway, as after a crash.
-// Checking more often than handover_quiet_poll finds shorter pauses (a
-// QD1 reader's, between a reply and its next request) at more CPU.
+// byte waiting in a socket (nbd::Server::quiet), checked and the sockets
+// shut for receiving in one step on the io thread, serving on as usual
+// until then.  From the shutdown on, the kernel's sends fail and it
+// requeues them; a request it sent in the microseconds before is still
+// read and answered (nbd::Session::shutdown).  Only if the kernel tries
+// another send before that answer is out does it drop the connection, and
+// that one request waits for its timeout ("replies undelivered" in the
+// log).  A device busy for longer than handover_quiet_wait without a pause
+// is closed anyway, as after a crash.  Checking more often than
+// handover_quiet_poll finds shorter pauses (a QD1 reader's, between a
+// reply and its next request) at more CPU.
 constexpr auto handover_quiet_wait = std::chrono::seconds(2);
 constexpr auto handover_quiet_poll = std::chrono::microseconds(500);
 
@@ -407,7 +411,7 @@ void KernelServing::hand_over_when_quiet(std::chrono::steady_clock::time_point u
                    "their request timeout of {} s", name_, path_,
                    std::chrono::duration_cast<std::chrono::seconds>(handover_quiet_wait).count(),
                    request_.timeout_seconds);
-    return stop(exit_ok);  // closes every connection at once (nbd::Server::shutdown)
+    return stop(exit_ok);  // shuts every connection for receiving at once (nbd::Server::shutdown)
   }
   watchdog_.expires_after(handover_quiet_poll);
   watchdog_.async_wait([this, until](const boost::system::error_code& ec) {

@@ -245,6 +245,12 @@ void UblkQueueRing::queue(unsigned nr, std::uint16_t tag, std::int32_t result, s
     io_uring_submit(ring_.get());
     sqe = io_uring_get_sqe(ring_.get());
   }
+  if (!sqe) {
+    // The ring has an entry per tag (open()), so a submit that went through
+    // left room: the kernel refused it, and this tag's request waits for the stop.
+    log::error("ublk: no io_uring entry for the command of tag {}", tag);
+    return;
+  }
   std::memset(sqe, 0, sizeof *sqe);
   sqe->opcode = IORING_OP_URING_CMD;
   sqe->fd = fd_;

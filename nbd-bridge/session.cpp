@@ -112,6 +112,12 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> /*keep_alive*/) {
   }
   while (in_flight_ > 0) co_await wait();
   disarm_deadline();
+  if (undelivered_ > 0) {
+    // For the kernel: those requests wait for their timeout before it
+    // resends them (docs/nbd-protocol.md §5.5).
+    const auto level = stopping_ ? log::Level::warning : log::Level::info;
+    log::at(level, "nbd: {} replies undelivered: the client closed the connection first", undelivered_);
+  }
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);
@@ -161,7 +167,9 @@ asio::awaitable<bool> Session::handshake() {
 }
 
 asio::awaitable<void> Session::transmission() {
-  while (!stopping_) {
+  // Until EOF, even after shutdown(): what the client sent before it is
+  // answered, not dropped with the connection.
+  for (;;) {
     if (in_flight_ >= max_in_flight) {
       co_await wait();
       continue;
@@ -281,7 +289,7 @@ void Session::FastRequest::finish(std::error_code ec) {
 }
 
 std::optional<std::uint32_t> Session::try_take_buffer(std::size_t size, Buffer& out) {
-  if (stopping_ || broken_) {
+  if (broken_) {
     pool_->withdraw(this);
     return err_shutdown;
   }
@@ -358,6 +366,7 @@ void Session::reply_error(const TransmissionRequest& r, std::uint32_t error, std
 
 void Session::send(QueuedReply reply) {
   if (broken_) {
+    ++undelivered_;
     release(reply);
     return;
   }
@@ -403,7 +412,7 @@ void Session::written(const boost::system::error_code& ec, std::size_t n) {
     broken_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);  // the reader sees it too
-    while (!replies_.empty()) release(replies_.pop());
+    for (; !replies_.empty(); ++undelivered_) release(replies_.pop());
   }
   write_replies();
 }

@@ -84,9 +84,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // and no byte waiting in the socket (Server::quiet).
   bool quiet();
 
-  // Stops reading; requests already read complete and are answered, then
-  // the connection closes.  A client still haggling gets ERR_SHUTDOWN to its
-  // next option, for at most drain_timeout.
+  // Shuts the socket for receiving: the client can send nothing more (a
+  // unix peer's send fails at once, and the kernel requeues that request
+  // for the next server).  What it sent before still comes out of the
+  // socket and is executed and answered like the rest; then the connection
+  // closes.  A client still haggling gets ERR_SHUTDOWN to its next option,
+  // for at most drain_timeout.
   void shutdown();
   // Closes the connection at once: replies still to come are dropped.  For
   // the kernel, whose requests left unanswered on a dead connection wait
@@ -155,6 +158,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;           // shutdown() was called
   bool writing_ = false;            // write_replies is running
   bool broken_ = false;             // the socket failed or was closed: drop replies
+  unsigned undelivered_ = 0;        // replies dropped so (logged at the close)
   log::RateLimit no_memory_log_;    // one line per request would flood the log when memory is short
   unsigned in_flight_ = 0;          // requests read whose reply is not yet sent
   std::size_t buffered_ = 0;        // payload bytes those requests hold

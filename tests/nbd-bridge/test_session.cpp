@@ -399,6 +399,34 @@ TEST_CASE("test-nbd-server-shutdown-drains") {
   CHECK(std::equal(h.device.data().begin(), h.device.data().begin() + 4096, pattern(4096, 5).begin()));
 }
 
+// What a client sent before the shutdown is answered, however close to it:
+// for the kernel handing its device to the next aoe-attach, a request left
+// unread on the closed connection waits for its timeout (minutes).
+TEST_CASE("test-nbd-server-shutdown-answers-what-came-before") {
+  Harness h;
+  h.run();
+  RawClient c(h.transmission_fd());
+  REQUIRE(c.read(0, 512) == Bytes(512));  // in transmission, and idle
+  auto done = h.on_io([&] {
+    // Sent while the io thread is here: nobody read them before the shutdown.
+    c.request(cmd_write, 7, 4096, 4096, pattern(4096, 3));
+    c.request(cmd_flush, 8, 0, 0);
+    auto shut = std::make_shared<std::promise<void>>();
+    h.server.shutdown([shut] { shut->set_value(); });
+    return shut->get_future();
+  });
+  const auto write = c.simple_reply();
+  CHECK(write.cookie == 7);
+  CHECK(write.error == 0);
+  const auto flush = c.simple_reply();
+  CHECK(flush.cookie == 8);
+  CHECK(flush.error == 0);
+  CHECK(c.closed_by_server());
+  REQUIRE(done.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(h.on_io([&] { return h.device.flushes; }) == 1);
+  CHECK(std::equal(h.device.data().begin() + 4096, h.device.data().begin() + 8192, pattern(4096, 3).begin()));
+}
+
 TEST_CASE("test-nbd-server-listen-unix") {
   boost::asio::io_context io;
   aoe::test::MemoryDevice device(io, 1 << 20);

@@ -6,7 +6,8 @@
 #                   once written, the times they were to $LAB_DIR/times,
 #                   errors to $LAB_DIR/writer.log
 #   written         how many files are written
-#   progress LABEL  the writer writes 3 more files within 90 s
+#   progress LABEL [SECONDS]  the writer writes 3 more files within
+#                   SECONDS (90)
 #   now             the time as the writer writes it down
 #   stall FILE T0 T1  the longest gap (s) between the times in FILE (one a
 #                   line, ascending) that ends after T0 and by T1: the
@@ -35,10 +36,10 @@ stall() {
 }
 
 progress() {
-  local from; from=$(written)
-  for _ in $(seq 900); do
+  local from seconds=${2:-90}; from=$(written)
+  for _ in $(seq $((seconds * 10))); do
     [ "$(written)" -ge $((from + 3)) ] && return 0
     sleep 0.1
   done
-  fail "$1: the writer wrote less than 3 files in 90 s"
+  fail "$1: the writer wrote less than 3 files in $seconds s"
 }
