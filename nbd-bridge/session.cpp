@@ -90,6 +90,10 @@ void Session::shutdown() {
   // Ends a pending read with EOF while replies still go out.
   boost::system::error_code ignored;
   socket_.shutdown(Socket::shutdown_receive, ignored);
+  // What is left to read may be more than a full queue, from a client that
+  // reads no reply: the drain watchdog bounds that wait too.
+  replies_written_seen_ = replies_written_;
+  arm_deadline(config_->drain_timeout);
   notify();
 }
 
@@ -436,7 +440,10 @@ void Session::deadline_passed() {
     close_hard();
     return;
   }
-  if (in_flight_ == 0) return;
+  if (in_flight_ == 0) {
+    if (stopping_) arm_deadline(config_->drain_timeout);  // still reading what came before
+    return;
+  }
   if (writing_ && replies_written_ == replies_written_seen_) {
     log::info("nbd: client not reading its replies for {} ms while draining, dropping them",
               config_->drain_timeout.count());

@@ -87,6 +87,23 @@ TEST_CASE("test-nbd-drain-client-not-reading-bounded") {
   CHECK(h.on_io([&] { return h.server.buffer_pool().in_use_bytes(); }) == 0);
 }
 
+// The requests a client sent before the shutdown are still read and
+// answered (Session::shutdown); a client that sent more than a full queue
+// and reads no reply must not hold the stop open for that.
+TEST_CASE("test-nbd-shutdown-bounded-with-a-full-queue-unread") {
+  Harness h(16 << 20, draining_within(200ms));
+  h.run();
+  RawClient c(h.transmission_fd());
+  // 2 x max_in_flight READs of 64 KiB: 16 MiB of replies, more than the
+  // socket holds, so the writer blocks and the reader waits for a slot.
+  const std::uint64_t sent = 2 * Session::max_in_flight;
+  for (std::uint64_t i = 0; i < sent; ++i) c.request(cmd_read, i, (i % 256) * 65536, 65536);
+  REQUIRE(h.eventually([&] { return h.device.reads >= Session::max_in_flight; }));
+  auto done = h.begin_shutdown();
+  CHECK(done.wait_for(5s) == std::future_status::ready);
+  CHECK(c.closed_by_server());
+}
+
 TEST_CASE("test-nbd-handshake-shutdown-answers-err-shutdown") {
   Harness h;
   h.run();
