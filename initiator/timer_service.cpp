@@ -4,6 +4,8 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "initiator/handler_memory.h"
+
 namespace aoe {
 namespace {
 
@@ -14,12 +16,16 @@ class SteadyTimer final : public Timer {
 
   void arm(Clock::time_point when) override {
     timer_.expires_at(when);  // cancels a pending wait
-    timer_.async_wait([this, generation = generation_, armed = ++*generation_](const boost::system::error_code& ec) {
+    // Memory of its own: Asio's one recycled block per thread is then left
+    // to the NBD sessions' waits, which would otherwise allocate whenever a
+    // tick holds it (tests/nbd-bridge/request_allocations.cpp).
+    timer_.async_wait(with_memory(memory_, [this, generation = generation_, armed = ++*generation_](
+                                               const boost::system::error_code& ec) {
       // An expiry already queued when the timer was cancelled, re-armed or
       // destroyed carries no error: the generation it shares says so.
       if (ec || *generation != armed) return;
       handler_();
-    });
+    }));
   }
 
   void cancel() noexcept override {
@@ -31,6 +37,7 @@ class SteadyTimer final : public Timer {
   boost::asio::steady_timer timer_;
   std::function<void()> handler_;
   std::shared_ptr<std::uint64_t> generation_ = std::make_shared<std::uint64_t>(0);  // of the latest arming
+  std::shared_ptr<HandlerMemory> memory_ = std::make_shared<HandlerMemory>();  // outlives us in a late handler
 };
 
 }  // namespace
