@@ -15,29 +15,29 @@ using namespace aoe::test;
 
 namespace {
 
-const std::string us = "aoe-nbd:hosta:1111";
-const std::string them = "aoe-nbd:hostb:2222";
+const std::string our_identity = "aoe-nbd:hosta:1111";
+const std::string their_identity = "aoe-nbd:hostb:2222";
 
 // Claimed before serving, as lifecycle.cpp does.
-struct Lab : AttachedLab {
-  Lab()
+struct ClaimedLab : AttachedLab {
+  ClaimedLab()
       : AttachedLab([](FakeTarget& port, AttachOptions& options) {
-          port.config = us;
-          options.claim_identity = us;
+          port.config = our_identity;
+          options.claim_identity = our_identity;
         }) {}
 };
 
 }  // namespace
 
 TEST_CASE("test-claim-recheck-lost-refuses-writes") {
-  Lab lab;
+  ClaimedLab lab;
   CHECK(lab.attached->claim_state() == ClaimState::ours);
   std::vector<std::byte> block(512, std::byte{0x5a});
   CHECK(lab.request(nbd_write, 0, block) == 0);
   CHECK(lab.target.disk[0] == std::byte{0x5a});
 
   // Another host forced its claim (aoe-cfg --force-claim elsewhere).
-  lab.target.config = them;
+  lab.target.config = their_identity;
   REQUIRE(lab.run_until([&] { return lab.attached->claim_state() == ClaimState::lost; }));
   std::vector<std::byte> other(512, std::byte{0x77});
   CHECK(lab.request(nbd_write, 512, other) == nbd_eperm);
@@ -49,7 +49,7 @@ TEST_CASE("test-claim-recheck-lost-refuses-writes") {
   CHECK(lab.request(nbd_flush, 0, none) == 0);
 
   // Given back: writes resume.
-  lab.target.config = us;
+  lab.target.config = our_identity;
   REQUIRE(lab.run_until([&] { return lab.attached->claim_state() == ClaimState::ours; }));
   CHECK(lab.request(nbd_write, 512, other) == 0);
   CHECK(lab.target.disk[512] == std::byte{0x77});
@@ -58,9 +58,9 @@ TEST_CASE("test-claim-recheck-lost-refuses-writes") {
 TEST_CASE("test-claim-recheck-empty-taken-back") {
   // A restarted vblade forgot the claim: the next rediscovery writes it back
   // ("set if empty") and writes go on.
-  Lab lab;
+  ClaimedLab lab;
   lab.target.config.clear();
-  REQUIRE(lab.run_until([&] { return lab.target.config == us; }));
+  REQUIRE(lab.run_until([&] { return lab.target.config == our_identity; }));
   CHECK(lab.attached->claim_state() == ClaimState::ours);
   std::vector<std::byte> block(512, std::byte{0x33});
   CHECK(lab.request(nbd_write, 0, block) == 0);

@@ -30,6 +30,7 @@
 #include "daemon/disk_record.h"
 #include "daemon/exit_codes.h"
 #include "daemon/status_schema.h"
+#include "tests/daemon/attached_lab.h"
 #include "tests/support/fake_link.h"
 #include "tests/support/fake_target.h"
 #include "tests/support/temp_dir.h"
@@ -40,6 +41,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
+
+using test::put_be;
 
 // The kernel's side of one attachment: our dup of its socket, what it was
 // asked, and how it answers status().
@@ -140,10 +143,6 @@ class FakeDriver final : public KernelDriver {
   FakeKernel& k_;
 };
 
-void put_be(std::byte* p, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i, v >>= 8) p[i] = std::byte(v & 0xff);
-}
-
 bool read_all(int fd, std::byte* p, std::size_t n) {
   for (std::size_t done = 0; done < n;) {
     ssize_t got = ::read(fd, p + done, n - done);
@@ -173,7 +172,7 @@ std::optional<std::array<std::byte, 512>> kernel_read(int fd) {
 
 // One target (e1.2) on a fake wire, attached; the kernel side is the test's.
 // Its run directory (disk records) is a temporary one.
-struct Lab {
+struct KernelLab {
   boost::asio::io_context io;
   test::FakeWire wire{io, LinkInfo{"fake0", 1, {2, 0, 0, 0, 0, 1}, 1500}, LinkInfo{"fake1", 2, {2, 0, 0, 0, 0, 0x11}, 1500}};
   test::FakeTarget target{io, wire.end(1)};
@@ -181,7 +180,7 @@ struct Lab {
   Options options;
   std::unique_ptr<AttachedTarget> attached;
 
-  explicit Lab(double deadline_seconds = 60) {
+  explicit KernelLab(double deadline_seconds = 60) {
     ::setenv("AOE_RUN_DIR", (dir.path / "run").c_str(), 1);
     for (std::size_t i = 0; i < 512; ++i) target.disk[i] = std::byte(i * 7 + 1);
     options.target = "e1.2";
@@ -197,7 +196,7 @@ struct Lab {
     REQUIRE(attached);
     io.restart();
   }
-  ~Lab() { ::unsetenv("AOE_RUN_DIR"); }
+  ~KernelLab() { ::unsetenv("AOE_RUN_DIR"); }
 
   // The record a predecessor left for `record`'s disk.
   void leave_record(const DiskRecord& record) {
@@ -212,9 +211,9 @@ struct Lab {
   }
 };
 
-// Lab, plus the fake kernel and what serve_kernel takes.
-struct Serving : Lab {
-  using Lab::Lab;
+// KernelLab, plus the fake kernel and what serve_kernel takes.
+struct Serving : KernelLab {
+  using KernelLab::KernelLab;
   FakeKernel kernel;
   FakeDriver driver{kernel};
   boost::asio::signal_set signals{io, SIGINT, SIGTERM};

@@ -12,8 +12,8 @@ using namespace aoe::discovery;
 
 namespace {
 
-discovery::ConfigInfo answer(Link& link, std::uint8_t mac_last, std::uint16_t shelf, std::uint8_t slot,
-                             std::string config = {}) {
+discovery::ConfigInfo config_answer(Link& link, std::uint8_t mac_last, std::uint16_t shelf, std::uint8_t slot,
+                                    std::string config = {}) {
   discovery::ConfigInfo a;
   a.link = &link;
   a.mac = {2, 0, 0, 0, 0, mac_last};
@@ -29,8 +29,8 @@ TEST_CASE("test-admin-ports-from-answers") {
   test::StubLink eth0("eth0", 2), eth1("eth1", 3);
   // TargetPort 0x11 heard on both links (one segment): addressed once, through eth0.
   std::vector<discovery::ConfigInfo> answers{
-      answer(eth1, 0x11, 1, 2, "b"), answer(eth1, 0x12, 1, 2, "c"), answer(eth0, 0x11, 1, 2, "b"),
-      answer(eth0, 0x10, 1, 3), answer(eth0, 0x13, 2, 2)};
+      config_answer(eth1, 0x11, 1, 2, "b"), config_answer(eth1, 0x12, 1, 2, "c"),
+      config_answer(eth0, 0x11, 1, 2, "b"), config_answer(eth0, 0x10, 1, 3), config_answer(eth0, 0x13, 2, 2)};
   auto ports = ports_from_answers(answers, 1, 2);
   REQUIRE(ports.size() == 2);
   CHECK(ports[0].link == &eth0);

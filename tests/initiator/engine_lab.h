@@ -23,8 +23,6 @@
 
 namespace aoe::test {
 
-inline wire::Mac mac(std::uint8_t last) { return {0x02, 0, 0, 0, 0, last}; }
-
 // Timers long compared with the fake wire's latency: for tests that count
 // frames, timeouts or window sizes.
 inline EngineOptions calm_options() {

@@ -27,7 +27,7 @@ namespace {
 
 const wire::Mac ours{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 const wire::Mac other_host{0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
-const wire::Mac port{0x02, 0x00, 0x00, 0x00, 0x00, 0x10};
+const wire::Mac target_port{0x02, 0x00, 0x00, 0x00, 0x00, 0x10};
 
 struct Reply {
   wire::Header header;
@@ -40,7 +40,7 @@ struct Reply {
 Reply reply_to(const wire::Mac& dst) {
   Reply r;
   r.header.dst = dst;
-  r.header.src = port;
+  r.header.src = target_port;
   r.header.response = true;
   r.header.shelf = 1;
   r.header.slot = 2;

@@ -15,8 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-wire::Mac mac(std::uint8_t last) { return {0x02, 0, 0, 0, 0, last}; }
-
 struct HealthLab {
   boost::asio::io_context context;
   ManualClock clock{context};

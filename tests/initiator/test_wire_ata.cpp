@@ -9,14 +9,6 @@
 using namespace aoe;
 using namespace aoe::test;
 
-namespace {
-
-// Ethernet header of a request (us -> target) and of a response.
-const std::string to_target = "001122334455 020000000001 88a2 ";
-const std::string to_host = "020000000001 001122334455 88a2 ";
-
-}  // namespace
-
 TEST_CASE("test-wire-ata-read-ext-golden", "[wire][ata]") {
   // docs/aoe-protocol.md §3.7 byte for byte: READ SECTORS EXT, 2 sectors at LBA 0x0102030405, e7.3.
   const Buffer golden = hex(to_target +

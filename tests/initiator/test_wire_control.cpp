@@ -9,9 +9,6 @@ using namespace aoe::test;
 
 namespace {
 
-const std::string to_target = "001122334455 020000000001 88a2 ";
-const std::string to_host = "020000000001 001122334455 88a2 ";
-
 // "aoe-nbd host1" as hex, 13 bytes.
 const std::string label = "aoe-nbd host1";
 const std::string label_hex = "61 6f 65 2d 6e 62 64 20 68 6f 73 74 31";

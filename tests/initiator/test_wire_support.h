@@ -18,6 +18,10 @@ inline constexpr wire::Mac target_mac{0x00, 0x11, 0x22, 0x33, 0x44, 0x55};
 inline constexpr wire::Mac host_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 inline constexpr wire::Mac other_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 
+// Ethernet header of a request (us -> target) and of a response, as hex.
+inline const std::string to_target = "001122334455 020000000001 88a2 ";
+inline const std::string to_host = "020000000001 001122334455 88a2 ";
+
 // Bytes from hex text; spaces, newlines and '|' are ignored so golden frames
 // can be laid out field by field.
 inline Buffer hex(std::string_view text) {

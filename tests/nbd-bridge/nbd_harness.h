@@ -262,10 +262,4 @@ class Harness {
   std::string dir_, path_;
 };
 
-inline Bytes pattern(std::size_t n, unsigned seed) {
-  Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>((i * 131 + seed * 17 + (i >> 8)) & 0xff);
-  return b;
-}
-
 }  // namespace aoe::test

@@ -11,15 +11,10 @@
 using namespace aoe::nbd;
 using aoe::test::Bytes;
 using aoe::test::MemoryDevice;
+using aoe::test::pattern;
 namespace asio = boost::asio;
 
 namespace {
-
-Bytes pattern(std::size_t n, unsigned seed) {
-  Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>((i * 7 + seed * 29 + 1) & 0xff);
-  return b;
-}
 
 // Runs one adapter operation to completion; returns its error.
 template <typename Op>

@@ -6,16 +6,17 @@
 
 #include <vector>
 
+#include "tests/nbd-bridge/test_bytes.h"
+
 using aoe::nbd::Buffer;
 using aoe::nbd::BufferPool;
 using Take = BufferPool::Take;
+using aoe::test::MiB;
+using aoe::test::no_memory;
 
 namespace {
 
-constexpr std::size_t MiB = 1u << 20;
 int client_a, client_b, client_c;  // their addresses stand for connections: take()'s `who`
-
-std::byte* no_memory(std::size_t) { return nullptr; }
 
 }  // namespace
 

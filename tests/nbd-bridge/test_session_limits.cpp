@@ -13,14 +13,12 @@ using namespace aoe::nbd;
 using namespace std::chrono_literals;
 using aoe::test::Bytes;
 using aoe::test::Harness;
+using aoe::test::MiB;
+using aoe::test::no_memory;
 using aoe::test::RawClient;
 using aoe::test::pattern;
 
 namespace {
-
-constexpr std::uint32_t MiB = 1u << 20;
-
-std::byte* no_memory(std::size_t) { return nullptr; }
 
 ExportOptions draining_within(std::chrono::milliseconds limit) {
   ExportOptions options;

@@ -30,6 +30,9 @@ namespace aoe::test {
 
 using FrameBytes = std::vector<std::byte>;
 
+// The locally administered MAC 02:00:00:00:00:<last>, for a fake port.
+inline wire::Mac mac(std::uint8_t last) { return {0x02, 0, 0, 0, 0, last}; }
+
 // What happens to frames travelling one way.  Frame numbers count from 0
 // in the order they were sent in that direction.
 struct Faults {
