@@ -231,17 +231,21 @@ asio::awaitable<void> Session::transmission() {
         while (read && have < out.size()) {
           if (out.size() - have >= received_.capacity() / 2) {
             // A large rest goes straight into place rather than through the buffer.
-            co_await asio::async_read(socket_, asio::buffer(out.data() + have, out.size() - have),
-                                      asio::redirect_error(use_awaitable, ec));
-            have = out.size();
+            const std::size_t n = socket_.read_some(asio::buffer(out.data() + have, out.size() - have), ec);
+            if (!ec) have += n;
           } else {
             // A small one comes with the requests behind it, in one call.
             const auto space = received_.space();
-            const std::size_t n = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                                                                   asio::redirect_error(use_awaitable, ec));
-            received_.filled(n);
-            have += received_.take(out.subspan(have));
+            const std::size_t n = socket_.read_some(asio::buffer(space.data(), space.size()), ec);
+            if (!ec) {
+              received_.filled(n);
+              have += received_.take(out.subspan(have));
+            }
           }
+          // Waiting, then reading, as for the headers: an Asio receive
+          // operation would cost an allocation whenever a payload comes late.
+          if (ec == asio::error::would_block)
+            co_await socket_.async_wait(Socket::wait_read, asio::redirect_error(use_awaitable, ec));
           read = !ec;
         }
       }

@@ -279,9 +279,9 @@ TEST_CASE("test-nbd-allocations-4k-qd32") {
   // None per request: one allocation per request, or per batch of them,
   // would be dozens.  The two tasks that start and stop the count come from
   // the test thread and may displace the one block Asio (1.74) recycles per
-  // thread, which costs the next operation one allocation each; so may the
-  // engine's tick (initiator/timer_service.cpp) when it is re-armed while
-  // that block is out.  Four leaves no room for one per request or batch.
+  // thread, which costs the next operation one allocation each (the
+  // engine's tick has memory of its own: initiator/timer_service.cpp).  Four
+  // leaves no room for one per request or batch.
   CHECK(allocations.load() <= 4);
 }
 
