@@ -92,8 +92,7 @@ void Session::shutdown() {
   socket_.shutdown(Socket::shutdown_receive, ignored);
   // What is left to read may be more than a full queue, from a client that
   // reads no reply: the drain watchdog bounds that wait too.
-  replies_written_seen_ = replies_written_;
-  arm_deadline(config_->drain_timeout);
+  watch_drain();
   notify();
 }
 
@@ -110,10 +109,7 @@ asio::awaitable<void> Session::run(std::shared_ptr<Session> /*keep_alive*/) {
     disarm_deadline();
   }
   if (transmit && !stopping_) co_await transmission();
-  if (in_flight_ > 0) {
-    replies_written_seen_ = replies_written_;
-    arm_deadline(config_->drain_timeout);
-  }
+  if (in_flight_ > 0) watch_drain();
   while (in_flight_ > 0) co_await wait();
   disarm_deadline();
   if (undelivered_ > 0) {
@@ -432,6 +428,11 @@ void Session::arm_deadline(std::chrono::milliseconds after) {
   });
 }
 
+void Session::watch_drain() {
+  replies_written_seen_ = replies_written_;
+  arm_deadline(config_->drain_timeout);
+}
+
 void Session::disarm_deadline() {
   ++deadline_armed_;
   deadline_.cancel();
@@ -455,8 +456,7 @@ void Session::deadline_passed() {
     return;
   }
   // Still moving, or waiting for the target (which has its own deadline).
-  replies_written_seen_ = replies_written_;
-  arm_deadline(config_->drain_timeout);
+  watch_drain();
 }
 
 void Session::close_hard() {

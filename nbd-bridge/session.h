@@ -131,6 +131,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The deadline timer: the handshake's limit, then the drain's watchdog.
   void arm_deadline(std::chrono::milliseconds after);
+  // The drain's watchdog: it fires when no reply went out for drain_timeout.
+  void watch_drain();
   void disarm_deadline();
   void deadline_passed();
   void close_hard();  // pending replies are dropped, the reader and writer fail
