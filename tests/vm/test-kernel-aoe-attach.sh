@@ -23,9 +23,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd -P)
-attach=$AOE_BUILD_DIR/tools/aoe-attach
-detach=$AOE_BUILD_DIR/tools/aoe-detach
-stat=$AOE_BUILD_DIR/tools/aoe-stat
 . "$here/guest-prepare.sh"
 guest_prepare "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck debugfs blockdev sha256sum modprobe rmmod
 # shellcheck source=../../scripts/lab.sh

@@ -16,10 +16,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd -P)
-detach=$AOE_BUILD_DIR/tools/aoe-detach
-stat=$AOE_BUILD_DIR/tools/aoe-stat
 . "$here/guest-prepare.sh"
-guest_prepare "$AOE_BUILD_DIR/tools/aoe-attach" "$detach" "$stat" jq vblade ip mkfs.ext4 sha256sum strace
+guest_prepare "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 sha256sum strace
 # shellcheck source=../../scripts/lab.sh
 . "$here/../../scripts/lab.sh"
 . "$here/fsync-writer.sh"

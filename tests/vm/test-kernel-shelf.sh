@@ -11,9 +11,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd -P)
-attach=$AOE_BUILD_DIR/tools/aoe-attach
-detach=$AOE_BUILD_DIR/tools/aoe-detach
-stat=$AOE_BUILD_DIR/tools/aoe-stat
 . "$here/guest-prepare.sh"
 guest_prepare "$attach" "$detach" "$stat" vblade ip mkfs.ext4 e2fsck debugfs modprobe
 modprobe nbd 2>/dev/null || true

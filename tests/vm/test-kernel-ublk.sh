@@ -27,9 +27,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd -P)
-attach=$AOE_BUILD_DIR/tools/aoe-attach
-detach=$AOE_BUILD_DIR/tools/aoe-detach
-stat=$AOE_BUILD_DIR/tools/aoe-stat
 . "$here/guest-prepare.sh"
 guest_prepare "$attach" "$detach" "$stat" jq vblade ip mkfs.ext4 e2fsck sha256sum fio blockdev
 # shellcheck source=../../scripts/lab.sh
@@ -71,13 +68,7 @@ kernel_race_skip() {
 fail() {
   kernel_race_skip "${FAIL_STEP:-this step}"
   echo "FAIL: $*"
-  for f in "$LAB_DIR"/attach*.log "$LAB_DIR/writer.log"; do
-    [ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
-  done
-  # the whole kernel log beside the build, where the host can read it
-  dmesg >"$AOE_BUILD_DIR/test-kernel-ublk.dmesg" 2>&1 || true
-  echo "--- dmesg (all of it in $AOE_BUILD_DIR/test-kernel-ublk.dmesg)"
-  dmesg | grep -v 'EXT4-fs\|Buffer I/O' | tail -n 30
+  guest_report test-kernel-ublk "$LAB_DIR"/attach*.log "$LAB_DIR/writer.log"
   exit 1
 }
 
