@@ -25,6 +25,7 @@
 #include "daemon/backend_id.h"
 #include "daemon/disk_record.h"
 #include "daemon/etherd_link.h"
+#include "daemon/ready_link.h"
 #include "daemon/udev_link.h"
 #include "daemon/exit_codes.h"
 #include "base/log.h"
@@ -70,7 +71,8 @@ class KernelServing {
   KernelServing(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
                 const Options& o, Readiness& readiness, Served& served, KernelDriver& driver)
       : io_(io), signals_(signals), target_(target), o_(o), readiness_(readiness), served_(served),
-        driver_(driver), name_(target.target().name()), watchdog_(io) {}
+        driver_(driver), name_(target.target().name()), watchdog_(io),
+        link_(io, kernel_, readiness, served, name_, o.etherd_dir) {}
 
   int run();
 
@@ -82,7 +84,6 @@ class KernelServing {
   void on_adopted(std::error_code ec, std::vector<int> taken, std::uint64_t held, bool resize);
   void on_attached(std::error_code ec);
   void serving();
-  void on_linked();
   void resize_device(std::uint64_t size);
   void wait_signals();
   void on_signal(int sig);
@@ -108,12 +109,12 @@ class KernelServing {
   std::unique_ptr<KernelDevice> device_;
   std::string path_;  // of device_
   boost::asio::steady_timer watchdog_;
+  ReadyLink link_;
   // Keeps io_ running while the kernel thread works, whatever else is idle.
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   bool stopping_ = false;
   bool stopped_ = false;  // stop() was called
   bool hurry_ = false;    // the stop must end within seconds (AttachedTarget::hurry)
-  bool link_ours_ = false;  // udev's link is udev's to remove
   int code_ = exit_ok;
 };
 
@@ -163,10 +164,7 @@ int KernelServing::run() {
   io_.run();
   kernel_.join();
   if (device_ && !served_.kept) {
-    if (link_ours_)
-      if (auto ec = remove_etherd_link(name_, device_->index(), o_.etherd_dir))
-        log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
-    log::notice("{}: detached from {}", name_, path_);
+    link_.detached();
     remove_disk_record(name_);
   }
   return code_;
@@ -306,33 +304,23 @@ void KernelServing::serving() {
   target_.server().set_idle_listener([this] { on_kernel_gone(); });
   // udev names the device where it runs with our rule (fstab and systemd use
   // that name); waiting for it blocks, and this thread serves the device.
-  readiness_.status(fmt::format("attached {} as {}; waiting for {}/{}", name_, path_, o_.etherd_dir.string(), name_));
-  boost::asio::post(kernel_, [this] {
-    // The root's daemon adopting the device its predecessor served: the
-    // link is there, and udev's rules lie on the root, which waits for us.
-    std::error_code lec;
-    if (o_.root_storage && resolve_etherd_link(name_, lec, o_.etherd_dir) == device_->index()) {
-      boost::asio::post(io_, [this] { on_linked(); });
-      return;
-    }
-    const bool by_udev = o_.etherd_dir == etherd_dir && udev_will_name(device_->index(), request_.backend_id);
-    auto link = make_etherd_link(name_, device_->index(), by_udev, o_.etherd_dir);
-    if (link.error)
-      log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, link.error.message());
-    boost::asio::post(io_, [this, ours = link.ours] {
-      link_ours_ = ours;
-      on_linked();
-    });
-  });
-}
-
-void KernelServing::on_linked() {
-  if (stopping_) return;
-  served_.ready = true;
-  readiness_.ready(path_);
-  wait_signals();
-  // The kernel may have let go already (a socket that failed at once).
-  if (target_.server().connection_count() == 0) on_kernel_gone();
+  link_.make(
+      path_,
+      [this] {
+        // The root's daemon adopting the device its predecessor served: the
+        // link is there, and udev's rules lie on the root, which waits for us.
+        std::error_code lec;
+        if (o_.root_storage && resolve_etherd_link(name_, lec, o_.etherd_dir) == device_->index())
+          return EtherdLink{};
+        const bool by_udev = o_.etherd_dir == etherd_dir && udev_will_name(device_->index(), request_.backend_id);
+        return make_etherd_link(name_, device_->index(), by_udev, o_.etherd_dir);
+      },
+      [this] { return stopping_; },
+      [this] {
+        wait_signals();
+        // The kernel may have let go already (a socket that failed at once).
+        if (target_.server().connection_count() == 0) on_kernel_gone();
+      });
 }
 
 // Resizing the kernel device waits for in-flight I/O, which the io thread serves.

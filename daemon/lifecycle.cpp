@@ -1,16 +1,19 @@
 #include "daemon/lifecycle.h"
 
-#include <fmt/core.h>
+#include <memory>
 
+#include <fmt/core.h>
 
 #include "daemon/attached_target.h"
 #include "daemon/claim.h"
 #include "daemon/exit_codes.h"
+#include "daemon/kernel_device_choice.h"
 #include "daemon/kernel_serving.h"
 #include "daemon/socket_serving.h"
 #include "daemon/status_client.h"
 #include "daemon/status_endpoint.h"
 #include "daemon/status_schema.h"
+#include "daemon/ublk_device.h"
 #include "daemon/ublk_serving.h"
 #include "base/log.h"
 #include "initiator/wire.h"
@@ -123,8 +126,26 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
   // Serving handles signals from here; the handler above is done with.
   boost::system::error_code ignored;
   signals.cancel(ignored);
-  std::optional<int> ublk_code;
-  if (o.kernel() && choose_ublk(o)) ublk_code = serve_ublk(io, signals, *target, o, readiness, served);
+  std::optional<int> ublk_code;  // ublk served, or failed to choose; else nbd or a socket serves
+  if (o.kernel()) {
+    std::unique_ptr<UblkControl> control;
+    const auto choice = choose_kernel_device(o.kernel_device, o.root_storage, o.target, [&] {
+      std::error_code ec;
+      control = UblkControl::open(ec);
+      return ec;
+    });
+    if (choice.exit_code != exit_ok) {
+      readiness.failed(choice.exit_code, choice.why);
+      target->stop([&] { io.stop(); });
+      io.run();
+      ublk_code = choice.exit_code;
+    } else {
+      if (choice.warn) log::warning("{}", choice.why);
+      else if (!choice.why.empty()) log::notice("{}", choice.why);
+      if (choice.device == KernelDeviceKind::ublk)
+        ublk_code = serve_ublk(io, signals, *target, o, std::move(control), readiness, served);
+    }
+  }
   const int code = ublk_code      ? *ublk_code
                    : !o.kernel() ? serve_socket(io, signals, *target, o, readiness, served)
                                  : serve_kernel(io, signals, *target, o, readiness, served);

@@ -11,6 +11,7 @@
 
 #include "daemon/attached_target.h"
 #include "daemon/etherd_link.h"
+#include "daemon/kernel_device_choice.h"
 
 namespace aoe::daemon {
 
@@ -18,13 +19,6 @@ namespace aoe::daemon {
 // holds the root's I/O for a successor as long as it takes (136 years;
 // the kernel counts it in jiffies, which this times HZ still fits).
 constexpr unsigned reconnect_forever = std::numeric_limits<unsigned>::max();
-
-// Which kernel driver makes the block device (--kernel-device).
-enum class KernelDeviceKind {
-  automatic,  // ublk where the kernel has it (or can load it), else nbd
-  ublk,       // /dev/ublkbN (ublk_serving.h)
-  nbd,        // /dev/nbdN (kernel_serving.h)
-};
 
 struct Options {
   AttachOptions attach;     // the target, discovery, engine and export

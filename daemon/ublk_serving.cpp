@@ -17,6 +17,7 @@
 
 #include "daemon/etherd_link.h"
 #include "daemon/exit_codes.h"
+#include "daemon/ready_link.h"
 #include "daemon/ublk_device.h"
 #include "daemon/ublk_queue.h"
 #include "daemon/ublk_takeover.h"
@@ -43,9 +44,10 @@ bool process_alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno ==
 class UblkServing {
  public:
   UblkServing(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
-              const Options& o, Readiness& readiness, Served& served)
+              const Options& o, std::unique_ptr<UblkControl> control, Readiness& readiness, Served& served)
       : io_(io), signals_(signals), target_(target), o_(o), readiness_(readiness), served_(served),
-        name_(target.target().name()), queue_(target.engine(), queue_settings) {}
+        name_(target.target().name()), control_(std::move(control)), queue_(target.engine(), queue_settings),
+        link_(io, kernel_, readiness, served, name_, o.etherd_dir) {}
 
   // Nothing: fell back to nbd (serve_ublk).
   std::optional<int> run();
@@ -57,7 +59,6 @@ class UblkServing {
   bool open_queue();
   void on_started(std::error_code ec, bool recovered);
   void serving();
-  void on_linked();
   void on_signal(int sig);
   void on_aborted();
   void stop_device(int code);
@@ -74,10 +75,11 @@ class UblkServing {
   Readiness& readiness_;
   Served& served_;
   const std::string name_;
-  std::unique_ptr<UblkControl> control_;  // used on kernel_ once io_ runs
+  std::unique_ptr<UblkControl> control_;  // open; used on kernel_ once io_ runs
   UblkQueue queue_;
   std::unique_ptr<UblkQueueRing> ring_;
   boost::asio::thread_pool kernel_{1};
+  ReadyLink link_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::uint32_t id_ = 0;
   bool added_ = false;      // a device of ours exists (delete it if we fail before serving)
@@ -88,33 +90,12 @@ class UblkServing {
   const bool may_fall_back_ = o_.kernel_device == KernelDeviceKind::automatic;
   bool fell_back_ = false;
   bool stopping_ = false;
-  bool link_ours_ = false;
   std::string path_;
   int code_ = exit_ok;
   std::chrono::steady_clock::time_point began_ = std::chrono::steady_clock::now();
 };
 
 std::optional<int> UblkServing::run() {
-  std::error_code ec;
-  control_ = UblkControl::open(ec);
-  if (!control_ && may_fall_back_) {
-    log::warning("{}: cannot serve it as /dev/ublkbN: {}: {}; serving it as /dev/nbdN instead "
-                 "(--kernel-device auto)", name_, ublk_control_path, ec.message());
-    return std::nullopt;
-  }
-  if (!control_) {
-    const int code = ec == ublk_errc::module_missing                                     ? exit_no_nbd
-                     : ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted ? exit_permission
-                                                                                       : exit_failed;
-    const std::string hint = ec == ublk_errc::module_missing
-                                 ? " (load it with `modprobe ublk_drv`, or use --kernel-device nbd)"
-                                 : "";
-    readiness_.failed(code, fmt::format("cannot serve {} as /dev/ublkbN: {}: {}{}", name_, ublk_control_path,
-                                        ec.message(), hint));
-    target_.stop([this] { io_.stop(); });
-    io_.run();
-    return code;
-  }
   queue_.set_write_guard([this] { return target_.claim_state() == ClaimState::lost; });
   queue_.set_abort_listener([this] { on_aborted(); });
   work_.emplace(io_.get_executor());
@@ -132,12 +113,7 @@ std::optional<int> UblkServing::run() {
     io_.restart();
     return std::nullopt;
   }
-  if (added_ && !served_.kept) {
-    if (link_ours_)
-      if (auto lec = remove_etherd_link_to(name_, path_, o_.etherd_dir))
-        log::debug("{}: {}/{}: {}", name_, o_.etherd_dir.string(), name_, lec.message());
-    if (!path_.empty()) log::notice("{}: detached from {}", name_, path_);
-  }
+  if (added_ && !served_.kept) link_.detached();
   return code_;
 }
 
@@ -285,24 +261,18 @@ void UblkServing::serving() {
                  path_);
   });
   target_.start();
-  readiness_.status(fmt::format("attached {} as {}; linking {}/{}", name_, path_, o_.etherd_dir.string(), name_));
-  boost::asio::post(kernel_, [this] {
-    auto ec = create_etherd_link_to(name_, path_, o_.etherd_dir);
-    if (ec) log::warning("{}: cannot create {}/{}: {}", name_, o_.etherd_dir.string(), name_, ec.message());
-    boost::asio::post(io_, [this, ours = !ec] {
-      link_ours_ = ours;
-      on_linked();
-    });
-  });
-}
-
-void UblkServing::on_linked() {
-  if (stopping_) return;
-  served_.ready = true;
-  readiness_.ready(path_);
-  signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
-    if (!sec) on_signal(sig);
-  });
+  link_.make(
+      path_,
+      [this] {
+        const auto ec = create_etherd_link_to(name_, path_, o_.etherd_dir);
+        return EtherdLink{!ec, ec};
+      },
+      [this] { return stopping_; },
+      [this] {
+        signals_.async_wait([this](const boost::system::error_code& sec, int sig) {
+          if (!sec) on_signal(sig);
+        });
+      });
 }
 
 // SIGINT (aoe-detach, Ctrl-C): stop and delete the device.  SIGTERM
@@ -425,30 +395,10 @@ void UblkServing::stop(int code) {
 
 }  // namespace
 
-bool choose_ublk(const Options& o) {
-  switch (o.kernel_device) {
-    case KernelDeviceKind::ublk: return true;
-    case KernelDeviceKind::nbd: return false;
-    case KernelDeviceKind::automatic: break;
-  }
-  // The root's daemon stays on nbd unless asked: its initramfs and handover
-  // are proven there.
-  if (o.root_storage) {
-    log::notice("{}: --kernel-device auto: nbd, as for every root file system (--kernel-device ublk to change)",
-              o.target);
-    return false;
-  }
-  if (!ublk_available()) {
-    log::notice("{}: --kernel-device auto: nbd: the kernel has no ublk driver (module ublk_drv)", o.target);
-    return false;
-  }
-  log::notice("{}: --kernel-device auto: ublk, through {}", o.target, ublk_control_path);
-  return true;
-}
-
 std::optional<int> serve_ublk(boost::asio::io_context& io, boost::asio::signal_set& signals,
-                              AttachedTarget& target, const Options& o, Readiness& readiness, Served& served) {
-  UblkServing serving(io, signals, target, o, readiness, served);
+                              AttachedTarget& target, const Options& o, std::unique_ptr<UblkControl> control,
+                              Readiness& readiness, Served& served) {
+  UblkServing serving(io, signals, target, o, std::move(control), readiness, served);
   return serving.run();
 }
 

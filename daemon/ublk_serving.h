@@ -19,6 +19,7 @@
 // (AoE reads and writes are idempotent, so that is safe).
 #pragma once
 
+#include <memory>
 #include <optional>
 
 #include <boost/asio/io_context.hpp>
@@ -27,19 +28,18 @@
 #include "daemon/attached_target.h"
 #include "daemon/readiness.h"
 #include "daemon/serving.h"
+#include "daemon/ublk_device.h"
 
 namespace aoe::daemon {
 
-// Serves `target` as /dev/ublkbN, reports readiness, runs `io` until the
-// device is detached, and returns the exit code (exit_no_nbd, naming the
-// module, where the kernel has no ublk driver).  Nothing when
-// --kernel-device auto should take nbd instead: the kernel would not make
-// or start a ublk device (logged as a warning), nothing was served, and
-// `io` and `target` are ready for serve_kernel.
+// Serves `target` as /dev/ublkbN through `control` (the choice's,
+// kernel_device_choice.h), reports readiness, runs `io` until the device
+// is detached, and returns the exit code.  Nothing when --kernel-device
+// auto should take nbd instead: the kernel would not make or start a ublk
+// device (logged as a warning), nothing was served, and `io` and `target`
+// are ready for serve_kernel.
 std::optional<int> serve_ublk(boost::asio::io_context& io, boost::asio::signal_set& signals,
-                              AttachedTarget& target, const Options& o, Readiness& readiness, Served& served);
-
-// Whether --kernel-device (automatic) picks ublk here; logs the choice.
-bool choose_ublk(const Options& o);
+                              AttachedTarget& target, const Options& o, std::unique_ptr<UblkControl> control,
+                              Readiness& readiness, Served& served);
 
 }  // namespace aoe::daemon
