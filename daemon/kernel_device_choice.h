@@ -31,9 +31,20 @@ struct KernelDeviceChoice {
 // not (ublk_errc::module_missing, an errno).  Called at most once.
 using UblkProbe = std::function<std::error_code()>;
 
-// `asked` for `target`; a root storage daemon's auto takes nbd without
-// asking the kernel (its initramfs and handover are proven there).
-KernelDeviceChoice choose_kernel_device(KernelDeviceKind asked, bool root_storage, std::string_view target,
-                                        const UblkProbe& probe);
+// Whether the ublk driver of a kernel of this release (uname -r) can oops
+// when its server exits under I/O: the race between a tag's cancel and its
+// dispatch that Linux 6.15 fixed ("ublk: fix race between
+// io_uring_cmd_complete_in_task and ublk_cancel_cmd"), which Debian's 6.12
+// kernels lack (docs/architecture.md, "ublk serving").  By version alone:
+// a distribution that took the fix into an older series is still named.
+bool ublk_exit_race(std::string_view kernel_release);
+
+// `asked` for `target` on a kernel of `kernel_release`.  A root storage
+// daemon's auto takes nbd without asking the kernel (its initramfs and
+// handover are proven there); any auto takes nbd, saying why, where
+// ublk_exit_race() holds, since a restart could take the host down; an
+// explicit ublk there is served with a warning.
+KernelDeviceChoice choose_kernel_device(KernelDeviceKind asked, bool root_storage, std::string_view kernel_release,
+                                        std::string_view target, const UblkProbe& probe);
 
 }  // namespace aoe::daemon

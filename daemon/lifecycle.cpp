@@ -1,5 +1,7 @@
 #include "daemon/lifecycle.h"
 
+#include <sys/utsname.h>
+
 #include <memory>
 
 #include <fmt/core.h>
@@ -129,7 +131,9 @@ int run(boost::asio::io_context& io, boost::asio::signal_set& signals, const std
   std::optional<int> ublk_code;  // ublk served, or failed to choose; else nbd or a socket serves
   if (o.kernel()) {
     std::unique_ptr<UblkControl> control;
-    const auto choice = choose_kernel_device(o.kernel_device, o.root_storage, o.target, [&] {
+    struct utsname uts {};
+    ::uname(&uts);
+    const auto choice = choose_kernel_device(o.kernel_device, o.root_storage, uts.release, o.target, [&] {
       std::error_code ec;
       control = UblkControl::open(ec);
       return ec;

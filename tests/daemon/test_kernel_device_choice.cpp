@@ -21,9 +21,10 @@ namespace {
 // The kernel's answer, and how often it was asked.
 struct FakeUblkProbe {
   std::error_code answer;
+  std::string release = "6.15.0-1-amd64";  // a ublk driver with the exit race fixed
   int asked = 0;
   KernelDeviceChoice choose(KernelDeviceKind kind, bool root_storage = false) {
-    return aoe::daemon::choose_kernel_device(kind, root_storage, "e1.2", [this] {
+    return aoe::daemon::choose_kernel_device(kind, root_storage, release, "e1.2", [this] {
       ++asked;
       return answer;
     });
@@ -114,4 +115,46 @@ TEST_CASE("test-daemon-kernel-device-explicit-ublk") {
     CHECK_THAT(choice.why, Catch::Contains(errno_answer(ENOMEM).message()));
     CHECK_THAT(choice.why, !Catch::Contains("modprobe"));
   }
+}
+
+TEST_CASE("test-daemon-kernel-device-exit-race-by-release") {
+  using aoe::daemon::ublk_exit_race;
+  CHECK(ublk_exit_race("6.12.95+deb12-amd64"));  // Debian 12 backports, Debian 13
+  CHECK(ublk_exit_race("6.9.0"));                // minor compared as a number
+  CHECK(ublk_exit_race("6.14.11"));
+  CHECK(ublk_exit_race("5.19.0"));
+  CHECK_FALSE(ublk_exit_race("6.15.0-1-amd64"));
+  CHECK_FALSE(ublk_exit_race("6.17.4"));
+  CHECK_FALSE(ublk_exit_race("7.0.0"));
+  CHECK_FALSE(ublk_exit_race(""));        // unreadable: no claim either way
+  CHECK_FALSE(ublk_exit_race("6"));
+  CHECK_FALSE(ublk_exit_race("linux"));
+}
+
+TEST_CASE("test-daemon-kernel-device-auto-avoids-the-ublk-exit-race") {
+  FakeUblkProbe kernel;
+  kernel.release = "6.12.95+deb12-amd64";
+  const auto choice = kernel.choose(KernelDeviceKind::automatic);
+  CHECK(choice.device == KernelDeviceKind::nbd);
+  CHECK(choice.exit_code == aoe::exit_ok);
+  CHECK_FALSE(choice.warn);  // a notice: nbd serves as well
+  // test-kernel-ublk looks for this in the guest's log.
+  CHECK_THAT(choice.why, Catch::Contains("e1.2: --kernel-device auto: nbd: the ublk driver of Linux "
+                                           "6.12.95+deb12-amd64 can oops the kernel") &&
+                             Catch::Contains("--kernel-device ublk to use it anyway"));
+  SECTION("where ublk_drv is missing, that is the reason given") {
+    FakeUblkProbe old{aoe::daemon::ublk_errc::module_missing};
+    old.release = "6.1.0-57-amd64";
+    CHECK_THAT(old.choose(KernelDeviceKind::automatic).why, Catch::Contains("has no ublk driver"));
+  }
+}
+
+TEST_CASE("test-daemon-kernel-device-explicit-ublk-on-the-exit-race-warns") {
+  FakeUblkProbe kernel;
+  kernel.release = "6.12.95+deb12-amd64";
+  const auto choice = kernel.choose(KernelDeviceKind::ublk);
+  CHECK(choice.device == KernelDeviceKind::ublk);
+  CHECK(choice.exit_code == aoe::exit_ok);
+  CHECK(choice.warn);
+  CHECK_THAT(choice.why, Catch::Contains("can oops the kernel when aoe-attach exits under I/O"));
 }
