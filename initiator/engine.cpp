@@ -43,7 +43,8 @@ Engine::Engine(boost::asio::io_context& io, TargetInfo target, EngineOptions opt
   outbox_.reserve(frames_.size());
   sending_.reserve(frames_.size());
   sending_paths_.reserve(frames_.size());
-  probe_buffer_.resize(255 * wire::sector_size);
+  // A probe is one frame of a path's payload, at most max_frame_sectors.
+  probe_buffer_.resize(max_frame_sectors * wire::sector_size);
 }
 
 Engine::~Engine() { *alive_ = false; }

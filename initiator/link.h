@@ -69,6 +69,11 @@ class Link {
     (void)shelf;
     (void)slot;
   }
+
+  // The most frames the Engine keeps in flight through this link at once
+  // (its paths' windows here, initiator/path_health.h): the link may size
+  // what it holds of received frames to it (PacketLink: its ring).
+  virtual void expect_in_flight(unsigned frames) { (void)frames; }
 };
 
 }  // namespace aoe

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <vector>
 #include <cerrno>
 #include <cstring>
@@ -66,14 +65,20 @@ std::error_code bind_to(int fd, LinkInfo& info, std::optional<filter::Target> on
   return {};
 }
 
-// The receive ring's slot for a frame of the interface's MTU, with the
-// kernel's header and address before it (80 bytes for TPACKET_V2, 128 to
-// leave room for a VLAN tag and later kernels): 2 KiB
-// at MTU 1500, 16 KiB for jumbo frames.  A power of two, so that slots tile
-// the ring's blocks.
-std::size_t ring_slot_bytes(unsigned mtu) {
-  const std::size_t need = 128 + std::min(mtu, max_mtu) + wire::eth_header_size;
-  return std::bit_ceil(need);
+// The receive ring's slot for a frame of the interface's MTU, with room
+// for the kernel's header and address before it (80 bytes for TPACKET_V2,
+// 128 to leave room for a VLAN tag and later kernels); ring_layout()
+// rounds it to TPACKET_ALIGNMENT: 1648 bytes at MTU 1500, 9152 at 9000.
+std::size_t ring_slot_bytes(unsigned mtu) { return 128 + std::min(mtu, max_mtu) + wire::eth_header_size; }
+
+// The ring for `wanted` slots (0: the most), never more than ring_bytes
+// holds in blocks of 64 KiB (PacketLink::ring_bytes).
+RingLayout ring_layout_for(unsigned mtu, std::size_t wanted) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const RingLayout one = ring_layout(ring_slot_bytes(mtu), 1, page);
+  const std::size_t block = std::max(ring_max_block_bytes, one.block_size);
+  const std::size_t most = std::max<std::size_t>(1, PacketLink::ring_bytes / block) * (block / one.frame_size);
+  return ring_layout(ring_slot_bytes(mtu), wanted == 0 ? most : std::min(wanted, most), page);
 }
 
 }  // namespace
@@ -88,17 +93,35 @@ std::error_code PacketLink::reopen() {
   if (now.ifindex != info_.ifindex || now.mtu != info_.mtu || now.mac != info_.mac)
     log::info("{}: now ifindex {}, mtu {}, mac {}", now.name, now.ifindex, now.mtu, wire::format_mac(now.mac));
   const bool new_mac = now.mac != info_.mac && now.ifindex == info_.ifindex;
-  const bool new_slots = ring_memory_ && ring_slot_bytes(now.mtu) != ring_slot_bytes(info_.mtu);
+  const bool new_slots = ring_memory_ && ring_layout_for(now.mtu, ring_wanted_).frame_size != ring_.layout().frame_size;
   info_ = std::move(now);
   if (new_mac) apply_filter();  // bind_to filtered a re-created interface already
-  if (new_slots) {
-    // Frames of the new MTU would not fit the ring's slots (or waste them):
-    // a new ring; until then the socket queues frames as usual.
-    unmap_ring();
-    map_ring();
-    if (!ring_memory_ && !batch_) batch_ = std::make_unique<ReceiveBatch>();
-  }
+  // Frames of the new MTU would not fit the ring's slots (or waste them).
+  // Called from the rtnetlink handler, never while the ring is walked.
+  if (new_slots) remake_ring();
   return {};
+}
+
+void PacketLink::expect_in_flight(unsigned frames) {
+  const std::size_t wanted = std::max(min_ring_frames, std::size_t{ring_frames_per_frame_in_flight} * frames);
+  if (wanted == ring_wanted_) return;
+  ring_wanted_ = wanted;
+  // Posted: the engine learns its windows from answers that its receiver
+  // is handed in the ring, which must stay mapped until the walk is over.
+  boost::asio::post(socket_.get_executor(), [this, alive = alive_] {
+    if (*alive && ring_memory_ && ring_layout_for(info_.mtu, ring_wanted_).frames() != ring_.frame_count())
+      remake_ring();
+  });
+}
+
+// A new ring (for a new MTU or window); frames the old one held and not
+// yet walked are lost (the engine retransmits), and in between the socket
+// queues frames as usual (the kernel drops that queue when the new ring
+// is set up: they are lost too).
+void PacketLink::remake_ring() {
+  unmap_ring();
+  map_ring();
+  if (!ring_memory_ && !batch_) batch_ = std::make_unique<ReceiveBatch>();
 }
 
 void PacketLink::accept_control_only() {
@@ -199,26 +222,26 @@ PacketLink::~PacketLink() {
   *alive_ = false;
   boost::system::error_code ignored;
   socket_.close(ignored);
-  if (ring_memory_) ::munmap(ring_memory_, ring_bytes);
+  if (ring_memory_) ::munmap(ring_memory_, ring_.layout().bytes());
 }
 
 // Sets up the socket's receive ring (TPACKET_V2, initiator/rx_ring.h) with
-// slots for the interface's MTU, and maps it.  When it cannot be had (no
-// memory, a kernel without it) the link receives with recvmmsg: slower,
-// the same frames.
+// slots for the interface's MTU, as many as wanted, and maps it.  When it
+// cannot be had (no memory, a kernel without it) the link receives with
+// recvmmsg: slower, the same frames.
 void PacketLink::map_ring() {
-  const std::size_t slot = ring_slot_bytes(info_.mtu);
+  const RingLayout layout = ring_layout_for(info_.mtu, ring_wanted_);
   const int fd = socket_.native_handle();
   int version = TPACKET_V2;
   tpacket_req req{};
-  req.tp_block_size = static_cast<unsigned>(std::max(ring_block_bytes, slot));
-  req.tp_block_nr = static_cast<unsigned>(ring_bytes / req.tp_block_size);
-  req.tp_frame_size = static_cast<unsigned>(slot);
-  req.tp_frame_nr = static_cast<unsigned>(ring_bytes / slot);
+  req.tp_block_size = static_cast<unsigned>(layout.block_size);
+  req.tp_block_nr = static_cast<unsigned>(layout.block_count);
+  req.tp_frame_size = static_cast<unsigned>(layout.frame_size);
+  req.tp_frame_nr = static_cast<unsigned>(layout.frames());
   void* memory = MAP_FAILED;
   if (::setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) == 0 &&
       ::setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) == 0) {
-    memory = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    memory = ::mmap(nullptr, layout.bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (memory == MAP_FAILED) {
       const int error = errno;
       req = {};  // frees the ring: the socket queues frames again
@@ -231,14 +254,16 @@ void PacketLink::map_ring() {
     return;
   }
   ring_memory_ = memory;
-  ring_ = RxRing(std::span(static_cast<std::byte*>(memory), ring_bytes), slot, max_frame_size);
+  ring_ = RxRing(std::span(static_cast<std::byte*>(memory), layout.bytes()), layout, max_frame_size);
+  log::debug("{}: receive ring of {} slots of {} bytes, {} KiB", info_.name, layout.frames(), layout.frame_size,
+             layout.bytes() >> 10);
 }
 
 // Frees the ring; frames in it and not yet walked are lost (the engine
 // retransmits), and until map_ring() the socket queues frames as usual.
 void PacketLink::unmap_ring() {
   if (!ring_memory_) return;
-  ::munmap(ring_memory_, ring_bytes);
+  ::munmap(ring_memory_, ring_.layout().bytes());
   ring_memory_ = nullptr;
   ring_ = RxRing();
   tpacket_req req{};

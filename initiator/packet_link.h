@@ -59,15 +59,23 @@ class PacketLink final : public Link {
   static constexpr unsigned receive_batch = 32;
   // Frames per sendmmsg: two windows of a vblade port.
   static constexpr unsigned send_batch_size = 32;
-  // The receive ring: 1 MiB, 512 slots of 2 KiB at MTU 1500 or 64 of
-  // 16 KiB for jumbo frames (four windows of a vblade port, which a link
-  // walks at each wake-up); a frame that finds it full is dropped and
-  // resent, like loss.  The kernel maps all of it into the process at once,
-  // so it counts in every process's RSS (aoe-attach --all: one per target);
-  // hence not the 4 MiB of the socket's receive buffer without a ring.  In
-  // blocks of 64 KiB, which the kernel finds easily.
+  // The receive ring (initiator/rx_ring.h): slots just large enough for a
+  // frame of the interface's MTU (1648 bytes at MTU 1500, 9152 at 9000).
+  // The kernel maps all of it into the process at once, so it counts in
+  // every process's RSS (aoe-attach --all: one per target); a frame that
+  // finds it full is dropped and resent, like loss.  Until the engine says
+  // how many frames it keeps in flight (expect_in_flight), and at most:
+  // ring_bytes, in blocks of 64 KiB (624 slots at MTU 1500, 112 jumbo),
+  // room for a whole shelf's answers to one Query Config broadcast.  Then
+  // ring_frames_per_frame_in_flight slots per frame in flight, at least
+  // min_ring_frames: every reply of a full window, and as many late copies
+  // and control answers, land even while the process waits for a CPU
+  // (vblade's Buffer Count 16: 32 slots, 64 KiB at MTU 1500 and 320 KiB
+  // at 9000).  Hence not the 4 MiB of the socket's receive buffer without
+  // a ring either.
   static constexpr std::size_t ring_bytes = 1 << 20;
-  static constexpr std::size_t ring_block_bytes = 64 << 10;
+  static constexpr unsigned ring_frames_per_frame_in_flight = 2;
+  static constexpr std::size_t min_ring_frames = 16;
   // Ring slots walked per wake-up before other work on the io_context runs
   // (the rest are walked right after it).
   static constexpr unsigned ring_walk_limit = 128;
@@ -88,6 +96,9 @@ class PacketLink final : public Link {
   void set_receiver(Receiver receiver) override;
   std::error_code reopen() override;
   void accept_only(std::uint16_t shelf, std::uint8_t slot) override;
+  // Makes the ring anew for `frames` in flight (see ring_bytes), soon
+  // after the current handler returns: a receiver may be walking the ring.
+  void expect_in_flight(unsigned frames) override;
   // Narrows what the socket receives to control exchanges and
   // announcements (frame_filter.h): for aoe-attach --all, which serves no I/O.
   void accept_control_only();
@@ -96,11 +107,14 @@ class PacketLink final : public Link {
   std::uint64_t send_drops() const noexcept { return send_drops_; }
   // Whether frames arrive through the mapped ring (else recvmmsg).
   bool receives_through_ring() const noexcept { return ring_memory_ != nullptr; }
+  // Slots of the ring (0 without one).
+  std::size_t ring_frames() const noexcept { return ring_.frame_count(); }
 
  private:
   PacketLink(boost::asio::io_context& io, LinkInfo info);
   void map_ring();
   void unmap_ring();
+  void remake_ring();
   void wait_readable();
   void resume_soon();
   bool drain();  // true: stopped at its limit, frames may be left
@@ -121,6 +135,7 @@ class PacketLink final : public Link {
   struct SendBatch;                       // sendmmsg's headers, allocated once
   std::unique_ptr<SendBatch> send_batch_;
   void* ring_memory_ = nullptr;           // the mapped PACKET_RX_RING, or null
+  std::size_t ring_wanted_ = 0;           // slots expect_in_flight() asked for; 0: ring_bytes' worth
   RxRing ring_;
 };
 

@@ -1,6 +1,7 @@
 #include "initiator/path_health.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "initiator/errors.h"
 #include "initiator/link.h"
@@ -93,6 +94,23 @@ void PathHealth::update(const std::vector<PathInfo>& infos) {
                 wire::format_mac(path.mac));
   }
   update_payload();
+  size_links();
+}
+
+// Each link learns the most frames in flight through it: the sum of its
+// paths' window caps (a port's Buffer Count bounds its paths together, but
+// each of them may carry all of it).
+void PathHealth::size_links() {
+  std::vector<std::pair<Link*, unsigned>> links;
+  for (const Path& p : paths_) {
+    if (p.retired) continue;
+    auto known = std::find_if(links.begin(), links.end(), [&](const auto& l) { return l.first == p.link; });
+    if (known == links.end())
+      links.emplace_back(p.link, p.window.cap());
+    else
+      known->second += p.window.cap();
+  }
+  for (const auto& [link, frames] : links) link->expect_in_flight(frames);
 }
 
 void PathHealth::update_payload() {

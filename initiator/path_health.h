@@ -125,6 +125,7 @@ class PathHealth {
   void restore(unsigned p);
   void probe(unsigned p);
   void send_probe(unsigned p, unsigned sectors);
+  void size_links();
   void update_payload();
   Clock::time_point probe_time(const Path& path, Clock::time_point now) const noexcept;
 

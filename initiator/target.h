@@ -15,6 +15,10 @@
 
 namespace aoe {
 
+// The most sectors any frame carries: a jumbo frame at max_mtu, as
+// PathInfo::payload_sectors() counts them (17).
+inline constexpr unsigned max_frame_sectors = (max_mtu - 36) / 512;
+
 struct PathInfo {
   Link* link = nullptr;             // our NIC (owned by the caller)
   wire::Mac target_mac{};           // the target port that answered on it

@@ -1,14 +1,16 @@
 // The receive ring's walker (initiator/rx_ring.h) on an ordinary buffer laid
 // out as the kernel lays out a TPACKET_V2 ring: slots handed over are read
-// in order and given back, across the end of the ring; frames of several
+// in order and given back, across blocks and the end of the ring; frames of several
 // targets in one wake-up all reach the receiver, in order; our own and
-// other hosts' frames, and frames cut short, never do.  The ring under a
-// real socket: tests/initiator/test_packet_link.cpp.
+// other hosts' frames, and frames cut short, never do.  The ring's shape
+// (ring_layout): never fewer slots than asked, never more memory than
+// needed.  The ring under a real socket: tests/initiator/test_packet_link.cpp.
 #include "initiator/rx_ring.h"
 
 #include <linux/if_packet.h>
 #include <sys/socket.h>
 
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -21,15 +23,24 @@ using namespace aoe;
 
 namespace {
 
-constexpr std::size_t slot_bytes = 2048;
+// Slots of 1648 bytes (MTU 1500), two to a 4 KiB block and 800 bytes of
+// each block unused, as ring_layout() lays them out for the kernel.
+constexpr RingLayout layout_for(std::size_t slots) { return ring_layout(1642, slots, 4096); }
 constexpr std::size_t mac_offset = 80;  // where the kernel puts the frame (TPACKET_ALIGN'ed)
+constexpr std::size_t slot_bytes = layout_for(1).frame_size;
 constexpr std::size_t max_frame = slot_bytes - mac_offset;
+static_assert(slot_bytes == 1648 && layout_for(1).block_size == 4096 && layout_for(1).frames_per_block == 2);
 
-// A ring of `slots` slots, all the kernel's, filled by hand as the kernel would.
+// A ring of `slots` slots (an even number), all the kernel's, filled by
+// hand as the kernel would.
 struct Ring {
-  explicit Ring(std::size_t slots) : memory(slots * slot_bytes), ring(memory, slot_bytes, max_frame) {}
+  explicit Ring(std::size_t slots)
+      : memory(layout_for(slots).bytes()), ring(memory, layout_for(slots), max_frame) {
+    REQUIRE(ring.frame_count() == slots);
+  }
 
-  tpacket2_hdr& header(std::size_t slot) { return *reinterpret_cast<tpacket2_hdr*>(memory.data() + slot * slot_bytes); }
+  std::byte* slot_at(std::size_t slot) { return memory.data() + ring.layout().offset(slot); }
+  tpacket2_hdr& header(std::size_t slot) { return *reinterpret_cast<tpacket2_hdr*>(slot_at(slot)); }
 
   // The kernel puts `frame` into `slot` and hands it over.
   void put(std::size_t slot, const std::vector<std::byte>& frame, unsigned char pkttype = PACKET_HOST,
@@ -39,8 +50,8 @@ struct Ring {
     sockaddr_ll from{};
     from.sll_family = AF_PACKET;
     from.sll_pkttype = pkttype;
-    std::memcpy(memory.data() + slot * slot_bytes + rx_slot_address_offset, &from, sizeof from);
-    std::memcpy(memory.data() + slot * slot_bytes + mac_offset, frame.data(), frame.size());
+    std::memcpy(slot_at(slot) + rx_slot_address_offset, &from, sizeof from);
+    std::memcpy(slot_at(slot) + mac_offset, frame.data(), frame.size());
     h.tp_mac = mac_offset;
     h.tp_snaplen = static_cast<std::uint32_t>(frame.size());
     h.tp_len = static_cast<std::uint32_t>(real_length ? real_length : frame.size());
@@ -112,7 +123,7 @@ TEST_CASE("test-rx-ring-one-wakeup-several-targets", "[ring]") {
   r.put(0, reply(1, 1, 10, 2));
   r.put(1, reply(7, 3, 11));
   r.put(2, reply(1, 1, 12));
-  r.put(3, reply(65000, 200, 13, 3));
+  r.put(3, reply(65000, 200, 13, 2));
   const auto got = r.walk();
   REQUIRE(got.size() == 4);  // the receiver routes each to its engine
   CHECK(header_of(got[0]).shelf == 1);
@@ -121,7 +132,7 @@ TEST_CASE("test-rx-ring-one-wakeup-several-targets", "[ring]") {
   CHECK(header_of(got[2]).tag == tag::engine(1, 12));
   CHECK(header_of(got[3]).shelf == 65000);
   CHECK(got[0] == reply(1, 1, 10, 2));  // byte for byte, data included
-  CHECK(got[3] == reply(65000, 200, 13, 3));
+  CHECK(got[3] == reply(65000, 200, 13, 2));
 }
 
 TEST_CASE("test-rx-ring-own-and-other-hosts-frames-skipped", "[ring]") {
@@ -154,8 +165,8 @@ TEST_CASE("test-rx-ring-truncated-frames-dropped", "[ring]") {
 
   // A header that claims more than its slot holds is not believed either.
   r.put(2, reply(1, 1, 32));
-  r.header(2).tp_snaplen = slot_bytes;
-  r.header(2).tp_len = slot_bytes;
+  r.header(2).tp_snaplen = std::uint32_t{slot_bytes};
+  r.header(2).tp_len = std::uint32_t{slot_bytes};
   r.put(3, reply(1, 1, 33));
   got = r.walk();
   REQUIRE(got.size() == 1);
@@ -198,4 +209,53 @@ TEST_CASE("test-rx-ring-slot-kept-until-the-receiver-returns", "[ring]") {
                                                     TP_STATUS_USER | TP_STATUS_LOSING | TP_STATUS_VLAN_VALID});
   CHECK(r.header(0).tp_status == TP_STATUS_KERNEL);
   CHECK(r.header(1).tp_status == TP_STATUS_KERNEL);
+}
+
+TEST_CASE("test-rx-ring-layout-fits-the-window", "[ring]") {
+  // vblade's window of 16, twice over, at MTU 1500 and 9000 (slots of the
+  // MTU plus 142 bytes, as PacketLink asks), with 4 KiB pages.
+  constexpr RingLayout small = ring_layout(1642, 32, 4096);
+  CHECK(small.frame_size == 1648);
+  CHECK(small.frames() == 32);
+  CHECK(small.bytes() == 64 << 10);
+  constexpr RingLayout jumbo = ring_layout(9142, 32, 4096);
+  CHECK(jumbo.frame_size == 9152);
+  CHECK(jumbo.block_size == 64 << 10);  // 7 slots in 98 % of it; 16 KiB blocks would hold one
+  CHECK(jumbo.frames() == 35);
+  CHECK(jumbo.bytes() == 320 << 10);
+  // 64 KiB pages (arm64): one page holds 39 small slots.
+  constexpr RingLayout big_pages = ring_layout(1642, 32, 64 << 10);
+  CHECK(big_pages.block_size == 64 << 10);
+  CHECK(big_pages.frames() == 39);
+  // A slot larger than the largest block gets a block of its own.
+  constexpr RingLayout huge = ring_layout(70000, 3, 4096);
+  CHECK(huge.block_size == 128 << 10);
+  CHECK(huge.frames() == 3);
+  CHECK(ring_layout(1642, 0, 4096).frames() >= 1);
+}
+
+TEST_CASE("test-rx-ring-layout-never-short-never-larger-than-needed", "[ring]") {
+  // Every MTU a link may have and every window: at least the slots asked
+  // for, each holding the slot asked for, as the kernel requires them
+  // (aligned slots, blocks of a power of two pages, whole slots to a
+  // block), and never more memory than power-of-two slots would take
+  // (which the ring used before): ring_layout picks the least.
+  for (std::size_t slot = 142 + 68; slot <= 142 + 9216; slot += 97) {
+    for (std::size_t frames = 1; frames <= 300; frames += 7) {
+      const RingLayout l = ring_layout(slot, frames, 4096);
+      INFO("slot " << slot << ", frames " << frames);
+      REQUIRE(l.frames() >= frames);
+      REQUIRE(l.frame_size >= slot);
+      REQUIRE(l.frame_size % TPACKET_ALIGNMENT == 0);
+      REQUIRE(std::has_single_bit(l.block_size));
+      REQUIRE(l.block_size >= 4096);
+      REQUIRE(l.frames_per_block * l.frame_size <= l.block_size);
+      REQUIRE(l.frames_per_block >= 1);
+      const std::size_t pow2 = std::bit_ceil(slot);
+      const std::size_t pow2_bytes = std::max<std::size_t>(pow2 * frames, 4096);
+      REQUIRE(l.bytes() <= ((pow2_bytes + 4095) & ~std::size_t{4095}));
+      // A slot's last byte stays within the ring.
+      REQUIRE(l.offset(l.frames() - 1) + l.frame_size <= l.bytes());
+    }
+  }
 }

@@ -219,3 +219,27 @@ TEST_CASE("test-path-health-idle-path-refreshed-only-while-io-runs", "[path-heal
   lab.answer_probes(true, true);
   CHECK(lab.path(1).rtt.srtt() == 3ms);
 }
+
+TEST_CASE("test-path-health-links-told-the-frames-in-flight", "[path-health]") {
+  // Each link learns the sum of its paths' window caps (PacketLink sizes
+  // its receive ring to it): Buffer Count 16 on each of eth0 and eth1.
+  HealthLab lab;
+  FakeLink& eth0 = lab.wire0.end(0);
+  FakeLink& eth1 = lab.wire1.end(0);
+  CHECK(eth0.in_flight == std::vector<unsigned>{16});
+  CHECK(eth1.in_flight == std::vector<unsigned>{16});
+  // A second port of the target answers on eth0, with Buffer Count 64,
+  // and eth1's port now says 4: eth0 carries 16 + 64, eth1 4.
+  PathInfo second = lab.info(0);
+  second.target_mac = mac(0x20);
+  second.buffer_count = 64;
+  PathInfo fewer = lab.info(1);
+  fewer.buffer_count = 4;
+  lab.health->update({lab.info(0), second, fewer});
+  CHECK(eth0.in_flight.back() == 80);
+  CHECK(eth1.in_flight.back() == 4);
+  // The window cap bounds what a Buffer Count asks for (PathOptions::max_window).
+  second.buffer_count = 1000;
+  lab.health->update({lab.info(0), second, fewer});
+  CHECK(eth0.in_flight.back() == 16 + 128);
+}

@@ -60,6 +60,7 @@ class FakeLink final : public Link {
     for (Outgoing& f : frames) f.sent = room > 0 && (--room, send(f.head, f.body));
   }
   void set_receiver(Receiver receiver) override { receiver_ = std::move(receiver); }
+  void expect_in_flight(unsigned frames) override { in_flight.push_back(frames); }
   FakeWire& wire() noexcept { return wire_; }
   void deliver(const FrameBytes& frame) {
     if (up && receiver_) receiver_(frame);
@@ -67,6 +68,7 @@ class FakeLink final : public Link {
   bool up = true;  // a link that is down neither sends nor receives
   std::vector<std::size_t> batches;   // frames per send_batch() call
   std::size_t queue_room = SIZE_MAX;  // frames one send_batch() takes, the rest dropped (a full NIC queue)
+  std::vector<unsigned> in_flight;    // what expect_in_flight() was told, in order
 
  private:
   FakeWire& wire_;
