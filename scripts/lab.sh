@@ -17,6 +17,9 @@
 #   lab_image NAME SIZE      sparse file in the lab directory, echo its path
 #   lab_in HOST CMD...       run CMD inside HOST's namespace
 #   lab_bg HOST CMD...       same, in the background; killed at cleanup
+#   lab_signal HOST SIG NAME send SIG to the processes called NAME in HOST's
+#                            namespace, and to no other (pkill would reach
+#                            every namespace: a test beside this one too)
 #   lab_require [TOOL...]    before lab_init in a test: exit 77 (ctest's
 #                            SKIP_RETURN_CODE) saying why, unless this is root
 #                            able to make network namespaces and every TOOL
@@ -116,6 +119,13 @@ lab_bg() {
   ip netns exec "$ns" "$@" &
   LAB_PIDS+=($!)
   LAB_LAST_PID=$!
+}
+
+lab_signal() {
+  lab_ns "$1"; local pid
+  for pid in $(ip netns pids "$LAB-$1"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$3" ] && kill -"$2" "$pid" 2>/dev/null || true
+  done
 }
 
 lab_vblade() {

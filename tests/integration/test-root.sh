@@ -59,11 +59,11 @@ files)
   write_and_check files
   "$tools/aoe-stat" e1.2 >/dev/null || fail "aoe-stat e1.2 failed"
   # vblade gone for a moment: retransmissions and their log lines.
-  lab_in t pkill -STOP -x vblade
+  lab_signal t STOP vblade
   nbdcopy "$uri" "$LAB_DIR/paused" &
   reader=$!
   sleep 1
-  lab_in t pkill -CONT -x vblade
+  lab_signal t CONT vblade
   wait "$reader" || fail "a read across the vblade pause failed"
   sleep 2.5   # more rediscovery rounds
   write_and_check files-again
@@ -94,12 +94,12 @@ stop)
   write_and_check before
   head -c 4M /dev/urandom >"$LAB_DIR/big"
   # vblade paused first, so frames are in flight when the daemon stops.
-  lab_in t pkill -STOP -x vblade
+  lab_signal t STOP vblade
   nbdcopy "$LAB_DIR/big" "$uri" &
   writer=$!
   sleep 0.5
   kill -STOP "$daemon"
-  lab_in t pkill -CONT -x vblade
+  lab_signal t CONT vblade
   sleep 5   # more than twice --deadline
   kill -CONT "$daemon"
   wait "$writer" || fail "the write across SIGSTOP/SIGCONT failed"
