@@ -33,6 +33,13 @@ struct FakeUblkProbe {
 
 std::error_code errno_answer(int e) { return {e, std::system_category()}; }
 
+// Debian's 6.12 (bookworm-backports and Debian 13): ublk_drv with the exit race.
+KernelDeviceChoice choose_on_debian_6_12(KernelDeviceKind asked) {
+  FakeUblkProbe kernel;
+  kernel.release = "6.12.95+deb12-amd64";
+  return kernel.choose(asked);
+}
+
 }  // namespace
 
 TEST_CASE("test-daemon-kernel-device-auto-takes-ublk-where-it-opens") {
@@ -132,9 +139,7 @@ TEST_CASE("test-daemon-kernel-device-exit-race-by-release") {
 }
 
 TEST_CASE("test-daemon-kernel-device-auto-avoids-the-ublk-exit-race") {
-  FakeUblkProbe kernel;
-  kernel.release = "6.12.95+deb12-amd64";
-  const auto choice = kernel.choose(KernelDeviceKind::automatic);
+  const auto choice = choose_on_debian_6_12(KernelDeviceKind::automatic);
   CHECK(choice.device == KernelDeviceKind::nbd);
   CHECK(choice.exit_code == aoe::exit_ok);
   CHECK_FALSE(choice.warn);  // a notice: nbd serves as well
@@ -150,9 +155,7 @@ TEST_CASE("test-daemon-kernel-device-auto-avoids-the-ublk-exit-race") {
 }
 
 TEST_CASE("test-daemon-kernel-device-explicit-ublk-on-the-exit-race-warns") {
-  FakeUblkProbe kernel;
-  kernel.release = "6.12.95+deb12-amd64";
-  const auto choice = kernel.choose(KernelDeviceKind::ublk);
+  const auto choice = choose_on_debian_6_12(KernelDeviceKind::ublk);
   CHECK(choice.device == KernelDeviceKind::ublk);
   CHECK(choice.exit_code == aoe::exit_ok);
   CHECK(choice.warn);

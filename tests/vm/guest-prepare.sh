@@ -9,6 +9,9 @@
 #                          the root namespace's wire and make
 #                          /dev/etherd/eS.L block nodes of its own); scratch
 #                          files go to guest RAM (/run), never the 9p share
+#   guest_verify_ro DEV MNT SUMS  mount DEV read-only on MNT, check its files
+#                          against SUMS (sha256sum -c), unmount; fails if a
+#                          file differs or DEV does not mount
 #   guest_report NAME LOG...  for a failure: the tail of each LOG, and the
 #                          kernel's log, all of it in
 #                          $AOE_BUILD_DIR/NAME.dmesg where the host reads it
@@ -25,6 +28,14 @@ guest_prepare() {
   rmmod aoe 2>/dev/null || true
   if lsmod | grep -q '^aoe '; then echo "FAIL: cannot unload the kernel aoe driver"; exit 1; fi
   export TMPDIR=/run
+}
+
+guest_verify_ro() {
+  local rc=0
+  mount -o ro "$1" "$2" || return 1
+  (cd "$2" && sha256sum -c --quiet "$3") || rc=1
+  umount "$2"
+  return "$rc"
 }
 
 guest_report() {

@@ -172,9 +172,7 @@ sync
 umount "$mnt"
 e2fsck -fn "$DEV" >"$LAB_DIR/fsck.log" 2>&1 || { cat "$LAB_DIR/fsck.log"; fail "$label: e2fsck -fn $DEV"; }
 # the umount dropped the page cache: this reads back over AoE
-mount -o ro "$DEV" "$mnt"
-(cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums after remount"
-umount "$mnt"
+guest_verify_ro "$DEV" "$mnt" "$LAB_DIR/sums" || fail "$label: checksums after remount"
 echo "$label: ext4 on $DEV: 10 MiB written, fsck clean, read back identical"
 
 # The image grows and vblade restarts: rediscovery resizes $DEV (netlink
@@ -195,9 +193,7 @@ dd if="$LAB_DIR/tail" of="$DEV" bs=1M seek=$((size_mib + 8)) oflag=direct status
 dd if="$img" of="$LAB_DIR/tail.back" bs=1M skip=$((size_mib + 8)) count=1 status=none  # no /dev/fd here
 cmp "$LAB_DIR/tail.back" "$LAB_DIR/tail" ||
   fail "$label: the backing file does not hold what was written past the old end"
-mount -o ro "$DEV" "$mnt"
-(cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "$label: checksums after the resize"
-umount "$mnt"
+guest_verify_ro "$DEV" "$mnt" "$LAB_DIR/sums" || fail "$label: checksums after the resize"
 echo "$label: image grown by 16 MiB: $DEV resized, written past the old end, files intact"
 
 # aoe-detach returns once the daemon drained and exited, not before.

@@ -280,9 +280,7 @@ kio=$(dmesg | grep -ciE 'I/O error|lost (async )?page write|EXT4-fs (error|warni
 # --- 5. fsck, read back, detach
 umount "$mnt" || fail "umount $mnt"
 e2fsck -fn "$DEV" >"$LAB_DIR/fsck.log" 2>&1 || { cat "$LAB_DIR/fsck.log"; fail "e2fsck -fn $DEV"; }
-mount -o ro "$DEV" "$mnt"
-(cd "$mnt" && sha256sum -c --quiet "$LAB_DIR/sums") || fail "checksums after the restarts"
-umount "$mnt"
+guest_verify_ro "$DEV" "$mnt" "$LAB_DIR/sums" || fail "checksums after the restarts"
 echo "writer: $(written) files fsync'ed across SIGKILL and SIGTERM, byte-exact, fsck clean, no I/O error"
 "$detach" "$target" || fail "detach: aoe-detach $target exited $?"
 kill -0 "$DAEMON_PID" 2>/dev/null && fail "detach: aoe-detach returned while aoe-attach still runs"
