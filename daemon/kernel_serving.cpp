@@ -66,12 +66,12 @@ constexpr auto outside_disconnect_interval = std::chrono::milliseconds(100);
 constexpr auto handover_quiet_wait = std::chrono::seconds(2);
 constexpr auto handover_quiet_poll = std::chrono::microseconds(500);
 
-class KernelServing {
+class KernelServing : KernelServingParts {
  public:
   KernelServing(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
                 const Options& o, Readiness& readiness, Served& served, KernelDriver& driver)
-      : io_(io), signals_(signals), target_(target), o_(o), readiness_(readiness), served_(served),
-        driver_(driver), name_(target.target().name()), watchdog_(io),
+      : KernelServingParts{io, signals, target, o, readiness, served, target.target().name()},
+        driver_(driver), watchdog_(io),
         link_(io, kernel_, readiness, served, name_, o.etherd_dir) {}
 
   int run();
@@ -93,14 +93,7 @@ class KernelServing {
   void disconnect_then_stop(int code);
   void stop(int code);
 
-  boost::asio::io_context& io_;
-  boost::asio::signal_set& signals_;
-  AttachedTarget& target_;
-  const Options& o_;
-  Readiness& readiness_;
-  Served& served_;
   KernelDriver& driver_;
-  const std::string name_;
   nbd::AttachRequest request_;
   std::vector<int> ours_;  // our ends of request_.sockets, until served
   // The blocking kernel calls, in order, off the io thread.  Written there,

@@ -3,7 +3,8 @@
 // /dev/etherd/eS.L link (etherd_link.h, udev_link.h), then the parent and
 // systemd told that it serves (readiness.h), so that READY=1 and
 // `aoe-attach e1.2 && mount /dev/etherd/e1.2` mean the name works; and,
-// at detach, the link removed where it is ours.
+// at detach, the link removed where it is ours.  Also what both kernel
+// serving classes hold (KernelServingParts).
 #pragma once
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "daemon/readiness.h"
@@ -18,6 +20,19 @@
 #include "daemon/udev_link.h"
 
 namespace aoe::daemon {
+
+// What the serving of /dev/ublkbN (ublk_serving.cpp) and of /dev/nbdN
+// (kernel_serving.cpp) each run with; their classes derive from it and use
+// these as their own members.
+struct KernelServingParts {
+  boost::asio::io_context& io_;
+  boost::asio::signal_set& signals_;
+  AttachedTarget& target_;
+  const Options& o_;
+  Readiness& readiness_;
+  Served& served_;
+  const std::string name_;  // the target's eS.L
+};
 
 class ReadyLink {
  public:

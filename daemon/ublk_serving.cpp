@@ -41,12 +41,12 @@ constexpr auto takeover_poll = std::chrono::milliseconds(50);
 
 bool process_alive(int pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
 
-class UblkServing {
+class UblkServing : KernelServingParts {
  public:
   UblkServing(boost::asio::io_context& io, boost::asio::signal_set& signals, AttachedTarget& target,
               const Options& o, std::unique_ptr<UblkControl> control, Readiness& readiness, Served& served)
-      : io_(io), signals_(signals), target_(target), o_(o), readiness_(readiness), served_(served),
-        name_(target.target().name()), control_(std::move(control)), queue_(target.engine(), queue_settings),
+      : KernelServingParts{io, signals, target, o, readiness, served, target.target().name()},
+        control_(std::move(control)), queue_(target.engine(), queue_settings),
         link_(io, kernel_, readiness, served, name_, o.etherd_dir) {}
 
   // Nothing: fell back to nbd (serve_ublk).
@@ -68,13 +68,6 @@ class UblkServing {
   void finish_failure(int code);
   void stop(int code);
 
-  boost::asio::io_context& io_;
-  boost::asio::signal_set& signals_;
-  AttachedTarget& target_;
-  const Options& o_;
-  Readiness& readiness_;
-  Served& served_;
-  const std::string name_;
   std::unique_ptr<UblkControl> control_;  // open; used on kernel_ once io_ runs
   UblkQueue queue_;
   std::unique_ptr<UblkQueueRing> ring_;
