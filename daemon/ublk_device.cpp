@@ -48,6 +48,13 @@ void load_module() {
   }
 }
 
+// /dev/ublk-control exists, or `modprobe ublk_drv` makes it.
+bool ublk_available() {
+  if (::access(ublk_control_path, F_OK) == 0) return true;
+  load_module();
+  return ::access(ublk_control_path, F_OK) == 0;
+}
+
 }  // namespace
 
 const std::error_category& ublk_category() noexcept {
@@ -65,11 +72,6 @@ std::optional<std::uint32_t> parse_ublk_path(std::string_view path) noexcept {
   return id;
 }
 
-bool ublk_available() {
-  if (::access(ublk_control_path, F_OK) == 0) return true;
-  load_module();
-  return ::access(ublk_control_path, F_OK) == 0;
-}
 
 // ---- control
 

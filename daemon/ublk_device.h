@@ -42,10 +42,6 @@ inline std::string ublk_char_path(std::uint32_t id) { return "/dev/ublkc" + std:
 // "/dev/ublkb3" or "ublkb3" -> 3.
 std::optional<std::uint32_t> parse_ublk_path(std::string_view path) noexcept;
 
-// Whether the kernel can serve ublk devices here: /dev/ublk-control exists,
-// or `modprobe ublk_drv` makes it.
-bool ublk_available();
-
 class UblkControl {
  public:
   // ublk_errc::module_missing, or why /dev/ublk-control cannot be opened.
