@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "base/error_category.h"
 #include "initiator/wire.h"
 #include "nbd-bridge/attach_types.h"
 #include "nbd-bridge/kernel_attach.h"
@@ -12,22 +13,18 @@ namespace aoe::daemon {
 
 namespace {
 
-class EtherdCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "aoe-etherd-link"; }
-  std::string message(int value) const override {
-    switch (static_cast<etherd_errc>(value)) {
-      case etherd_errc::not_a_target_name: return "not an AoE target name (want eSHELF.SLOT)";
-      case etherd_errc::not_our_link: return "the /dev/etherd link points to another device";
-    }
-    return "unknown /dev/etherd error";
+const char* describe(etherd_errc e) noexcept {
+  switch (e) {
+    case etherd_errc::not_a_target_name: return "not an AoE target name (want eSHELF.SLOT)";
+    case etherd_errc::not_our_link: return "the /dev/etherd link points to another device";
   }
-};
+  return nullptr;
+}
 
 }  // namespace
 
 const std::error_category& etherd_category() noexcept {
-  static const EtherdCategory category;
+  static const base::EnumCategory<etherd_errc, describe> category("aoe-etherd-link");
   return category;
 }
 

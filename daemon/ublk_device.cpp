@@ -17,6 +17,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "base/error_category.h"
 #include "base/log.h"
 
 extern char** environ;
@@ -25,16 +26,12 @@ namespace aoe::daemon {
 
 namespace {
 
-class UblkCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "ublk"; }
-  std::string message(int value) const override {
-    switch (static_cast<ublk_errc>(value)) {
-      case ublk_errc::module_missing: return "the kernel has no ublk driver (module ublk_drv)";
-    }
-    return "unknown ublk error";
+const char* describe(ublk_errc e) noexcept {
+  switch (e) {
+    case ublk_errc::module_missing: return "the kernel has no ublk driver (module ublk_drv)";
   }
-};
+  return nullptr;
+}
 
 std::error_code errno_code(int e) { return {e, std::system_category()}; }
 
@@ -58,7 +55,7 @@ bool ublk_available() {
 }  // namespace
 
 const std::error_category& ublk_category() noexcept {
-  static const UblkCategory category;
+  static const base::EnumCategory<ublk_errc, describe> category("ublk");
   return category;
 }
 
