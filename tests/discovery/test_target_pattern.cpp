@@ -8,7 +8,7 @@ namespace {
 using aoe::discovery::TargetSelection;
 using aoe::wire::TargetId;
 
-TargetSelection parse(std::vector<std::string> patterns) {
+TargetSelection parse(const std::vector<std::string>& patterns) {
   std::string error;
   auto s = TargetSelection::parse(patterns, error);
   INFO(error);
@@ -16,37 +16,46 @@ TargetSelection parse(std::vector<std::string> patterns) {
   return *s;
 }
 
+// One selection: the patterns given, targets it takes, and targets it leaves.
+struct Selection {
+  std::vector<std::string> patterns;
+  std::vector<TargetId> taken;
+  std::vector<TargetId> left;
+};
+
+void check_selections(const std::vector<Selection>& selections) {
+  for (const auto& sel : selections) {
+    INFO(Catch::Detail::stringify(sel.patterns));
+    const auto parsed = parse(sel.patterns);
+    for (TargetId t : sel.taken) {
+      INFO("takes e" << t.shelf << "." << static_cast<int>(t.slot));
+      CHECK(parsed.matches(t));
+    }
+    for (TargetId t : sel.left) {
+      INFO("leaves e" << t.shelf << "." << static_cast<int>(t.slot));
+      CHECK_FALSE(parsed.matches(t));
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("test-target-pattern-selects") {
-  CHECK(parse({}).matches(TargetId{7, 9}));
-  auto shelf1 = parse({"e1.*"});
-  CHECK(shelf1.matches(TargetId{1, 0}));
-  CHECK(shelf1.matches(TargetId{1, 254}));
-  CHECK_FALSE(shelf1.matches(TargetId{2, 0}));
-  auto range = parse({"e1.0-7"});
-  CHECK(range.matches(TargetId{1, 7}));
-  CHECK_FALSE(range.matches(TargetId{1, 8}));
-  auto lists = parse({"e1-2.0,4,10-11", "e5.3"});
-  CHECK(lists.matches(TargetId{2, 4}));
-  CHECK(lists.matches(TargetId{1, 11}));
-  CHECK(lists.matches(TargetId{5, 3}));
-  CHECK_FALSE(lists.matches(TargetId{2, 5}));
-  CHECK_FALSE(lists.matches(TargetId{3, 0}));
-  CHECK(parse({"e*.*"}).matches(TargetId{0, 0}));
+  check_selections({
+      {{}, {{7, 9}, {0, 0}}, {}},  // no pattern: every target
+      {{"e1.*"}, {{1, 0}, {1, 254}}, {{2, 0}}},
+      {{"e1.0-7"}, {{1, 7}}, {{1, 8}}},
+      {{"e1-2.0,4,10-11", "e5.3"}, {{2, 4}, {1, 11}, {5, 3}}, {{2, 5}, {3, 0}}},
+      {{"e*.*"}, {{0, 0}}, {}},
+  });
 }
 
 TEST_CASE("test-target-pattern-excludes") {
-  // An exclude alone: everything else.
-  auto all_but = parse({"!e1.3"});
-  CHECK(all_but.matches(TargetId{1, 2}));
-  CHECK(all_but.matches(TargetId{4, 3}));
-  CHECK_FALSE(all_but.matches(TargetId{1, 3}));
-  // An exclude wins over an include, whatever the order.
-  auto shelf_but = parse({"!e1.8-15", "e1.*"});
-  CHECK(shelf_but.matches(TargetId{1, 7}));
-  CHECK_FALSE(shelf_but.matches(TargetId{1, 8}));
-  CHECK_FALSE(shelf_but.matches(TargetId{2, 0}));
+  check_selections({
+      {{"!e1.3"}, {{1, 2}, {4, 3}}, {{1, 3}}},  // an exclude alone: everything else
+      // An exclude wins over an include, whatever the order.
+      {{"!e1.8-15", "e1.*"}, {{1, 7}}, {{1, 8}, {2, 0}}},
+  });
 }
 
 TEST_CASE("test-target-pattern-refuses") {

@@ -15,13 +15,8 @@ delay=${2:-5}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/multipath-lab.sh"
-lab_require vblade python3:nbd
-lab_init mps
-attach=$build/tools/aoe-attach
-stat=$build/tools/aoe-stat
+multipath_lab mps "$build"
 relay=$build/tests/relay/aoe-relay
-
-lab_wire init eth0 blade eth0 1500
 lab_wire init eth1 relay r0 1500
 lab_wire relay r1 blade eth1 1500
 img=$(lab_image e1.2.img 16M)

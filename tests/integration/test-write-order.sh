@@ -19,12 +19,7 @@ gap=$3
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lab.sh"
 . "$here/multipath-lab.sh"
-lab_require vblade python3:nbd
-lab_init wo
-attach=$build/tools/aoe-attach
-stat=$build/tools/aoe-stat
-
-lab_wire init eth0 blade eth0 1500
+multipath_lab wo "$build"
 lab_wire init eth1 blade eth1 1500
 img=$(lab_image e1.2.img 16M)
 lab_vblade blade eth0 1 2 "$img"
