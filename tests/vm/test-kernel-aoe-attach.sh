@@ -123,7 +123,7 @@ expect_busy() {   # init|root LABEL: a second attach to $DEV is refused, the fir
   [ "$(readlink "/dev/etherd/$target")" = "$DEV" ] || fail "$2: the failed attach changed /dev/etherd/$target"
   kill -0 "$DAEMON_PID" 2>/dev/null || fail "$2: the first daemon died"
   dd if="$DEV" of=/dev/null bs=64k count=16 iflag=direct status=none || fail "$2: $DEV unreadable after the failed attach"
-  echo "$2: aoe-attach --device $DEV refused, exit $rc: $(grep -v '^<' <<<"$ERR")"
+  echo "$2: aoe-attach --device $DEV refused, exit $rc: $(sed 's/^<[0-7]>//' <<<"$ERR")"
 }
 
 wait_daemon_gone() {   # LABEL: the daemon ends by itself after a detach
@@ -291,7 +291,7 @@ rm -f "$no_nbd_conf"
 grep -q "modprobe nbd" <<<"$ERR" && grep -q -- "--socket" <<<"$ERR" ||
   fail "no-nbd: the message names neither modprobe nbd nor --socket: '$ERR'"
 [ ! -e "/dev/etherd/$target" ] || fail "no-nbd: /dev/etherd/$target was created"
-echo "no-nbd: exit $rc: $(grep -v '^<' <<<"$ERR")"
+echo "no-nbd: exit $rc: $(sed 's/^<[0-7]>//' <<<"$ERR")"
 modprobe nbd || fail "modprobe nbd"
 [ -e /dev/nbd0 ] || fail "modprobe nbd: no /dev/nbd0"
 

@@ -133,7 +133,7 @@ if ! modprobe ublk_drv 2>/dev/null; then
   rc=0; run_attach --kernel-device ublk || rc=$?
   [ "$rc" = 6 ] && grep -q ublk_drv "$LOG" || fail "no ublk: --kernel-device ublk exited $rc, want 6 naming ublk_drv: $(cat "$LOG")"
   [ ! -e "/dev/etherd/$target" ] || fail "no ublk: /dev/etherd/$target was created"
-  echo "no ublk: --kernel-device ublk: exit 6: $(grep -v '^<' "$LOG")"
+  echo "no ublk: --kernel-device ublk: exit 6: $(sed 's/^<[0-7]>//' "$LOG")"
   run_attach || fail "no ublk: aoe-attach (auto) exited $?: $(cat "$LOG")"
   [[ $OUT =~ ^/dev/nbd[0-9]+$ ]] || fail "no ublk: auto gave '$OUT', want /dev/nbdN"
   grep -q "kernel-device auto: nbd: the kernel has no ublk driver" "$LOG" ||
