@@ -17,7 +17,8 @@
 // buffer is obtained for its request alone, outside the budget, one at a
 // time over all connections, and given back to the system on release: only
 // clients that ignore the advertised maximum send such requests, they wait
-// for one another, and the budget of everyone else is untouched.  So
+// for one another (the first refused is served next, as for the budget),
+// and the budget of everyone else is untouched.  So
 // payload memory over all connections never exceeds the budget plus
 // max_buffer_bytes, and the budget alone while no such request runs.
 // One io_context thread; no locks.
@@ -118,11 +119,12 @@ class BufferPool {
   // (a connection) is remembered when it is the first refused for the
   // budget, and until it gets its buffer nobody else may take what it
   // waits for: a large request is not starved by a stream of small ones.
+  // The same holds for the buffer above the classes (take_own).
   // Only a claim that fits beside the most one stuck connection can pin is
   // made: a larger one might wait forever, and everyone with it.
   Take take(std::size_t size, Buffer& out, const void* who) noexcept {
     if (size == 0 || size > max_buffer_bytes) return Take::no_memory;
-    if (size > max_class_bytes) return take_own(size, out);
+    if (size > max_class_bytes) return take_own(size, out, who);
     if (cost_of(size) > budget_) return Take::no_memory;
     const unsigned c = class_of(size);
     const std::size_t bytes = min_class_bytes << c;
@@ -134,7 +136,8 @@ class BufferPool {
       }
       return Take::over_budget;
     }
-    if (claimant_ == who) claimant_ = nullptr;
+    const bool was_claimant = claimant_ == who;
+    if (was_claimant) claimant_ = nullptr;
     std::byte* p = free_[c];
     if (p) {
       free_[c] = next_free(p);
@@ -143,7 +146,10 @@ class BufferPool {
       // Free buffers of other classes make room for this one, if needed.
       if (held_ + bytes > budget_) give_back_free(held_ + bytes - budget_);
       p = upstream_(bytes);
-      if (!p) return Take::no_memory;
+      if (!p) {
+        if (was_claimant) wake_waiters();  // those its claim held back
+        return Take::no_memory;
+      }
       ++system_allocations_;
       held_ += bytes;
     }
@@ -176,9 +182,13 @@ class BufferPool {
     return true;
   }
 
-  // A connection that stops waiting for its claim gives it up.
+  // A connection that stops waiting for its claim gives it up, and those
+  // it held back try again.
   void withdraw(const void* who) noexcept {
+    if (claimant_ != who && own_claimant_ != who) return;
     if (claimant_ == who) claimant_ = nullptr;
+    if (own_claimant_ == who) own_claimant_ = nullptr;
+    wake_waiters();
   }
 
   // The timer's waits are cancelled (the wake-up) at the next release.
@@ -240,12 +250,24 @@ class BufferPool {
   }
 
   // A buffer above the classes (class_count as its class, see the top):
-  // the one such buffer at a time, outside the budget.
-  Take take_own(std::size_t size, Buffer& out) noexcept {
-    if (own_bytes_ > 0) return Take::over_budget;  // wait for its release
+  // the one such buffer at a time, outside the budget, to the first
+  // connection refused it: a client sending one such request after another
+  // cannot keep it from the others.
+  // Its holder never claims the next one: it would take every other turn.
+  Take take_own(std::size_t size, Buffer& out, const void* who) noexcept {
+    if (own_bytes_ > 0 || (own_claimant_ && own_claimant_ != who)) {
+      if (!own_claimant_ && !(own_bytes_ > 0 && own_holder_ == who)) own_claimant_ = who;
+      return Take::over_budget;  // wait for its release
+    }
+    const bool was_claimant = own_claimant_ == who;
+    own_claimant_ = nullptr;
     const std::size_t bytes = cost_of(size);
     std::byte* p = upstream_(bytes);
-    if (!p) return Take::no_memory;
+    if (!p) {
+      if (was_claimant) wake_waiters();  // those its claim held back
+      return Take::no_memory;
+    }
+    own_holder_ = who;
     ++system_allocations_;
     own_bytes_ = bytes;
     out = Buffer(this, p, size, class_count);
@@ -263,6 +285,10 @@ class BufferPool {
       ++free_count_[c];
       in_use_ -= min_class_bytes << c;
     }
+    wake_waiters();
+  }
+
+  void wake_waiters() noexcept {
     for (auto* timer : waiters_) timer->cancel();
     waiters_.clear();
   }
@@ -301,6 +327,8 @@ class BufferPool {
   std::size_t held_ = 0;
   std::size_t system_allocations_ = 0;
   std::size_t own_bytes_ = 0;       // the buffer above the classes in use, if any
+  const void* own_claimant_ = nullptr;  // the first connection refused it, if still waiting
+  const void* own_holder_ = nullptr;    // the connection it was given to last
   const void* claimant_ = nullptr;  // the first connection refused, if still waiting
   std::size_t claimed_ = 0;         // what it waits for
   std::vector<boost::asio::steady_timer*> waiters_;

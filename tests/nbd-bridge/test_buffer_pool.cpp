@@ -75,6 +75,72 @@ TEST_CASE("test-nbd-pool-buffer-above-classes-bounded") {
   CHECK(pool.held_bytes() == 40 * MiB);
 }
 
+TEST_CASE("test-nbd-pool-buffer-above-classes-first-refused-first") {
+  BufferPool pool(48 * MiB);
+  Buffer a_big, b_big, c_big;
+  REQUIRE(pool.take(40 * MiB, a_big, &client_a) == Take::ok);
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::over_budget);  // b is refused first
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::over_budget);
+  a_big = Buffer();
+  // a's next large request, even before b wakes up, does not overtake b.
+  CHECK(pool.take(40 * MiB, a_big, &client_a) == Take::over_budget);
+  REQUIRE(pool.take(40 * MiB, b_big, &client_b) == Take::ok);
+  b_big = Buffer();
+  // The claim went with b's buffer: whoever asks next gets the next one.
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::ok);
+  c_big = Buffer();
+  // A claimant that goes away leaves no claim behind.
+  REQUIRE(pool.take(40 * MiB, a_big, &client_a) == Take::ok);
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::over_budget);
+  pool.withdraw(&client_b);
+  a_big = Buffer();
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::ok);
+}
+
+TEST_CASE("test-nbd-pool-buffer-above-classes-holder-claims-nothing") {
+  BufferPool pool(48 * MiB);
+  Buffer a_big, a_next, b_big;
+  REQUIRE(pool.take(40 * MiB, a_big, &client_a) == Take::ok);
+  CHECK(pool.take(40 * MiB, a_next, &client_a) == Take::over_budget);  // a pipelines another
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::over_budget);   // b is the one owed
+  a_big = Buffer();
+  CHECK(pool.take(40 * MiB, a_next, &client_a) == Take::over_budget);
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::ok);
+}
+
+TEST_CASE("test-nbd-pool-buffer-above-classes-failed-claim-frees-others") {
+  BufferPool pool(48 * MiB);
+  Buffer a_big, b_big, c_big;
+  REQUIRE(pool.take(40 * MiB, a_big, &client_a) == Take::ok);
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::over_budget);  // b claims
+  a_big = Buffer();
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::over_budget);  // held back by b's claim
+  // b's turn, but the system has no memory: b gets its answer, and the claim
+  // does not outlive it.
+  pool.set_upstream(&no_memory);
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::no_memory);
+  pool.set_upstream(&BufferPool::from_system);
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::ok);
+}
+
+TEST_CASE("test-nbd-pool-dropped-claim-wakes-waiters") {
+  boost::asio::io_context io;
+  boost::asio::steady_timer wake(io, std::chrono::hours(1));
+  bool woken = false;
+  wake.async_wait([&](const boost::system::error_code& ec) { woken = ec == boost::asio::error::operation_aborted; });
+  BufferPool pool(48 * MiB);
+  Buffer a_big, b_big, c_big;
+  REQUIRE(pool.take(40 * MiB, a_big, &client_a) == Take::ok);
+  CHECK(pool.take(40 * MiB, b_big, &client_b) == Take::over_budget);  // b claims
+  a_big = Buffer();
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::over_budget);  // c waits behind the claim
+  pool.notify_on_release(&wake);
+  pool.withdraw(&client_b);  // b's connection goes away: nothing is released, c must still wake
+  io.poll();
+  CHECK(woken);
+  CHECK(pool.take(40 * MiB, c_big, &client_c) == Take::ok);
+}
+
 TEST_CASE("test-nbd-pool-first-refused-not-starved") {
   BufferPool pool(48 * MiB);
   Buffer held, more, big, small;
