@@ -55,6 +55,10 @@ std::string prometheus_text(const std::vector<json>& documents) {
   Family state{"aoe_target_state", "gauge", "1 for the target's state (up, degraded, down, orphaned), 0 for the others", {}};
   Family size{"aoe_target_size_bytes", "gauge", "Capacity of the target", {}};
   Family in_flight{"aoe_target_in_flight_requests", "gauge", "Requests the engine holds for the target", {}};
+  Family fences{"aoe_target_fences", "gauge", "Copies of acknowledged writes that may still execute on the target", {}};
+  Family kept{"aoe_target_kept_bytes", "gauge", "Newer data kept over sectors such copies may overwrite", {}};
+  Family fenced{"aoe_target_fenced_writes_total", "counter", "Writes held back by a repair or the kept-data bound", {}};
+  Family repairs{"aoe_target_repairs_total", "counter", "Rewrites of newer data after a late copy may have executed", {}};
   Family path_up{"aoe_path_up", "gauge", "1 if the path (local interface, target port) carries I/O", {}};
   std::vector<PathMetric> paths = {
       {"payload_bytes", {"aoe_path_payload_bytes", "gauge", "Data bytes one frame carries on the path", {}}, 1},
@@ -78,6 +82,10 @@ std::string prometheus_text(const std::vector<json>& documents) {
     for (const char* s : states) state.add(fmt::format("{},state=\"{}\"", labels, s), now == s ? 1 : 0);
     size.add(labels, number(d, "size_bytes"));
     in_flight.add(labels, number(d, "in_flight"));
+    fences.add(labels, number(d, "fences"));
+    kept.add(labels, number(d, "kept_bytes"));
+    fenced.add(labels, number(d, "fenced_writes"));
+    repairs.add(labels, number(d, "repairs"));
     auto it = d.find("paths");
     if (it == d.end() || !it->is_array()) continue;
     for (const json& p : *it) {
@@ -87,7 +95,8 @@ std::string prometheus_text(const std::vector<json>& documents) {
       for (auto& m : paths) m.family.add(path_labels, number(p, m.key, m.scale));
     }
   }
-  std::string out = state.str() + size.str() + in_flight.str() + path_up.str();
+  std::string out =
+      state.str() + size.str() + in_flight.str() + fences.str() + kept.str() + fenced.str() + repairs.str() + path_up.str();
   for (const auto& m : paths) out += m.family.str();
   return out;
 }

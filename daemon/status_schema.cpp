@@ -75,6 +75,11 @@ nlohmann::json status_json(const Engine& engine, const std::string& device, long
           {"model", t.identity.model},
           {"serial", t.identity.serial},
           {"in_flight", engine.in_flight_requests()},
+          // Late copies of writes (initiator/write_fences.h, docs/write-ordering.md).
+          {"fences", engine.fences()},
+          {"kept_bytes", engine.kept_sectors() * 512u},
+          {"fenced_writes", engine.fenced_writes()},
+          {"repairs", engine.repairs()},
           {"paths", std::move(paths)}};
 }
 

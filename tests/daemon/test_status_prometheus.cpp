@@ -24,6 +24,10 @@ TEST_CASE("test-status-prometheus-samples", "[status]") {
        {"state", "degraded"},
        {"size_bytes", 268435456},
        {"in_flight", 3},
+       {"fences", 2},
+       {"kept_bytes", 8192},
+       {"fenced_writes", 1},
+       {"repairs", 4},
        {"paths",
         json::array({{{"interface", "eth0"},
                       {"mac", "02:00:00:00:00:01"},
@@ -40,6 +44,11 @@ TEST_CASE("test-status-prometheus-samples", "[status]") {
   CHECK(has_line(text, R"(aoe_target_state{target="e1.2",device="/dev/nbd0",state="up"} 0)"));
   CHECK(has_line(text, R"(aoe_target_size_bytes{target="e1.2",device="/dev/nbd0"} 268435456)"));
   CHECK(has_line(text, R"(aoe_target_in_flight_requests{target="e1.2",device="/dev/nbd0"} 3)"));
+  CHECK(has_line(text, R"(aoe_target_fences{target="e1.2",device="/dev/nbd0"} 2)"));
+  CHECK(has_line(text, R"(aoe_target_kept_bytes{target="e1.2",device="/dev/nbd0"} 8192)"));
+  CHECK(has_line(text, "# TYPE aoe_target_fenced_writes_total counter"));
+  CHECK(has_line(text, R"(aoe_target_fenced_writes_total{target="e1.2",device="/dev/nbd0"} 1)"));
+  CHECK(has_line(text, R"(aoe_target_repairs_total{target="e1.2",device="/dev/nbd0"} 4)"));
   CHECK(has_line(text, R"(aoe_path_up{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 1)"));
   CHECK(has_line(text, R"(aoe_path_up{target="e1.2",interface="eth1",mac="02:00:00:00:00:02"} 0)"));
   CHECK(has_line(text, "# TYPE aoe_path_frames_sent_total counter"));
@@ -50,7 +59,7 @@ TEST_CASE("test-status-prometheus-samples", "[status]") {
   // Every family has its HELP and TYPE once, and every sample line is name{labels} value.
   std::size_t types = 0;
   for (std::size_t at = 0; (at = text.find("# TYPE ", at)) != std::string::npos; ++at) ++types;
-  CHECK(types == 17);
+  CHECK(types == 21);
 }
 
 TEST_CASE("test-status-prometheus-no-target", "[status]") {

@@ -16,7 +16,8 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::vector<std::string> target_keys = {"target", "device", "pid", "state", "size_bytes", "payload_bytes",
-                                               "model", "serial", "in_flight", "paths"};
+                                               "model", "serial", "in_flight", "fences", "kept_bytes",
+                                               "fenced_writes", "repairs", "paths"};
 const std::vector<std::string> path_keys = {
     "interface",  "mac",         "state",       "payload_bytes", "window",      "window_cap",
     "outstanding", "srtt_us",    "rttvar_us",   "rto_us",        "frames_sent", "retransmits",
@@ -36,6 +37,7 @@ TEST_CASE("test-status-document-stable-keys", "[status]") {
   CHECK(doc["size_bytes"] == 4096u * 512);
   CHECK(doc["payload_bytes"] == 8704);
   CHECK(doc["in_flight"] == 0);
+  for (const char* k : {"fences", "kept_bytes", "fenced_writes", "repairs"}) CHECK(doc[k] == 0);
   REQUIRE(doc["paths"].size() == 2);
   for (const auto& p : doc["paths"]) {
     for (const auto& k : path_keys) CHECK(p.contains(k));
@@ -97,4 +99,29 @@ TEST_CASE("test-status-failed-path-state", "[status]") {
   CHECK(doc["paths"][1]["timeouts"].get<std::uint64_t>() > 0);
   CHECK(doc["paths"][1]["failures"] == 1);
   CHECK(doc["state"] == "degraded");
+}
+
+TEST_CASE("test-status-write-fences", "[status]") {
+  // The first copy of the first write frame is lost on the way: the engine
+  // resends it, and cannot know the lost one will never execute.
+  EngineLab lab;
+  bool lost = false;
+  lab.wire().faults_from(0).drop_if = [&](const FrameBytes& f) {
+    wire::Frame d;
+    if (lost || wire::decode(f, d) || d.header.command != wire::Command::ata ||
+        !(std::get<wire::AtaArg>(d.arg).aflags & wire::aflags::write))
+      return false;
+    return lost = true;
+  };
+  REQUIRE_FALSE(lab.write(0, pattern(512, 1)));
+  REQUIRE(lost);
+  // A newer write of the same sector is kept over the fenced copy.
+  REQUIRE_FALSE(lab.write(0, pattern(512, 2)));
+  const auto doc = daemon::status_json(*lab.engine, "sock");
+  CHECK(doc["fences"] == lab.engine->fences());
+  CHECK(doc["fences"].get<std::size_t>() >= 1);
+  CHECK(doc["kept_bytes"] == lab.engine->kept_sectors() * 512);
+  CHECK(doc["kept_bytes"].get<std::size_t>() >= 512);
+  CHECK(doc["fenced_writes"] == lab.engine->fenced_writes());
+  CHECK(doc["repairs"] == lab.engine->repairs());
 }

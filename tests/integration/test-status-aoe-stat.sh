@@ -62,7 +62,7 @@ import json, os, sys
 lab, sock, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 one, two, by_socket = (json.load(open(os.path.join(lab, f))) for f in ("one.json", "two.json", "by-socket.json"))
 target_keys = {"target", "device", "pid", "state", "size_bytes", "payload_bytes", "model", "serial",
-               "in_flight", "paths"}
+               "in_flight", "fences", "kept_bytes", "fenced_writes", "repairs", "paths"}
 path_keys = {"interface", "mac", "state", "payload_bytes", "window", "window_cap", "outstanding", "srtt_us",
              "rttvar_us", "rto_us", "frames_sent", "retransmits", "timeouts", "late_replies",
              "duplicate_replies", "rejected_replies", "send_drops", "failures"}

@@ -109,4 +109,13 @@ PY
 grep -q "writing the newer data again" "$LAB_DIR/attach.log" ||
   fail "no late copy of W1 executed: the test did not exercise the hazard"
 grep "writing the newer data again" "$LAB_DIR/attach.log" | head -3 | sed 's/^/  attach: /'
+# aoe-stat counts the repairs the log reports.  Fences may stay: a copy the
+# stopped vblade's socket dropped never executes nor answers, and stays
+# fenced for the life of the process (docs/write-ordering.md §4).
+"$stat" --json e1.2 | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)[0]
+print("aoe-stat: repairs %d, fences %d, kept_bytes %d, fenced_writes %d"
+      % (d["repairs"], d["fences"], d["kept_bytes"], d["fenced_writes"]))
+sys.exit(0 if d["repairs"] >= 1 else 1)' || fail "aoe-stat does not count the repairs the log shows"
 echo PASS
