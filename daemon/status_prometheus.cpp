@@ -42,8 +42,8 @@ struct Family {
 
 constexpr const char* states[] = {"up", "degraded", "down", "orphaned"};
 
-// Per path: the status key, its family, and the scale to base units.
-struct PathMetric {
+// A status key, its family, and the scale to base units.
+struct Metric {
   const char* key;
   Family family;
   double scale;
@@ -53,14 +53,16 @@ struct PathMetric {
 
 std::string prometheus_text(const std::vector<json>& documents) {
   Family state{"aoe_target_state", "gauge", "1 for the target's state (up, degraded, down, orphaned), 0 for the others", {}};
-  Family size{"aoe_target_size_bytes", "gauge", "Capacity of the target", {}};
-  Family in_flight{"aoe_target_in_flight_requests", "gauge", "Requests the engine holds for the target", {}};
-  Family fences{"aoe_target_fences", "gauge", "Copies of acknowledged writes that may still execute on the target", {}};
-  Family kept{"aoe_target_kept_bytes", "gauge", "Newer data kept over sectors such copies may overwrite", {}};
-  Family fenced{"aoe_target_fenced_writes_total", "counter", "Writes held back by a repair or the kept-data bound", {}};
-  Family repairs{"aoe_target_repairs_total", "counter", "Rewrites of newer data after a late copy may have executed", {}};
+  std::vector<Metric> targets = {
+      {"size_bytes", {"aoe_target_size_bytes", "gauge", "Capacity of the target", {}}, 1},
+      {"in_flight", {"aoe_target_in_flight_requests", "gauge", "Requests the engine holds for the target", {}}, 1},
+      {"fences", {"aoe_target_fences", "gauge", "Copies of acknowledged writes that may still execute on the target", {}}, 1},
+      {"kept_bytes", {"aoe_target_kept_bytes", "gauge", "Newer data kept over sectors such copies may overwrite", {}}, 1},
+      {"fenced_writes", {"aoe_target_fenced_writes_total", "counter", "Writes held back by a repair or the kept-data bound", {}}, 1},
+      {"repairs", {"aoe_target_repairs_total", "counter", "Rewrites of newer data after a late copy may have executed", {}}, 1},
+  };
   Family path_up{"aoe_path_up", "gauge", "1 if the path (local interface, target port) carries I/O", {}};
-  std::vector<PathMetric> paths = {
+  std::vector<Metric> paths = {
       {"payload_bytes", {"aoe_path_payload_bytes", "gauge", "Data bytes one frame carries on the path", {}}, 1},
       {"window", {"aoe_path_window_frames", "gauge", "Frames the path may have outstanding now", {}}, 1},
       {"outstanding", {"aoe_path_outstanding_frames", "gauge", "Frames sent on the path and not answered", {}}, 1},
@@ -80,12 +82,7 @@ std::string prometheus_text(const std::vector<json>& documents) {
     const std::string labels = fmt::format("target=\"{}\",device=\"{}\"", target, escape(text(d, "device")));
     const std::string now = text(d, "state");
     for (const char* s : states) state.add(fmt::format("{},state=\"{}\"", labels, s), now == s ? 1 : 0);
-    size.add(labels, number(d, "size_bytes"));
-    in_flight.add(labels, number(d, "in_flight"));
-    fences.add(labels, number(d, "fences"));
-    kept.add(labels, number(d, "kept_bytes"));
-    fenced.add(labels, number(d, "fenced_writes"));
-    repairs.add(labels, number(d, "repairs"));
+    for (auto& m : targets) m.family.add(labels, number(d, m.key, m.scale));
     auto it = d.find("paths");
     if (it == d.end() || !it->is_array()) continue;
     for (const json& p : *it) {
@@ -95,8 +92,9 @@ std::string prometheus_text(const std::vector<json>& documents) {
       for (auto& m : paths) m.family.add(path_labels, number(p, m.key, m.scale));
     }
   }
-  std::string out =
-      state.str() + size.str() + in_flight.str() + fences.str() + kept.str() + fenced.str() + repairs.str() + path_up.str();
+  std::string out = state.str();
+  for (const auto& m : targets) out += m.family.str();
+  out += path_up.str();
   for (const auto& m : paths) out += m.family.str();
   return out;
 }

@@ -69,7 +69,6 @@ std::optional<std::uint32_t> parse_ublk_path(std::string_view path) noexcept {
   return id;
 }
 
-
 // ---- control
 
 std::unique_ptr<UblkControl> UblkControl::open(std::error_code& ec) {

@@ -256,7 +256,7 @@ class BufferPool {
   // Its holder never claims the next one: it would take every other turn.
   Take take_own(std::size_t size, Buffer& out, const void* who) noexcept {
     if (own_bytes_ > 0 || (own_claimant_ && own_claimant_ != who)) {
-      if (!own_claimant_ && !(own_bytes_ > 0 && own_holder_ == who)) own_claimant_ = who;
+      if (!own_claimant_ && own_holder_ != who) own_claimant_ = who;
       return Take::over_budget;  // wait for its release
     }
     const bool was_claimant = own_claimant_ == who;
@@ -278,6 +278,7 @@ class BufferPool {
     if (c == class_count) {  // its own: back to the system at once
       delete[] p;
       own_bytes_ = 0;
+      own_holder_ = nullptr;
       release_to_system();
     } else {
       std::memcpy(p, &free_[c], sizeof p);
@@ -328,7 +329,7 @@ class BufferPool {
   std::size_t system_allocations_ = 0;
   std::size_t own_bytes_ = 0;       // the buffer above the classes in use, if any
   const void* own_claimant_ = nullptr;  // the first connection refused it, if still waiting
-  const void* own_holder_ = nullptr;    // the connection it was given to last
+  const void* own_holder_ = nullptr;    // the connection holding it, if any
   const void* claimant_ = nullptr;  // the first connection refused, if still waiting
   std::size_t claimed_ = 0;         // what it waits for
   std::vector<boost::asio::steady_timer*> waiters_;
