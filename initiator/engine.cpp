@@ -339,14 +339,17 @@ void Engine::fail_all(std::error_code ec) {
 void Engine::on_tick() {
   if (stopped_) return;  // a tick queued before shutdown()
   auto now = timers_.now();
-  bool expired = false;
-  bool io_in_flight = false;
-  for (std::uint32_t i = 0; i < frames_.size(); ++i) {
-    const Slot& s = frames_[i];
-    if (!s.request || s.request->kind == Kind::probe) continue;
-    io_in_flight = true;
-    if (options_.deadline.count() > 0 && now - s.first_sent_at >= options_.deadline) expired = true;
+  // Silence is judged on what was read.  A process starved of CPU, or whose
+  // timer ran before its receive wake-up, may hold the answers unread: take
+  // them first, so the deadline counts only the target's own silence.
+  bool expired = frame_past_deadline(now);
+  if (expired) {
+    for (const Path& p : paths_.paths()) p.link->receive_waiting();
+    expired = frame_past_deadline(now);
   }
+  bool io_in_flight = false;
+  for (std::uint32_t i = 0; i < frames_.size() && !io_in_flight; ++i)
+    io_in_flight = frames_[i].request && frames_[i].request->kind != Kind::probe;
   settle_fences(now);
   // Requests waiting with nothing in flight have no usable path to go out
   // on: that stall runs against the deadline too, or they would wait forever.
@@ -372,6 +375,15 @@ void Engine::on_tick() {
   }
   pump();
   run_completions();
+}
+
+bool Engine::frame_past_deadline(Clock::time_point now) const {
+  if (options_.deadline.count() <= 0) return false;
+  for (std::uint32_t i = 0; i < frames_.size(); ++i) {
+    const Slot& s = frames_[i];
+    if (s.request && s.request->kind != Kind::probe && now - s.first_sent_at >= options_.deadline) return true;
+  }
+  return false;
 }
 
 void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {

@@ -203,6 +203,7 @@ class Engine final : public BlockDevice {
   void count_rejected(std::uint32_t tag);
   void fail_all(std::error_code ec);
   void on_tick();
+  bool frame_past_deadline(Clock::time_point now) const;
   void forgive_own_stall(Duration late);
   void arm_timer();
   void mark_down();

@@ -57,6 +57,10 @@ class Link {
   }
 
   virtual void set_receiver(Receiver receiver) = 0;
+  // Hands the receiver, now, the frames that arrived and wait unread (as
+  // the next wake-up would), so that a judgement of silence counts only
+  // what the target did not send.  Never call it from inside the receiver.
+  virtual void receive_waiting() {}
 
   // Reads the interface again after rtnetlink said it changed: a new MTU or
   // MAC, or the same name re-created under a new ifindex (re-bound then).

@@ -309,6 +309,12 @@ void PacketLink::set_receiver(Receiver receiver) {
   }
 }
 
+// One drain, as a wake-up makes: frames past its limit are left to the
+// wake-up that is already waiting for them.
+void PacketLink::receive_waiting() {
+  if (receiving_) drain();
+}
+
 void PacketLink::wait_readable() {
   socket_.async_wait(boost::asio::socket_base::wait_read,
                      [this, alive = alive_](const boost::system::error_code& ec) {

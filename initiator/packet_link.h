@@ -94,6 +94,7 @@ class PacketLink final : public Link {
   void send_batch(std::span<Outgoing> frames) noexcept override;
   // Starts receiving on the first call; an empty receiver discards frames.
   void set_receiver(Receiver receiver) override;
+  void receive_waiting() override;
   std::error_code reopen() override;
   void accept_only(std::uint16_t shelf, std::uint8_t slot) override;
   // Makes the ring anew for `frames` in flight (see ring_bytes), soon

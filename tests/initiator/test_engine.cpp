@@ -222,6 +222,24 @@ TEST_CASE("test-engine-deadline-fails-eio-and-target-down", "[engine]") {
   CHECK_FALSE(lab.read(0, buf));
 }
 
+TEST_CASE("test-engine-deadline-reads-waiting-answers-first", "[engine]") {
+  auto opts = fast_options();
+  opts.deadline = std::chrono::milliseconds(300);
+  EngineLab lab({}, opts);
+  FakeLink& link = lab.wire().end(0);
+  link.unread_only = true;  // the target answers; this process does not read
+  std::vector<std::byte> buf(4096);
+  std::optional<std::error_code> done;
+  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
+  REQUIRE(lab.run_until([&] { return !link.unread.empty(); }));
+  // Past the deadline with the answers unread: the tick takes them before
+  // it judges, so the read succeeds and the target stays up.
+  REQUIRE(lab.run_until([&] { return done.has_value(); }, std::chrono::milliseconds(351)));
+  CHECK_FALSE(*done);
+  CHECK_FALSE(lab.engine->is_down());
+  CHECK(link.unread.empty());
+}
+
 TEST_CASE("test-engine-deadline-zero-retries-forever", "[engine]") {
   auto opts = fast_options();
   opts.deadline = std::chrono::milliseconds(0);

@@ -82,6 +82,24 @@ TEST_CASE("test-packet-link-drains-bursts-in-order", "[packet-link]") {
   CHECK(ends.at_b == sent);
 }
 
+TEST_CASE("test-packet-link-receive-waiting-without-a-wakeup", "[packet-link]") {
+  if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
+  make_veth();
+  Ends ends(receiving(GENERATE(true, false)));
+  // The io_context never runs: only receive_waiting() hands frames over,
+  // in order, and a call with nothing waiting hands over nothing.
+  ends.b->receive_waiting();
+  CHECK(ends.at_b.empty());
+  std::vector<Frame> sent;
+  for (std::uint8_t i = 0; i < 5; ++i) {
+    sent.push_back(frame(mac_b, mac_a, 60 + i, i));
+    REQUIRE(ends.a->send(sent.back()));
+  }
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (ends.at_b.size() < sent.size() && std::chrono::steady_clock::now() < end) ends.b->receive_waiting();
+  CHECK(ends.at_b == sent);
+}
+
 TEST_CASE("test-packet-link-ring-wraps-around", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();

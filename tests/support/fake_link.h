@@ -63,9 +63,24 @@ class FakeLink final : public Link {
   void expect_in_flight(unsigned frames) override { in_flight.push_back(frames); }
   FakeWire& wire() noexcept { return wire_; }
   void deliver(const FrameBytes& frame) {
-    if (up && receiver_) receiver_(frame);
+    if (!up) return;
+    if (unread_only)
+      unread.push_back(frame);
+    else if (receiver_)
+      receiver_(frame);
+  }
+  void receive_waiting() override {
+    std::vector<FrameBytes> frames = std::move(unread);
+    unread.clear();
+    for (const FrameBytes& f : frames)
+      if (receiver_) receiver_(f);
   }
   bool up = true;  // a link that is down neither sends nor receives
+  // Frames arrive but wait unread, as for a process whose receive wake-up
+  // has not run yet (starved, or its timer's handler ran first); only
+  // receive_waiting() hands them over.
+  bool unread_only = false;
+  std::vector<FrameBytes> unread;
   std::vector<std::size_t> batches;   // frames per send_batch() call
   std::size_t queue_room = SIZE_MAX;  // frames one send_batch() takes, the rest dropped (a full NIC queue)
   std::vector<unsigned> in_flight;    // what expect_in_flight() was told, in order
