@@ -62,6 +62,7 @@ nlohmann::json status_json(const Engine& engine, const std::string& device, long
                      {"duplicate_replies", p.duplicate_replies},
                      {"rejected_replies", p.rejected_replies},
                      {"send_drops", p.send_drops},
+                     {"receive_drops", p.receive_drops},
                      {"failures", p.failures}});
   }
   const char* state = engine.is_down() || working == 0 ? "down" : working < total ? "degraded" : "up";

@@ -61,6 +61,9 @@ class Link {
   // the next wake-up would), so that a judgement of silence counts only
   // what the target did not send.  Never call it from inside the receiver.
   virtual void receive_waiting() {}
+  // Frames that passed the link's filter and found no room (PacketLink:
+  // its ring or socket queue full), since the link was opened.
+  virtual std::uint64_t receive_drops() { return 0; }
 
   // Reads the interface again after rtnetlink said it changed: a new MTU or
   // MAC, or the same name re-created under a new ifindex (re-bound then).

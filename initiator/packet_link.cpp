@@ -315,6 +315,14 @@ void PacketLink::receive_waiting() {
   if (receiving_) drain();
 }
 
+std::uint64_t PacketLink::receive_drops() {
+  tpacket_stats stats{};
+  socklen_t size = sizeof stats;
+  if (::getsockopt(socket_.native_handle(), SOL_PACKET, PACKET_STATISTICS, &stats, &size) == 0)
+    receive_drops_ += stats.tp_drops;
+  return receive_drops_;
+}
+
 void PacketLink::wait_readable() {
   socket_.async_wait(boost::asio::socket_base::wait_read,
                      [this, alive = alive_](const boost::system::error_code& ec) {

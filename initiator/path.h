@@ -98,6 +98,7 @@ struct PathStatus {
   std::uint64_t duplicate_replies = 0; // answers to a frame already completed (a copy, or a retransmission's twin)
   std::uint64_t rejected_replies = 0;  // malformed, wrong MAC/path/target/command/LBA/count, bad length
   std::uint64_t send_drops = 0;        // the NIC queue refused the frame
+  std::uint64_t receive_drops = 0;     // frames the interface's socket had no room for (all its paths')
   std::uint64_t failures = 0;          // times the path was failed (link down, or silent for 3 episodes)
 };
 

@@ -34,7 +34,8 @@ TEST_CASE("test-status-prometheus-samples", "[status]") {
                       {"state", "up"},
                       {"srtt_us", 1500},
                       {"frames_sent", 42},
-                      {"retransmits", 2}},
+                      {"retransmits", 2},
+                      {"receive_drops", 7}},
                      {{"interface", "eth1"}, {"mac", "02:00:00:00:00:02"}, {"state", "failed"}}})}},
       {{"target", "e1.3"}, {"device", "/run/x\"y.sock"}, {"state", "orphaned"}, {"paths", json::array()}}};
   const std::string text = aoe::daemon::prometheus_text(docs);
@@ -53,13 +54,14 @@ TEST_CASE("test-status-prometheus-samples", "[status]") {
   CHECK(has_line(text, R"(aoe_path_up{target="e1.2",interface="eth1",mac="02:00:00:00:00:02"} 0)"));
   CHECK(has_line(text, "# TYPE aoe_path_frames_sent_total counter"));
   CHECK(has_line(text, R"(aoe_path_frames_sent_total{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 42)"));
+  CHECK(has_line(text, R"(aoe_path_receive_drops_total{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 7)"));
   CHECK(has_line(text, R"(aoe_path_srtt_seconds{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 0.0015)"));
   // A quote in a label value is escaped.
   CHECK(has_line(text, R"(aoe_target_state{target="e1.3",device="/run/x\"y.sock",state="orphaned"} 1)"));
   // Every family has its HELP and TYPE once, and every sample line is name{labels} value.
   std::size_t types = 0;
   for (std::size_t at = 0; (at = text.find("# TYPE ", at)) != std::string::npos; ++at) ++types;
-  CHECK(types == 21);
+  CHECK(types == 22);
 }
 
 TEST_CASE("test-status-prometheus-no-target", "[status]") {

@@ -21,7 +21,7 @@ const std::vector<std::string> target_keys = {"target", "device", "pid", "state"
 const std::vector<std::string> path_keys = {
     "interface",  "mac",         "state",       "payload_bytes", "window",      "window_cap",
     "outstanding", "srtt_us",    "rttvar_us",   "rto_us",        "frames_sent", "retransmits",
-    "timeouts",   "late_replies", "duplicate_replies", "rejected_replies", "send_drops", "failures"};
+    "timeouts",   "late_replies", "duplicate_replies", "rejected_replies", "send_drops", "receive_drops", "failures"};
 
 }  // namespace
 

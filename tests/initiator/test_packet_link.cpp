@@ -100,6 +100,26 @@ TEST_CASE("test-packet-link-receive-waiting-without-a-wakeup", "[packet-link]") 
   CHECK(ends.at_b == sent);
 }
 
+TEST_CASE("test-packet-link-receive-drops-counted", "[packet-link]") {
+  if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
+  make_veth();
+  const bool ring = GENERATE(true, false);
+  Ends ends(receiving(ring));
+  ends.b->expect_in_flight(8);  // the smallest ring (PacketLink::min_ring_frames)
+  ends.run_until([] { return false; }, std::chrono::milliseconds(20));  // the new ring is made
+  // A burst the receiver does not read in time: what the ring or socket
+  // had no room for is counted, and every frame sent is either received
+  // or counted, none twice.
+  constexpr unsigned count = 600;  // under the veth's backlog (1000), over any queue here
+  for (unsigned i = 0; i < count; ++i) REQUIRE(ends.a->send(frame(mac_b, mac_a, 1000, static_cast<std::uint8_t>(i))));
+  ends.run_until([] { return false; }, std::chrono::milliseconds(200));
+  const std::uint64_t drops = ends.b->receive_drops();
+  CHECK(ends.at_b.size() + drops == count);
+  if (ring) CHECK(drops > 0);
+  CHECK(ends.b->receive_drops() == drops);  // reading does not lose or double them
+  CHECK(ends.a->receive_drops() == 0);
+}
+
 TEST_CASE("test-packet-link-ring-wraps-around", "[packet-link]") {
   if (auto why = test::enter_private_netns(); !why.empty()) AOE_SKIP(why);
   make_veth();

@@ -65,7 +65,7 @@ target_keys = {"target", "device", "pid", "state", "size_bytes", "payload_bytes"
                "in_flight", "fences", "kept_bytes", "fenced_writes", "repairs", "paths"}
 path_keys = {"interface", "mac", "state", "payload_bytes", "window", "window_cap", "outstanding", "srtt_us",
              "rttvar_us", "rto_us", "frames_sent", "retransmits", "timeouts", "late_replies",
-             "duplicate_replies", "rejected_replies", "send_drops", "failures"}
+             "duplicate_replies", "rejected_replies", "send_drops", "receive_drops", "failures"}
 assert len(one) == 1 and len(two) == 1 and by_socket == [by_socket[0]], (one, two, by_socket)
 a, b = one[0], two[0]
 for d in (a, b):
