@@ -75,7 +75,7 @@ std::string prometheus_text(const std::vector<json>& documents) {
       {"duplicate_replies", {"aoe_path_duplicate_replies_total", "counter", "Replies to an answered frame", {}}, 1},
       {"rejected_replies", {"aoe_path_rejected_replies_total", "counter", "Replies refused as malformed or foreign", {}}, 1},
       {"send_drops", {"aoe_path_send_drops_total", "counter", "Frames dropped by a full socket send queue", {}}, 1},
-      {"receive_drops", {"aoe_path_receive_drops_total", "counter", "Frames the interface's socket had no room for", {}}, 1},
+      {"receive_drops", {"aoe_path_receive_drops_total", "counter", "Frames the interface's socket had no room for (shared by its paths)", {}}, 1},
       {"failures", {"aoe_path_failures_total", "counter", "Times the path was declared failed", {}}, 1},
   };
   for (const json& d : documents) {

@@ -340,16 +340,17 @@ void Engine::on_tick() {
   if (stopped_) return;  // a tick queued before shutdown()
   auto now = timers_.now();
   // Silence is judged on what was read.  A process starved of CPU, or whose
-  // timer ran before its receive wake-up, may hold the answers unread: take
-  // them first, so the deadline counts only the target's own silence.
-  bool expired = frame_past_deadline(now);
-  if (expired) {
-    for (const Path& p : paths_.paths()) p.link->receive_waiting();
-    expired = frame_past_deadline(now);
+  // timer ran before its receive wake-up, may hold the answers unread: they
+  // are taken first, so that neither a timeout nor the deadline counts our
+  // own delay as the target's silence.
+  FrameSurvey seen = survey_frames(now);
+  if (seen.timed_out || seen.past_deadline) {
+    receive_waiting();
+    if (stopped_) return;  // a completion run by an answer stopped the engine
+    seen = survey_frames(now);
   }
-  bool io_in_flight = false;
-  for (std::uint32_t i = 0; i < frames_.size() && !io_in_flight; ++i)
-    io_in_flight = frames_[i].request && frames_[i].request->kind != Kind::probe;
+  bool expired = seen.past_deadline;
+  const bool io_in_flight = seen.io_in_flight;
   settle_fences(now);
   // Requests waiting with nothing in flight have no usable path to go out
   // on: that stall runs against the deadline too, or they would wait forever.
@@ -363,27 +364,47 @@ void Engine::on_tick() {
   if (expired) {
     mark_down();
   } else {
-    for (std::uint32_t i = 0; i < frames_.size(); ++i) {
-      const Slot& s = frames_[i];
-      if (!s.request || s.queued_for_retransmit) continue;
-      // A probe waits at least the path's RTO: a slow answer is an answer.
-      Duration limit = paths_[s.path].rtt.rto();
-      if (s.request->kind == Kind::probe) limit = std::max(limit, Duration(options_.probe_interval));
-      if (now - s.sent_at >= limit) on_timeout(i, now);
-    }
+    if (seen.timed_out)
+      for (std::uint32_t i = 0; i < frames_.size(); ++i) {
+        const Slot& s = frames_[i];
+        if (s.request && !s.queued_for_retransmit && now - s.sent_at >= timeout_of(s)) on_timeout(i, now);
+      }
     paths_.probe_due(now);
   }
   pump();
   run_completions();
 }
 
-bool Engine::frame_past_deadline(Clock::time_point now) const {
-  if (options_.deadline.count() <= 0) return false;
+Engine::FrameSurvey Engine::survey_frames(Clock::time_point now) const {
+  FrameSurvey seen;
+  const bool deadline = options_.deadline.count() > 0;
   for (std::uint32_t i = 0; i < frames_.size(); ++i) {
     const Slot& s = frames_[i];
-    if (s.request && s.request->kind != Kind::probe && now - s.first_sent_at >= options_.deadline) return true;
+    if (!s.request) continue;
+    if (s.request->kind != Kind::probe) {
+      seen.io_in_flight = true;
+      if (deadline && now - s.first_sent_at >= options_.deadline) seen.past_deadline = true;
+    }
+    if (!s.queued_for_retransmit && now - s.sent_at >= timeout_of(s)) seen.timed_out = true;
   }
-  return false;
+  return seen;
+}
+
+// A probe waits at least the probe interval: a slow answer is an answer.
+Duration Engine::timeout_of(const Slot& s) const {
+  const Duration rto = paths_[s.path].rtt.rto();
+  return s.request->kind == Kind::probe ? std::max(rto, Duration(options_.probe_interval)) : rto;
+}
+
+// Each link once, though several paths may share it.
+void Engine::receive_waiting() {
+  const std::vector<Path>& paths = paths_.paths();
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    Link* link = paths[i].link;
+    const bool seen = std::any_of(paths.begin(), paths.begin() + static_cast<std::ptrdiff_t>(i),
+                                  [link](const Path& p) { return p.link == link; });
+    if (!seen) link->receive_waiting();
+  }
 }
 
 void Engine::on_timeout(std::uint32_t i, Clock::time_point now) {

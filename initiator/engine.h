@@ -203,7 +203,15 @@ class Engine final : public BlockDevice {
   void count_rejected(std::uint32_t tag);
   void fail_all(std::error_code ec);
   void on_tick();
-  bool frame_past_deadline(Clock::time_point now) const;
+  // What one look over the frames in flight finds, for the tick.
+  struct FrameSurvey {
+    bool io_in_flight = false;   // a read, write or flush frame (not a probe)
+    bool past_deadline = false;  // one first sent a deadline ago
+    bool timed_out = false;      // one unanswered for its timeout, not yet queued again
+  };
+  FrameSurvey survey_frames(Clock::time_point now) const;
+  Duration timeout_of(const Slot& s) const;
+  void receive_waiting();
   void forgive_own_stall(Duration late);
   void arm_timer();
   void mark_down();

@@ -59,11 +59,13 @@ class Link {
   virtual void set_receiver(Receiver receiver) = 0;
   // Hands the receiver, now, the frames that arrived and wait unread (as
   // the next wake-up would), so that a judgement of silence counts only
-  // what the target did not send.  Never call it from inside the receiver.
+  // what the target did not send.  Called from inside the receiver, it does
+  // nothing: the drain under way hands them over.
   virtual void receive_waiting() {}
   // Frames that passed the link's filter and found no room (PacketLink:
-  // its ring or socket queue full), since the link was opened.
-  virtual std::uint64_t receive_drops() { return 0; }
+  // its ring full, or without one its socket buffer), since it was opened.
+  // Not const: PacketLink reads the kernel's count, which reading resets.
+  virtual std::uint64_t receive_drops() noexcept { return 0; }
 
   // Reads the interface again after rtnetlink said it changed: a new MTU or
   // MAC, or the same name re-created under a new ifindex (re-bound then).

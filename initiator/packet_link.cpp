@@ -309,13 +309,17 @@ void PacketLink::set_receiver(Receiver receiver) {
   }
 }
 
-// One drain, as a wake-up makes: frames past its limit are left to the
-// wake-up that is already waiting for them.
+// Everything waiting, not one wake-up's walk: a process that did not run
+// for a while may hold more than that.  Bounded, so that a flood cannot
+// keep the caller here; the wake-up already waiting takes the rest.
 void PacketLink::receive_waiting() {
-  if (receiving_) drain();
+  constexpr int max_drains = 64;
+  if (!receiving_ || draining_) return;  // from inside the receiver: the drain under way takes them
+  for (int i = 0; i < max_drains && drain(); ++i) {
+  }
 }
 
-std::uint64_t PacketLink::receive_drops() {
+std::uint64_t PacketLink::receive_drops() noexcept {
   tpacket_stats stats{};
   socklen_t size = sizeof stats;
   if (::getsockopt(socket_.native_handle(), SOL_PACKET, PACKET_STATISTICS, &stats, &size) == 0)
@@ -367,7 +371,13 @@ void PacketLink::take_socket_error() {
 }
 
 bool PacketLink::drain() {
-  if (ring_memory_) return drain_ring();
+  draining_ = true;
+  const bool more = ring_memory_ ? drain_ring() : drain_socket();
+  draining_ = false;
+  return more;
+}
+
+bool PacketLink::drain_socket() {
   ReceiveBatch& b = *batch_;
   for (int call = 0; call < max_calls_per_wakeup; ++call) {
     // MSG_TRUNC in the flags: msg_len is the frame's real length, so a frame

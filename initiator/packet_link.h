@@ -95,7 +95,7 @@ class PacketLink final : public Link {
   // Starts receiving on the first call; an empty receiver discards frames.
   void set_receiver(Receiver receiver) override;
   void receive_waiting() override;
-  std::uint64_t receive_drops() override;
+  std::uint64_t receive_drops() noexcept override;
   std::error_code reopen() override;
   void accept_only(std::uint16_t shelf, std::uint8_t slot) override;
   // Makes the ring anew for `frames` in flight (see ring_bytes), soon
@@ -121,6 +121,7 @@ class PacketLink final : public Link {
   void resume_soon();
   bool drain();  // true: stopped at its limit, frames may be left
   bool drain_ring();
+  bool drain_socket();  // recvmmsg, without a ring
   void take_socket_error();
   void apply_filter();
 
@@ -132,7 +133,8 @@ class PacketLink final : public Link {
   bool receiving_ = false;                                      // wait_readable() armed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards late handlers
   std::uint64_t send_drops_ = 0;
-  std::uint64_t receive_drops_ = 0;  // PACKET_STATISTICS' drops, summed (reading resets them)
+  std::uint64_t receive_drops_ = 0;          // PACKET_STATISTICS' drops, summed (reading resets them)
+  bool draining_ = false;                     // a drain is handing frames to the receiver
   struct ReceiveBatch;                    // recvmmsg's buffers, allocated once (without a ring)
   std::unique_ptr<ReceiveBatch> batch_;
   struct SendBatch;                       // sendmmsg's headers, allocated once

@@ -299,7 +299,7 @@ std::vector<PathStatus> PathHealth::status() const {
     PathStatus st = p.stats;
     st.failed = p.failed;
     st.link_up = p.link_up;
-    st.receive_drops = p.link ? p.link->receive_drops() : 0;
+    st.receive_drops = p.link->receive_drops();
     st.payload_bytes = p.payload_sectors * static_cast<unsigned>(wire::sector_size);
     st.window = p.window.size();
     st.window_cap = p.window.cap();

@@ -240,6 +240,29 @@ TEST_CASE("test-engine-deadline-reads-waiting-answers-first", "[engine]") {
   CHECK(link.unread.empty());
 }
 
+TEST_CASE("test-engine-timeout-reads-waiting-answers-first", "[engine]") {
+  EngineLab lab({}, fast_options());
+  FakeLink& link = lab.wire().end(0);
+  link.unread_only = true;
+  std::vector<std::byte> buf(4096);
+  std::optional<std::error_code> done;
+  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
+  REQUIRE(lab.run_until([&] { return !link.unread.empty(); }));
+  // The first tick past the RTO takes the answer instead of resending:
+  // no timeout counted, no retransmission, no window halved.
+  REQUIRE(lab.run_until([&] { return done.has_value(); }, std::chrono::seconds(1)));
+  CHECK_FALSE(*done);
+  const PathStatus st = lab.engine->path_status()[0];
+  CHECK(st.timeouts == 0);
+  CHECK(st.retransmits == 0);
+}
+
+TEST_CASE("test-engine-path-status-receive-drops-from-its-link", "[engine]") {
+  EngineLab lab;
+  lab.wire().end(0).dropped = 7;
+  CHECK(lab.engine->path_status()[0].receive_drops == 7);
+}
+
 TEST_CASE("test-engine-deadline-zero-retries-forever", "[engine]") {
   auto opts = fast_options();
   opts.deadline = std::chrono::milliseconds(0);

@@ -69,6 +69,7 @@ class FakeLink final : public Link {
     else if (receiver_)
       receiver_(frame);
   }
+  std::uint64_t receive_drops() noexcept override { return dropped; }
   void receive_waiting() override {
     std::vector<FrameBytes> frames = std::move(unread);
     unread.clear();
@@ -81,6 +82,7 @@ class FakeLink final : public Link {
   // receive_waiting() hands them over.
   bool unread_only = false;
   std::vector<FrameBytes> unread;
+  std::uint64_t dropped = 0;  // what receive_drops() reports
   std::vector<std::size_t> batches;   // frames per send_batch() call
   std::size_t queue_room = SIZE_MAX;  // frames one send_batch() takes, the rest dropped (a full NIC queue)
   std::vector<unsigned> in_flight;    // what expect_in_flight() was told, in order

@@ -7,7 +7,10 @@
 #  2. under strace (attached once serving) for a resize-free stretch of
 #     writes, aoe-stat, a SIGSTOP of 5 s (over --deadline 4) and SIGCONT: no
 #     file outside /proc /sys /dev /run is touched, no write fails (4 s,
-#     not 2: with 2, one run on a loaded host had the target marked down);
+#     not 2: with 2, one run on a loaded host had the target marked down;
+#     the engine now reads waiting answers before it judges, which covers
+#     answers that reached the daemon, not a guest whose vblade itself was
+#     starved of CPU for the whole deadline);
 #  3. a second aoe-attach of the target (what its unit runs after the switch
 #     to the root) prints the device and exits 0, and the daemon serves on;
 #  4. SIGTERM leaves the device to a successor with no time limit; the copy
