@@ -1,5 +1,7 @@
 #include "daemon/status_prometheus.h"
 
+#include <optional>
+
 #include <fmt/core.h>
 
 namespace aoe::daemon {
@@ -25,9 +27,12 @@ std::string text(const json& doc, const char* key) {
   return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-double number(const json& doc, const char* key, double scale = 1) {
+// None for a value the document lacks (an orphaned device has no engine
+// to count): its sample is left out, where a 0 would read as a measurement.
+std::optional<double> number(const json& doc, const char* key, double scale = 1) {
   auto it = doc.find(key);
-  return it != doc.end() && it->is_number() ? it->get<double>() * scale : 0;
+  if (it == doc.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>() * scale;
 }
 
 // One metric family: its header, then a sample per (labels, value).
@@ -36,7 +41,9 @@ struct Family {
   const char* type;
   const char* help;
   std::string samples;
-  void add(const std::string& labels, double value) { samples += fmt::format("{}{{{}}} {}\n", name, labels, value); }
+  void add(const std::string& labels, std::optional<double> value) {
+    if (value) samples += fmt::format("{}{{{}}} {}\n", name, labels, *value);
+  }
   std::string str() const { return fmt::format("# HELP {} {}\n# TYPE {} {}\n{}", name, help, name, type, samples); }
 };
 

@@ -56,6 +56,10 @@ TEST_CASE("test-status-prometheus-samples", "[status]") {
   CHECK(has_line(text, R"(aoe_path_frames_sent_total{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 42)"));
   CHECK(has_line(text, R"(aoe_path_receive_drops_total{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 7)"));
   CHECK(has_line(text, R"(aoe_path_srtt_seconds{target="e1.2",interface="eth0",mac="02:00:00:00:00:01"} 0.0015)"));
+  // What a document lacks is left out, not reported as 0: an orphaned
+  // device has no engine to count, a path no frames yet.
+  CHECK(text.find(R"(aoe_target_size_bytes{target="e1.3")") == std::string::npos);
+  CHECK(text.find(R"(aoe_path_frames_sent_total{target="e1.2",interface="eth1")") == std::string::npos);
   // A quote in a label value is escaped.
   CHECK(has_line(text, R"(aoe_target_state{target="e1.3",device="/run/x\"y.sock",state="orphaned"} 1)"));
   // Every family has its HELP and TYPE once, and every sample line is name{labels} value.
