@@ -114,11 +114,14 @@ void PacketLink::expect_in_flight(unsigned frames) {
   });
 }
 
-// A new ring (for a new MTU or window); frames the old one held and not
-// yet walked are lost (the engine retransmits), and in between the socket
-// queues frames as usual (the kernel drops that queue when the new ring
-// is set up: they are lost too).
+// A new ring (for a new MTU or window).  What the old one holds is handed
+// over first: an engine that sizes the ring as its first requests go out
+// would otherwise lose their answers and wait an RTO for each.  Frames that
+// arrive between the two rings are still lost (the socket queues them, and
+// the kernel drops that queue when the new ring is set up): the engine
+// resends them.
 void PacketLink::remake_ring() {
+  receive_waiting();
   unmap_ring();
   map_ring();
   if (!ring_memory_ && !batch_) batch_ = std::make_unique<ReceiveBatch>();
