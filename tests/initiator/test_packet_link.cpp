@@ -199,8 +199,9 @@ TEST_CASE("test-packet-link-ring-sized-to-the-window", "[packet-link]") {
     asked = true;
   });
   // What the handler posted runs (as soon after it as the io_context
-  // gets to it): frames the old ring held then would be lost, resent by
-  // the engine, so the bursts below wait for it.
+  // gets to it): frames the old ring holds are handed over first, but
+  // those arriving while the new one is set up are lost (resent by the
+  // engine), so the bursts below wait for it.
   auto settle = [&] {
     ends.io.poll();
     ends.io.restart();
