@@ -222,18 +222,30 @@ TEST_CASE("test-engine-deadline-fails-eio-and-target-down", "[engine]") {
   CHECK_FALSE(lab.read(0, buf));
 }
 
+namespace {
+
+// A 4 KiB read whose answers reach `link` but wait unread (FakeLink's
+// unread_only), run until they are there; `done` gets its result.
+void read_with_answers_unread(EngineLab& lab, FakeLink& link, std::vector<std::byte>& buf,
+                              std::optional<std::error_code>& done) {
+  link.unread_only = true;
+  lab.engine->async_read(0, buf, [&done](std::error_code ec) { done = ec; });
+  REQUIRE(lab.run_until([&] { return !link.unread.empty(); }));
+}
+
+}  // namespace
+
 TEST_CASE("test-engine-deadline-reads-waiting-answers-first", "[engine]") {
   auto opts = fast_options();
-  opts.deadline = std::chrono::milliseconds(300);
+  opts.deadline = std::chrono::milliseconds(10);  // shorter than the first RTO (20 ms): the deadline judges first
   EngineLab lab({}, opts);
   FakeLink& link = lab.wire().end(0);
-  link.unread_only = true;  // the target answers; this process does not read
   std::vector<std::byte> buf(4096);
   std::optional<std::error_code> done;
-  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
-  REQUIRE(lab.run_until([&] { return !link.unread.empty(); }));
-  // Past the deadline with the answers unread: the tick takes them before
-  // it judges, so the read succeeds and the target stays up.
+  read_with_answers_unread(lab, link, buf, done);
+  // Past the deadline, before any timeout, with the answers unread: the
+  // tick takes them before it judges, so the read succeeds and the target
+  // stays up.
   REQUIRE(lab.run_until([&] { return done.has_value(); }, std::chrono::milliseconds(351)));
   CHECK_FALSE(*done);
   CHECK_FALSE(lab.engine->is_down());
@@ -243,11 +255,9 @@ TEST_CASE("test-engine-deadline-reads-waiting-answers-first", "[engine]") {
 TEST_CASE("test-engine-timeout-reads-waiting-answers-first", "[engine]") {
   EngineLab lab({}, fast_options());
   FakeLink& link = lab.wire().end(0);
-  link.unread_only = true;
   std::vector<std::byte> buf(4096);
   std::optional<std::error_code> done;
-  lab.engine->async_read(0, buf, [&](std::error_code ec) { done = ec; });
-  REQUIRE(lab.run_until([&] { return !link.unread.empty(); }));
+  read_with_answers_unread(lab, link, buf, done);
   // The first tick past the RTO takes the answer instead of resending:
   // no timeout counted, no retransmission, no window halved.
   REQUIRE(lab.run_until([&] { return done.has_value(); }, std::chrono::seconds(1)));
